@@ -1,0 +1,47 @@
+# powerhall: `make run` and `make test` are the whole quick start (README.md).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+MANAGE := $(PY) manage.py
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup run test lint format messages bench clean
+
+# A venv from the lock file; refreshed whenever requirements.lock changes.
+$(VENV)/.synced: requirements.lock
+	@scripts/system-deps
+	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
+	@test -x $(UV) || $(PY) -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+	@$(UV) pip sync -q --python $(PY) --require-hashes requirements.lock
+	@touch $@
+
+setup: $(VENV)/.synced
+	@scripts/system-deps
+	@$(MANAGE) compilemessages -v 0 --ignore '.venv/*'
+
+run: setup
+	@$(MANAGE) migrate --no-input -v 0
+	@$(MANAGE) seed_demo
+	@$(MANAGE) runserver $(HOST):$(PORT)
+
+test: setup
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+format: setup
+	@$(VENV)/bin/ruff check --fix .
+	@$(VENV)/bin/ruff format .
+
+# Refresh the translation catalogues after adding or changing user-facing strings.
+messages: setup
+	@$(MANAGE) makemessages -l zh_Hans -l en --ignore '.venv/*' --ignore 'var/*' --no-obsolete
+	@$(MANAGE) makemessages -d djangojs -l zh_Hans -l en --ignore '.venv/*' --ignore 'var/*' --ignore 'static/vendor/*' --no-obsolete
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,2 @@
+def install_connection_hooks():
+    return None

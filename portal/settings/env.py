@@ -1,0 +1,50 @@
+"""Reading settings from the environment, with one place that knows what production requires."""
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}.")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}.") from None
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def require(*names: str) -> dict[str, str]:
+    """Return the named variables, or stop start-up naming every one that is missing."""
+    missing = [name for name in names if not env_str(name)]
+    if missing:
+        raise ImproperlyConfigured(
+            "POWERHALL_ENV=production needs these environment variables, which are not set: "
+            + ", ".join(missing)
+            + ". See docs/configuration.md."
+        )
+    return {name: env_str(name) for name in names}

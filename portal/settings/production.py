@@ -1,0 +1,103 @@
+"""Production: every secret and service comes from the environment, nothing falls back.
+
+Start-up stops with ImproperlyConfigured naming each missing variable (see env.require).
+"""
+
+import dj_database_url
+
+from .base import *  # noqa: F403
+from .base import DATABASES
+from .env import env_bool, env_int, env_list, env_str, require
+
+_required = require(
+    "SECRET_KEY",
+    "AUDIT_KEY",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "ALLOWED_HOSTS",
+    "SITE_URL",
+    "DEFAULT_FROM_EMAIL",
+    "SMTP_HOST",
+    "SMS_BACKEND",
+    "MEDIA_BUCKET",
+)
+
+SECRET_KEY = _required["SECRET_KEY"]
+AUDIT_KEY = _required["AUDIT_KEY"]
+DEBUG = False
+
+if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("In production DATABASE_URL must point at PostgreSQL.")
+DATABASES = {
+    "default": dj_database_url.parse(
+        _required["DATABASE_URL"],
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+
+REDIS_URL = _required["REDIS_URL"]
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "powerhall"),
+    }
+}
+# Sessions live in Redis for speed and in the database so a Redis restart logs nobody out.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+MAILERS = {
+    "default": {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": _required["SMTP_HOST"],
+            "port": env_int("SMTP_PORT", 587),
+            "username": env_str("SMTP_USER"),
+            "password": env_str("SMTP_PASSWORD"),
+            "use_tls": env_bool("SMTP_USE_TLS", True),
+            "timeout": 10,
+        },
+    }
+}
+DEFAULT_FROM_EMAIL = _required["DEFAULT_FROM_EMAIL"]
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+SMS_BACKEND = _required["SMS_BACKEND"]
+SMS_FILE_PATH = VAR_DIR / "sms"  # noqa: F405  (only if an operator chose the file backend)
+
+# A real worker: `manage.py db_worker` processes (systemd units, docs/operations.md).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+# Uploaded files and generated PDFs in S3-compatible object storage; private by default, served
+# through our views (signed URLs), never public.
+STORAGES = {
+    "default": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": _required["MEDIA_BUCKET"],
+            "endpoint_url": env_str("MEDIA_ENDPOINT_URL") or None,
+            "region_name": env_str("MEDIA_REGION") or None,
+            "access_key": env_str("MEDIA_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("MEDIA_SECRET_ACCESS_KEY") or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "querystring_expire": 300,
+            "file_overwrite": False,
+        },
+    },
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = False
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = False
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https"

@@ -1,0 +1,38 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.static import serve
+from wagtail import urls as wagtail_urls
+from wagtail.admin import urls as wagtailadmin_urls
+from wagtail.documents import urls as wagtaildocs_urls
+
+from . import views
+
+handler400 = "portal.views.bad_request"
+handler403 = "portal.views.permission_denied"
+handler404 = "portal.views.page_not_found"
+handler500 = "portal.views.server_error"
+
+urlpatterns = [
+    path("accounts/", include("allauth.urls")),
+    path("me/", include("portal.urls_me")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("privacy/", views.privacy_notice, name="privacy_notice"),
+    path("healthz", views.healthz, name="healthz"),
+    path("cms-admin/", include(wagtailadmin_urls)),
+    path("django-admin/", admin.site.urls),
+    path("documents/", include(wagtaildocs_urls)),
+]
+
+if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
+    # Public CMS images only; private uploads are always served through permission-checked views.
+    urlpatterns += [
+        re_path(
+            r"^media/images/(?P<path>.+)$",
+            serve,
+            {"document_root": settings.MEDIA_ROOT / "images"},
+        )
+    ]
+
+# Wagtail serves every other path (the home page and, later, notices and guides): keep it last.
+urlpatterns += [path("", include(wagtail_urls))]
