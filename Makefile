@@ -8,7 +8,7 @@ MANAGE := $(PY) manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test lint format messages bench clean
+.PHONY: setup run test lint format messages totp bench clean
 
 # A venv from the lock file; refreshed whenever requirements.lock changes.
 $(VENV)/.synced: requirements.lock
@@ -42,6 +42,16 @@ format: setup
 messages: setup
 	@$(MANAGE) makemessages -l zh_Hans -l en --ignore '.venv/*' --ignore 'var/*' --no-obsolete
 	@$(MANAGE) makemessages -d djangojs -l zh_Hans -l en --ignore '.venv/*' --ignore 'var/*' --ignore 'static/vendor/*' --no-obsolete
+
+# Speed and memory benchmarks; writes benchmarks/results/latest.json (ratios to a bare view).
+bench: setup
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
+		|| { echo "make bench needs wrk: apt-get install wrk" >&2; exit 1; }
+	@$(PY) benchmarks/run.py
+
+# The current two-factor codes of the demo users (development only).
+totp: setup
+	@$(MANAGE) demo_totp
 
 clean:
 	rm -rf $(VENV) var

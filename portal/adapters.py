@@ -1,25 +1,36 @@
 """allauth adapters: where the account library hands over to our services."""
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core import context as allauth_context
+from django.contrib.sites.shortcuts import get_current_site
 from allauth.usersessions.adapter import DefaultUserSessionsAdapter
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext as _
 
 from . import services
+from .email import email_enqueue
 from .phone import MobilePhoneField
 from .sms import sms_send
 
 
 class AccountAdapter(DefaultAccountAdapter):
     def save_user(self, request, user, form, commit=True):
-        user = super().save_user(request, user, form, commit=False)
         user.name = form.cleaned_data.get("name", "").strip()
+        # allauth saves the user (when committing) and then attaches the phone number through
+        # set_phone(); the user must therefore be saved by allauth, not after it returns.
+        user = super().save_user(request, user, form, commit=commit)
         if commit:
-            user.save()
             services.user_signup_complete(
                 user=user, privacy_accepted=bool(form.cleaned_data.get("privacy_accepted"))
             )
         return user
+
+    def send_mail(self, template_prefix, email, context):
+        # As allauth's own, but delivered by a task (see portal/email.py).
+        request = allauth_context.request
+        ctx = {"request": request, "email": email, "current_site": get_current_site(request)}
+        ctx.update(context)
+        email_enqueue(self.render_mail(template_prefix, email, ctx))
 
     # --- phone numbers (login by phone and SMS code, verification) -----------------------------
     def phone_form_field(self, **kwargs):
@@ -29,6 +40,11 @@ class AccountAdapter(DefaultAccountAdapter):
         return (user.phone, user.phone_verified) if user.phone else None
 
     def set_phone(self, user, phone, verified):
+        if user.pk is None:
+            # save_user(commit=False): the number is stored with the user when the caller
+            # saves it, and recorded as part of the sign-up.
+            user.phone, user.phone_verified = phone, verified
+            return
         services.user_phone_set(user=user, phone=phone, verified=verified)
 
     def set_phone_verified(self, user, phone):

@@ -10,7 +10,7 @@ from .mfa import user_has_mfa, user_must_have_mfa
 def client_ip(request) -> str:
     """The client address. Behind a proxy, the proxy must set X-Forwarded-For and
     TRUSTED_PROXY_HOPS says how many entries of it to trust (0: use REMOTE_ADDR)."""
-    hops = getattr(settings, "TRUSTED_PROXY_HOPS", 0)
+    hops = settings.TRUSTED_PROXY_HOPS
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if hops and forwarded:
         parts = [p.strip() for p in forwarded.split(",") if p.strip()]

@@ -86,7 +86,8 @@ TEMPLATES = [
 # DATABASE_URL picks the engine in either mode (postgres://…, sqlite:///path). The embedded
 # default is SQLite under var/.
 DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'powerhall.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers go on while one writer commits; IMMEDIATE avoids the "database is locked"
     # upgrade deadlock when two requests start a write at once.
@@ -96,7 +97,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
+    # Wagtail's search index uses PostgreSQL full-text fields when it runs there.
+    INSTALLED_APPS.append("django.contrib.postgres")
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -204,6 +206,10 @@ COMPANY_NAME = _("State Grid Example Power Supply Company")
 SERVICE_HOTLINE = "95598"
 PRIVACY_NOTICE_VERSION = "2026-11"
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+# How many X-Forwarded-For entries our own proxies add (0: trust only REMOTE_ADDR). Client IPs
+# feed the audit log and the rate limits, so a wrong value lets clients spoof them.
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_HOPS  # allauth's rate limits count the same address
 # Test suites need to reset their database, which deletes audit rows; only they set this.
 AUDIT_ALLOW_MAINTENANCE = False
 

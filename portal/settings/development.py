@@ -56,7 +56,7 @@ TASKS = {
         "BACKEND": (
             "django_tasks_db.DatabaseBackend"
             if env_str("TASKS_BACKEND") == "database"
-            else "django_tasks.backends.immediate.ImmediateBackend"
+            else "django.tasks.backends.immediate.ImmediateBackend"
         )
     }
 }

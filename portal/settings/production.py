@@ -3,7 +3,7 @@
 Start-up stops with ImproperlyConfigured naming each missing variable (see env.require).
 """
 
-import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
 from .base import DATABASES
@@ -27,16 +27,7 @@ AUDIT_KEY = _required["AUDIT_KEY"]
 DEBUG = False
 
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    from django.core.exceptions import ImproperlyConfigured
-
     raise ImproperlyConfigured("In production DATABASE_URL must point at PostgreSQL.")
-DATABASES = {
-    "default": dj_database_url.parse(
-        _required["DATABASE_URL"],
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
-    )
-}
 
 REDIS_URL = _required["REDIS_URL"]
 CACHES = {
@@ -98,6 +89,8 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = False
+# Preloading HSTS is a one-way decision for the domain's owner, not a default we can take.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https"

@@ -1,0 +1,117 @@
+"""`make bench`: serve the portal with gunicorn (2 sync workers) and load it with wrk.
+
+Every page's speed is reported as a ratio to a bare Django template view measured in the same run,
+because the load generator shares the machine's cores and absolute figures move from run to run.
+Writes benchmarks/results/latest.json.
+"""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+DURATION = os.environ.get("BENCH_DURATION", "8s")
+CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "16")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def manage(*args, env):
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def session_cookie(env) -> str:
+    """A signed-in session for the demo resident, made through Django's own login."""
+    code = (
+        "import django; django.setup();"
+        "from django.test import Client; from portal.models import User;"
+        "c = Client(); c.force_login(User.objects.get(email='resident@demo.powerhall.cn'));"
+        "print(c.cookies['sessionid'].value)"
+    )
+    out = subprocess.run(
+        [PYTHON, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def wrk(url: str, headers: list[str]) -> dict:
+    cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}", "--latency", url]
+    for header in headers:
+        cmd += ["-H", header]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "requests_per_s": rps,
+        "p99_ms": round(float(p99.group(1)) * scale, 1),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+    }
+
+
+def main():
+    var = Path(tempfile.mkdtemp(prefix="powerhall-bench-"))
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
+        "POWERHALL_VAR_DIR": str(var),
+    }
+    manage("migrate", "--no-input", "-v", "0", env=env)
+    manage("seed_demo", env=env)
+    cookie = session_cookie(env)
+    port = free_port()
+    server = subprocess.Popen(
+        [ROOT / ".venv/bin/gunicorn", "benchmarks.wsgi", "--workers", "2",
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        pages = {
+            "bare_view": ("/bench/bare/", []),
+            "home_page": ("/", []),
+            "login_page": ("/accounts/login/", []),
+            "my_account_signed_in": ("/me/", [f"Cookie: sessionid={cookie}"]),
+        }
+        results = {}
+        for name, (path, headers) in pages.items():
+            subprocess.run(["curl", "-s", "-o", "/dev/null", base + path], check=False)
+            results[name] = wrk(base + path, headers)
+        bare = results["bare_view"]["requests_per_s"]
+        for result in results.values():
+            result["ratio_to_bare"] = round(result["requests_per_s"] / bare, 3)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    report = {
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "database": "postgresql" if "postgres" in os.environ.get("DATABASE_URL", "") else "sqlite",
+        "server": "gunicorn, 2 sync workers",
+        "load": f"wrk, 2 threads, {CONNECTIONS} connections, {DURATION} per page",
+        "pages": results,
+    }
+    out = ROOT / "benchmarks/results/latest.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""The portal's staff roles, as Django groups (so an operator can see and change them).
+
+"Editors" is Wagtail's own group (content); "Service staff" works applications and payments.
+Customers and business users have no group: what they may see follows from their accounts and
+organisations.
+"""
+
+from django.contrib.auth.models import Group, Permission
+
+EDITORS = "Editors"
+SERVICE_STAFF = "Service staff"
+
+
+def roles_ensure() -> dict[str, Group]:
+    """Create the staff groups with back-office access if they are missing (idempotent)."""
+    access_admin = Permission.objects.get(
+        content_type__app_label="wagtailadmin", codename="access_admin"
+    )
+    groups = {}
+    for name in (EDITORS, SERVICE_STAFF):
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.add(access_admin)
+        groups[name] = group
+    return groups

@@ -1,0 +1,77 @@
+"""The two modes: the embedded default needs nothing; production refuses to start half-configured."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PRODUCTION_ENV = {
+    "POWERHALL_ENV": "production",
+    "SECRET_KEY": "k3J9-vQ2wX7zR1tB8nM4pL6sD0fH5gY" * 2,
+    "AUDIT_KEY": "a8Fq2Lm9Zx4Cv7Bn1Kj5Hg3Ds6Pw0Qe" * 2,
+    "DATABASE_URL": "postgres://powerhall@db.internal:5432/powerhall",
+    "REDIS_URL": "redis://cache.internal:6379/0",
+    "ALLOWED_HOSTS": "www.powerhall.example",
+    "SITE_URL": "https://www.powerhall.example",
+    "DEFAULT_FROM_EMAIL": "noreply@powerhall.example",
+    "SMTP_HOST": "smtp.internal",
+    "SMS_BACKEND": "portal.sms.FileSmsBackend",
+    "MEDIA_BUCKET": "powerhall-media",
+}
+
+
+def _manage(*args, env):
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV}
+    clean.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "AUDIT_KEY", "REDIS_URL", "MEDIA_BUCKET"])
+def test_production_without_a_required_setting_stops_and_names_it(missing):
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
+
+    result = _manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert missing in result.stderr
+
+
+def test_production_refuses_sqlite():
+    result = _manage("check", env={**PRODUCTION_ENV, "DATABASE_URL": "sqlite:///tmp/x.db"})
+
+    assert result.returncode != 0
+    assert "PostgreSQL" in result.stderr
+
+
+def test_fully_configured_production_passes_the_deployment_checks():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_unknown_mode_is_refused():
+    result = _manage("check", env={"POWERHALL_ENV": "staging"})
+
+    assert result.returncode != 0
+    assert "POWERHALL_ENV" in result.stderr
+
+
+def test_development_mode_runs_with_no_environment_at_all(tmp_path):
+    result = _manage("check", env={"POWERHALL_VAR_DIR": str(tmp_path / "var")})
+
+    assert result.returncode == 0, result.stderr
+    # The embedded default generated its own secrets under var/, never in the repository.
+    assert (tmp_path / "var" / "secret.key").exists()
+    assert (tmp_path / "var" / "audit.key").exists()
