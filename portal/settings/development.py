@@ -13,6 +13,8 @@ from .base import VAR_DIR
 from .env import env_str
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+# WhiteNoise serves from the source folders in development but expects STATIC_ROOT to exist.
+(VAR_DIR / "static").mkdir(exist_ok=True)
 
 
 def _local_secret(name: str) -> str:
