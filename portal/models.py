@@ -90,3 +90,107 @@ class User(AbstractBaseUser, PermissionsMixin):
         if self.is_staff:
             return "staff"
         return "customer"
+
+
+class AuditLogIsAppendOnly(Exception):
+    """Raised when code tries to change or delete audit events through the ORM."""
+
+
+class AuditEventQuerySet(models.QuerySet):
+    # Belt and braces with the database triggers: refuse bulk changes before they reach SQL, with
+    # a clearer message than the trigger's.
+    def update(self, **kwargs):
+        raise AuditLogIsAppendOnly("Audit events cannot be changed.")
+
+    def delete(self):
+        raise AuditLogIsAppendOnly("Audit events cannot be deleted.")
+
+
+class AuditEvent(models.Model):
+    """One row of the project-wide audit log: append-only and hash-chained.
+
+    Each row carries an HMAC (keyed with settings.AUDIT_KEY) over its own fields and the MAC of
+    the row before it, so an edited, deleted or inserted row breaks the chain and
+    ``manage.py audit_verify`` names it. Database triggers refuse UPDATE, DELETE and TRUNCATE
+    (migration 0002); the chain is what detects someone who removed them. Rows are written only by
+    ``portal.audit.audit_record``. See docs/audit.md.
+
+    The actor is a plain number, not a foreign key: a row must never need editing when a user is
+    closed or removed, and it holds no names or contact data.
+    """
+
+    seq = models.PositiveBigIntegerField(_("sequence number"), primary_key=True)
+    occurred_at = models.DateTimeField(_("time"))
+    actor_id = models.PositiveBigIntegerField(_("actor (user id)"), null=True, blank=True)
+    actor_role = models.CharField(_("actor role"), max_length=32)
+    action = models.CharField(_("action"), max_length=64)
+    object_ref = models.CharField(_("object"), max_length=200, blank=True)
+    # Text, not GenericIPAddressField: PostgreSQL's inet type rewrites addresses (IPv6
+    # compression), and the MAC covers the exact text that was recorded.
+    ip = models.CharField(_("IP address"), max_length=64, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+    request_id = models.CharField(_("request id"), max_length=64, blank=True)
+    # Canonical JSON text, not a JSONField: jsonb reorders keys and rewrites numbers, and the MAC
+    # must cover exactly the bytes that are stored. PostgreSQL can still query it as data::jsonb.
+    data = models.TextField(_("data (JSON)"), default="{}")
+    key_id = models.CharField(_("key id"), max_length=16)
+    prev_mac = models.CharField(_("previous MAC"), max_length=64)
+    mac = models.CharField(_("MAC"), max_length=64)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-seq"]
+        # Only "view": the log is read-only everywhere, so there is no add, change or delete
+        # permission that could be granted by mistake.
+        default_permissions = ("view",)
+        indexes = [
+            models.Index(fields=["actor_id", "seq"], name="auditevent_actor_seq"),
+            models.Index(fields=["action", "seq"], name="auditevent_action_seq"),
+            models.Index(fields=["occurred_at"], name="auditevent_occurred_at"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(seq__gte=1), name="auditevent_seq_from_one"),
+        ]
+
+    def __str__(self):
+        return f"#{self.seq} {self.action}"
+
+    def save(self, *args, **kwargs):
+        # An accidental ``event.save()`` on a loaded row would be an UPDATE; refuse it here with a
+        # clear message rather than at the trigger.
+        if not self._state.adding:
+            raise AuditLogIsAppendOnly("An audit event cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditLogIsAppendOnly("An audit event cannot be deleted.")
+
+
+class AuditChainHead(models.Model):
+    """The single row that every append locks and moves forward (seq and MAC of the last event).
+
+    Locking it (SELECT ... FOR UPDATE) serialises appends so the chain never forks. It is a cache
+    of the last event, not a source of trust: anyone who can write to the database can change it.
+    What an auditor trusts is a head published elsewhere (``manage.py audit_publish_head``).
+    """
+
+    SINGLETON_ID = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID)
+    seq = models.PositiveBigIntegerField(default=0)
+    mac = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("audit chain head")
+        verbose_name_plural = _("audit chain head")
+        default_permissions = ()
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="auditchainhead_single_row"),
+        ]
+
+    def __str__(self):
+        return f"{self.seq}:{self.mac}"

@@ -215,6 +215,8 @@ TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0)
 ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_HOPS  # allauth's rate limits count the same address
 # Test suites need to reset their database, which deletes audit rows; only they set this.
 AUDIT_ALLOW_MAINTENANCE = False
+# Retired audit keys, still needed to verify rows written before a key rotation (docs/audit.md).
+AUDIT_PREVIOUS_KEYS = env_list("AUDIT_PREVIOUS_KEYS")
 
 LOGGING = {
     "version": 1,

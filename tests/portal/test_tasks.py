@@ -40,7 +40,8 @@ def test_by_default_an_enqueued_email_is_delivered_in_process():
     assert sent.attachments[0].content == "附件内容"
 
 
-@pytest.mark.django_db
+# The worker closes stale connections between tasks, as in production, so it needs real commits.
+@pytest.mark.django_db(transaction=True)
 def test_database_worker_runs_a_wagtail_task_and_one_of_ours(settings):
     settings.TASKS = DATABASE_TASKS
     home = Page.objects.get(depth=2)
@@ -63,7 +64,7 @@ def test_database_worker_runs_a_wagtail_task_and_one_of_ours(settings):
     assert [m.subject for m in mail.outbox] == ["电费账单"]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_failed_email_delivery_is_retried_later_by_the_worker(settings):
     settings.TASKS = DATABASE_TASKS
     settings.MAILERS = {

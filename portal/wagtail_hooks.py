@@ -1,0 +1,104 @@
+"""Wagtail admin for the portal app: a read-only viewer of the audit log.
+
+Superusers, and staff whose group has "Can view audit event", can list the log with filters and
+open one event. Nobody can create, edit or delete an event here: the views do not exist, and the
+permission policy refuses those actions even to superusers (the log is written only by
+portal.audit.audit_record).
+"""
+
+import django_filters
+from django.contrib.auth import get_user_model
+from django.urls import path
+from django.utils.translation import gettext_lazy as _
+from wagtail import hooks
+from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
+from wagtail.admin.viewsets.model import ModelViewSet
+from wagtail.permission_policies import ModelPermissionPolicy
+from wagtail.permissions import register_permission_policy
+
+from .models import AuditEvent
+
+
+class ReadOnlyPermissionPolicy(ModelPermissionPolicy):
+    """Grants "view" as Django's permissions say, and nothing else to anybody.
+
+    Superusers pass every ``has_perm`` check, so without this Wagtail would offer them add, edit
+    and delete buttons.
+    """
+
+    def user_has_permission(self, user, action):
+        return action == "view" and super().user_has_permission(user, action)
+
+    def users_with_any_permission(self, actions):
+        if "view" not in actions:
+            return get_user_model().objects.none()
+        return super().users_with_any_permission(["view"])
+
+
+# Registered at import, before the viewset looks for a policy (Wagtail 8's recommended way).
+register_permission_policy(AuditEvent, ReadOnlyPermissionPolicy(AuditEvent))
+
+
+class AuditEventFilterSet(WagtailFilterSet):
+    # Prefix match on an indexed column: "auth." lists every sign-in event, and it stays fast on
+    # a long log (a contains-search would scan the table).
+    action = django_filters.CharFilter(
+        label=_("Action"),
+        lookup_expr="startswith",
+        help_text=_('An action, or how it starts (for example "auth.").'),
+    )
+    occurred_at = django_filters.DateFromToRangeFilter(
+        label=_("Date"), widget=DateRangePickerWidget
+    )
+    actor_id = django_filters.NumberFilter(label=_("Actor (user id)"))
+    object_ref = django_filters.CharFilter(label=_("Object"))
+    request_id = django_filters.CharFilter(label=_("Request id"))
+
+    class Meta:
+        model = AuditEvent
+        fields = ["action", "occurred_at", "actor_id", "object_ref", "request_id"]
+
+
+class AuditEventViewSet(ModelViewSet):
+    model = AuditEvent
+    icon = "list-ul"
+    menu_label = _("Audit log")
+    menu_order = 9000
+    add_to_admin_menu = True
+    url_prefix = "audit-log"
+    ordering = ["-seq"]
+    list_per_page = 50
+    list_display = ["seq", "occurred_at", "action", "actor_role", "actor_id", "object_ref", "ip"]
+    filterset_class = AuditEventFilterSet
+    inspect_view_enabled = True
+    inspect_view_fields = [
+        "seq",
+        "occurred_at",
+        "action",
+        "actor_id",
+        "actor_role",
+        "object_ref",
+        "ip",
+        "user_agent",
+        "request_id",
+        "data",
+        "key_id",
+        "prev_mac",
+        "mac",
+    ]
+    copy_view_enabled = False
+    add_to_reference_index = False
+
+    def get_urlpatterns(self):
+        # Only the listing and the detail page: no add, edit, delete, copy, history or usage URLs
+        # exist for the audit log.
+        return [
+            path("", self.index_view, name="index"),
+            path("results/", self.index_results_view, name="index_results"),
+            path(f"inspect/<{self.pk_path_converter}:pk>/", self.inspect_view, name="inspect"),
+        ]
+
+
+@hooks.register("register_admin_viewset")
+def register_audit_log_viewer():
+    return AuditEventViewSet("audit_log")
