@@ -4,9 +4,14 @@ from allauth.mfa.models import Authenticator
 
 
 def user_must_have_mfa(user) -> bool:
-    """Staff, editors and anyone who can open the Wagtail admin."""
+    """Staff, editors, anyone who can open the Wagtail admin, and organisation administrators."""
+    from .models import MemberRole, Membership
+
     return bool(
-        user.is_staff or user.is_superuser or user.has_perm("wagtailadmin.access_admin")
+        user.is_staff
+        or user.is_superuser
+        or user.has_perm("wagtailadmin.access_admin")
+        or Membership.objects.filter(user=user, role=MemberRole.ADMIN).exists()
     )
 
 

@@ -7,6 +7,7 @@ from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
 from . import views
+from .integration_api import api as integration_api
 
 handler400 = "portal.views.bad_request"
 handler403 = "portal.views.permission_denied"
@@ -16,6 +17,8 @@ handler500 = "portal.views.server_error"
 urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("me/", include("portal.urls_me")),
+    path("org/", include("portal.urls_org")),
+    path("api/integration/v1/", integration_api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("privacy/", views.privacy_notice, name="privacy_notice"),
     path("healthz", views.healthz, name="healthz"),

@@ -1,12 +1,19 @@
 from django.urls import path
 
-from . import views
+from . import views, views_binding
 
 app_name = "me"
 
 urlpatterns = [
-    path("", views.overview, name="overview"),
+    path("", views_binding.dashboard, name="dashboard"),
+    path("profile/", views.overview, name="overview"),
     path("privacy/", views.privacy, name="privacy"),
     path("privacy/export.json", views.data_export, name="data_export"),
     path("privacy/close/", views.account_close, name="account_close"),
+    path("accounts/bind/", views_binding.bind, name="bind"),
+    path("accounts/bind/code/<uuid:challenge>/", views_binding.bind_code, name="bind_code"),
+    path("accounts/history/", views_binding.history, name="history"),
+    path("accounts/<uuid:binding>/", views_binding.account_detail, name="account"),
+    path("accounts/<uuid:binding>/label/", views_binding.relabel, name="relabel"),
+    path("accounts/<uuid:binding>/unbind/", views_binding.unbind, name="unbind"),
 ]

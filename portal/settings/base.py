@@ -120,7 +120,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "me:overview"
+LOGIN_REDIRECT_URL = "me:dashboard"
 
 ACCOUNT_ADAPTER = "portal.adapters.AccountAdapter"
 ACCOUNT_FORMS = {"signup": "portal.forms.SignupForm"}
@@ -215,6 +215,10 @@ TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0)
 ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_HOPS  # allauth's rate limits count the same address
 # Test suites need to reset their database, which deletes audit rows; only they set this.
 AUDIT_ALLOW_MAINTENANCE = False
+# Account binding attempts per hour (portal/binding.py), counted in the shared cache.
+BINDING_LIMIT_PER_USER = env_int("BINDING_LIMIT_PER_USER", 10)
+BINDING_LIMIT_PER_NUMBER = env_int("BINDING_LIMIT_PER_NUMBER", 5)
+BINDING_LIMIT_PER_IP = env_int("BINDING_LIMIT_PER_IP", 30)
 # Retired audit keys, still needed to verify rows written before a key rotation (docs/audit.md).
 AUDIT_PREVIOUS_KEYS = env_list("AUDIT_PREVIOUS_KEYS")
 

@@ -1,0 +1,37 @@
+"""The portal's data: people, the audit log, electricity accounts and organisations."""
+
+from .accounts import (
+    AccountStatus,
+    Binding,
+    BindingChallenge,
+    CustomerClass,
+    ProofMethod,
+    ServiceAccount,
+)
+from .audit import AuditChainHead, AuditEvent, AuditEventQuerySet, AuditLogIsAppendOnly
+from .identity import User, UserManager
+from .integration import IntegrationClient, IntegrationScope
+from .organisations import Invitation, MemberRole, MemberScope, Membership, Organisation, Scope
+
+__all__ = [
+    "AccountStatus",
+    "AuditChainHead",
+    "AuditEvent",
+    "AuditEventQuerySet",
+    "AuditLogIsAppendOnly",
+    "Binding",
+    "BindingChallenge",
+    "CustomerClass",
+    "IntegrationClient",
+    "IntegrationScope",
+    "Invitation",
+    "MemberRole",
+    "MemberScope",
+    "Membership",
+    "Organisation",
+    "ProofMethod",
+    "Scope",
+    "ServiceAccount",
+    "User",
+    "UserManager",
+]
