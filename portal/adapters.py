@@ -2,9 +2,9 @@
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context as allauth_context
-from django.contrib.sites.shortcuts import get_current_site
 from allauth.usersessions.adapter import DefaultUserSessionsAdapter
 from django.contrib.auth import get_user_model
+from django.contrib.sites.shortcuts import get_current_site
 from django.utils.translation import gettext as _
 
 from . import services
@@ -51,11 +51,11 @@ class AccountAdapter(DefaultAccountAdapter):
         services.user_phone_set(user=user, phone=phone, verified=True)
 
     def get_user_by_phone(self, phone):
+        # Inactive users too: allauth also asks this to refuse a number that is taken (sign-up,
+        # phone change), and the number is unique across all users. Sign-in still refuses an
+        # inactive user (allauth's "account inactive" page).
         return (
-            get_user_model()
-            .objects.filter(phone=phone, is_active=True)
-            .order_by("-phone_verified", "pk")
-            .first()
+            get_user_model().objects.filter(phone=phone).order_by("-phone_verified", "pk").first()
         )
 
     def send_verification_code_sms(self, user, phone, code, **kwargs):

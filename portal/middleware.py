@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
@@ -46,6 +47,7 @@ class StaffMFARequiredMiddleware:
     """Staff and editors must have MFA set up before they reach any back office."""
 
     protected_prefixes = ("/cms-admin/", "/django-admin/")
+    wagtail_prefix = "/cms-admin/"
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -64,4 +66,14 @@ class StaffMFARequiredMiddleware:
                 _("Set up two-factor authentication before you use the back office."),
             )
             return redirect("mfa_activate_totp")
+        if (
+            request.path.startswith(self.wagtail_prefix)
+            and user is not None
+            and user.is_authenticated
+            and not user.has_perm("wagtailadmin.access_admin")
+        ):
+            # Wagtail sends a signed-in user without admin access to WAGTAILADMIN_LOGIN_URL, and
+            # allauth's login page sends a signed-in user on to ?next=, the admin again: an
+            # endless redirect. Refuse plainly instead.
+            raise PermissionDenied
         return self.get_response(request)

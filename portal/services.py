@@ -30,6 +30,10 @@ def user_signup_complete(*, user: User, privacy_accepted: bool) -> None:
 
 def user_phone_set(*, user: User, phone: str, verified: bool) -> None:
     """Attach (or verify) a mobile number; allauth calls this through the adapter."""
+    if user.phone == phone and user.phone_verified == verified:
+        # allauth marks the number verified again after every sign-in by SMS code: that changes
+        # nothing and is not worth an audit row (the sign-in has its own).
+        return
     with transaction.atomic():
         changed = user.phone != phone
         user.phone = phone

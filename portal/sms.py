@@ -47,9 +47,7 @@ class FileSmsBackend(SmsBackend):
         """Every message written so far, oldest first (for tests and the demo)."""
         if not self.path.exists():
             return []
-        return [
-            json.loads(p.read_text(encoding="utf-8")) for p in sorted(self.path.glob("*.json"))
-        ]
+        return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(self.path.glob("*.json"))]
 
 
 def get_backend() -> SmsBackend:

@@ -16,8 +16,13 @@ from .email import email_from_payload
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
-RETRY_DELAYS = [timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10),
-                timedelta(minutes=30), timedelta(hours=2)]
+RETRY_DELAYS = [
+    timedelta(seconds=30),
+    timedelta(minutes=2),
+    timedelta(minutes=10),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+]
 
 
 def _retry_later(task_func, attempt: int, **kwargs) -> bool:

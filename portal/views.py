@@ -12,7 +12,6 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
 
 from . import services
 from .forms import AccountCloseForm
@@ -121,5 +120,5 @@ def server_error(request):
             {"error_id": getattr(request, "request_id", ""), "status": 500}
         )
     except Exception:
-        body = "<h1>500</h1><p>Error id: %s</p>" % getattr(request, "request_id", "")
+        body = "<h1>500</h1><p>Error id: {}</p>".format(getattr(request, "request_id", ""))
     return HttpResponse(body, status=500)

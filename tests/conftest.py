@@ -1,4 +1,12 @@
+import email
+import email.policy
+import re
+import time
+
 import pytest
+from allauth.core.internal.cryptokit import _ALPHA_ALLOWED_CHARS
+from allauth.mfa import app_settings as mfa_settings
+from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.core.cache import cache
 
 
@@ -12,3 +20,121 @@ def _isolated(settings, tmp_path):
     cache.clear()
     yield
     cache.clear()
+
+
+# --- Reading one-time codes the way a person would: from the message they were sent ------------
+# allauth's default codes: 8 letters from an unambiguous alphabet, shown as XXXX-XXXX.
+_CODE_RE = re.compile(rf"\b[{_ALPHA_ALLOWED_CHARS}]{{4}}-[{_ALPHA_ALLOWED_CHARS}]{{4}}\b")
+
+
+def _plain_text(message) -> str:
+    """The text/plain part of an outgoing e-mail, decoded from its MIME form (base64 or
+    quoted-printable) as a mail client would."""
+    parsed = email.message_from_bytes(message.message().as_bytes(), policy=email.policy.default)
+    return parsed.get_body(preferencelist=("plain",)).get_content()
+
+
+@pytest.fixture
+def one_time_code():
+    """``one_time_code(text)``: the allauth code in ``text``, or None."""
+
+    def find(text: str) -> str | None:
+        match = _CODE_RE.search(text)
+        return match.group(0) if match else None
+
+    return find
+
+
+@pytest.fixture
+def mail_text(mailoutbox):
+    """``mail_text(address)``: the plain text of the newest e-mail sent to ``address``."""
+
+    def read(address: str) -> str:
+        sent = [m for m in mailoutbox if address in m.to]
+        assert sent, f"no e-mail was sent to {address}"
+        return _plain_text(sent[-1])
+
+    return read
+
+
+@pytest.fixture
+def mail_code(mail_text, one_time_code):
+    """``mail_code(address)``: the code in the newest e-mail sent to ``address``."""
+
+    def read(address: str) -> str:
+        code = one_time_code(mail_text(address))
+        assert code, f"the newest e-mail to {address} holds no code"
+        return code
+
+    return read
+
+
+@pytest.fixture
+def sms_messages(settings):
+    """``sms_messages(phone)``: every text message FileSmsBackend wrote to ``phone`` (E.164)."""
+    from portal.sms import FileSmsBackend
+
+    def read(phone: str) -> list[dict]:
+        return [m for m in FileSmsBackend(settings.SMS_FILE_PATH).messages() if m["phone"] == phone]
+
+    return read
+
+
+@pytest.fixture
+def sms_code(sms_messages, one_time_code):
+    """``sms_code(phone)``: the code in the newest verification text sent to ``phone``."""
+
+    def read(phone: str) -> str:
+        texts = [m for m in sms_messages(phone) if m["purpose"] == "verification_code"]
+        assert texts, f"no verification code was texted to {phone}"
+        code = one_time_code(texts[-1]["body"])
+        assert code, f"the newest text to {phone} holds no code"
+        return code
+
+    return read
+
+
+@pytest.fixture
+def totp_code():
+    """``totp_code(secret)``: what an authenticator app shows now for ``secret``.
+
+    allauth accepts only the current 30-second step (MFA_TOTP_TOLERANCE is 0), so when the step
+    is about to end we wait for the next one rather than submit a code that expires in transit.
+    """
+
+    def compute(secret: str) -> str:
+        period = mfa_settings.TOTP_PERIOD
+        if period - time.time() % period < 2:
+            time.sleep(period - time.time() % period + 0.1)
+        return format_hotp_value(hotp_value(secret, int(time.time()) // period))
+
+    return compute
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _audit_maintenance():
+    """Unlock the audit log's append-only triggers on the test connections: flushes between
+    transactional and live-server tests delete every table. Set before the test database is
+    created, so every connection opens unlocked; tests re-lock with
+    portal.audit_db.audit_protection_enforced()."""
+    from django.conf import settings
+
+    settings.AUDIT_ALLOW_MAINTENANCE = True
+
+
+@pytest.fixture
+def audit_actions():
+    """``audit_actions(user)``: the actions recorded about ``user``, oldest first;
+    ``audit_actions(action=…)``: every row with that action."""
+    from portal.audit import object_ref_for
+    from portal.models import AuditEvent
+
+    def read(user=None, *, action: str | None = None) -> list[str]:
+        rows = AuditEvent.objects.order_by("seq")
+        if user is not None:
+            rows = rows.filter(object_ref=object_ref_for(user))
+        if action is not None:
+            rows = rows.filter(action=action)
+        return list(rows.values_list("action", flat=True))
+
+    return read

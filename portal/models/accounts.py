@@ -194,3 +194,6 @@ class BindingChallenge(models.Model):
                 name="bindingchallenge_channel_code",
             )
         ]
+
+    def __str__(self):
+        return f"{self.channel}:{self.account_number}"

@@ -96,6 +96,9 @@ class MemberScope(models.Model):
             ),
         ]
 
+    def __str__(self):
+        return f"{self.membership_id}:{self.binding_id}"
+
     def scopes(self) -> set[str]:
         return {
             scope
@@ -135,6 +138,9 @@ class Invitation(models.Model):
     class Meta:
         verbose_name = _("invitation")
         verbose_name_plural = _("invitations")
+
+    def __str__(self):
+        return f"{self.email} → {self.organisation_id}"
 
     @property
     def is_open(self) -> bool:

@@ -1,4 +1,4 @@
-"""The two modes: the embedded default needs nothing; production refuses to start half-configured."""
+"""The two modes: the embedded default needs nothing; production refuses to start half-set-up."""
 
 import os
 import subprocess

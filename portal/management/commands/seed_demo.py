@@ -24,7 +24,7 @@ from portal.models import (
 )
 from portal.roles import EDITORS, SERVICE_STAFF, roles_ensure
 
-DEMO_PASSWORD = "Powerhall-Demo-2026"
+DEMO_PASSWORD = "Powerhall-Demo-2026"  # noqa: S105  (published in README, demo only)
 
 # (e-mail, name, phone, role label, needs MFA, is_staff, group)
 DEMO_USERS = [
@@ -250,7 +250,7 @@ class Command(BaseCommand):
         out = self.stdout
         out.write("")
         out.write(
-            self.style.SUCCESS("powerhall demo logins (password for all: %s)" % DEMO_PASSWORD)
+            self.style.SUCCESS(f"powerhall demo logins (password for all: {DEMO_PASSWORD})")
         )
         for role, email, secret, codes in lines:
             out.write(f"  {role:<22} {email}")

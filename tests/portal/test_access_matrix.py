@@ -1,0 +1,178 @@
+"""Every page that names an object answers 404 to anyone who may not see it.
+
+The test walks the URL configuration, finds every route of ours that takes an identifier, and
+requests each one as three people who must not get through: someone unrelated, a member of the
+organisation without the scope the route needs, and nobody (anonymous). A new route that is not
+in ROUTES fails the test until someone states who may reach it.
+"""
+
+import uuid
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from portal.models import BindingChallenge, Invitation, MemberRole, Membership, Organisation
+from tests.factories import BindingFactory, ServiceAccountFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+# Framework routes with their own access rules (allauth, Wagtail, Django admin, the token-
+# authenticated integration API) are tested where they are configured, not here.
+FOREIGN_PREFIXES = (
+    "accounts/",
+    "cms-admin/",
+    "django-admin/",
+    "documents/",
+    "i18n/",
+    "api/",
+    "_util/",  # Wagtail's password-protected page views
+)
+
+# route name → (method, who of the organisation may pass: "admin" / "member" / "viewer" / None
+# for personal routes). "member" means any member reaches it (it shows only what they may see);
+# "viewer" needs the view scope on the binding in the URL; "admin" needs the administrator role.
+ROUTES = {
+    "me:bind_code": ("GET", None),
+    "me:account": ("GET", None),
+    "me:relabel": ("POST", None),
+    "me:unbind": ("POST", None),
+    "org:invitation_accept": ("GET", None),
+    "org:accounts": ("GET", "member"),
+    "org:export": ("GET", "member"),
+    "org:bind": ("GET", "admin"),
+    "org:bind_code": ("GET", "admin"),
+    "org:account": ("GET", "viewer"),
+    "org:unbind": ("POST", "manager"),
+    "org:members": ("GET", "admin"),
+    "org:member": ("GET", "admin"),
+    "org:member_remove": ("POST", "admin"),
+    "org:invitation_revoke": ("POST", "admin"),
+}
+
+
+def _routes_with_identifiers(patterns=None, prefix="", namespace=""):
+    """(full name, route text) of every named route whose pattern has a converter."""
+    for pattern in patterns if patterns is not None else get_resolver().url_patterns:
+        route = prefix + str(pattern.pattern)
+        if route.startswith(FOREIGN_PREFIXES) or route.startswith("^"):
+            continue
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from _routes_with_identifiers(pattern.url_patterns, route, inner)
+        elif isinstance(pattern, URLPattern) and pattern.name and pattern.pattern.converters:
+            yield f"{namespace}{pattern.name}", route
+
+
+def test_every_route_with_an_identifier_is_in_the_matrix():
+    found = dict(_routes_with_identifiers())
+
+    escaped = sorted(set(found) - set(ROUTES))
+    assert not escaped, f"routes missing from the access matrix: {escaped}"
+    assert not sorted(set(ROUTES) - set(found)), "the matrix names routes that no longer exist"
+
+
+@pytest.fixture
+def world():
+    """An organisation with an administrator, a member who holds no scope, one bound account,
+    a pending invitation and a pending binding code of its own; and a person's own binding."""
+    admin, member = UserFactory(), UserFactory()
+    organisation = Organisation.objects.create(name="示例公司", uscc="91110105MA01ABCD6J")
+    admin_membership = Membership.objects.create(
+        organisation=organisation, user=admin, role=MemberRole.ADMIN
+    )
+    Membership.objects.create(organisation=organisation, user=member, role=MemberRole.MEMBER)
+    org_binding = BindingFactory(organisation=organisation, user=None)
+    personal = BindingFactory()
+    from django.utils import timezone
+
+    invitation = Invitation.objects.create(
+        organisation=organisation,
+        email="new@example.cn",
+        token_hash="x" * 64,
+        expires_at=timezone.now() + timezone.timedelta(days=7),
+    )
+    org_challenge = BindingChallenge.objects.create(
+        user=admin,
+        organisation=organisation,
+        account=ServiceAccountFactory(),
+        account_number="3100000099",
+        channel="phone_code",
+        expires_at=timezone.now() + timezone.timedelta(minutes=10),
+    )
+    personal_challenge = BindingChallenge.objects.create(
+        user=personal.user,
+        account_number="3100000098",
+        channel="phone_code",
+        expires_at=timezone.now() + timezone.timedelta(minutes=10),
+    )
+    kwargs = {
+        "me:bind_code": {"challenge": personal_challenge.uuid},
+        "me:account": {"binding": personal.uuid},
+        "me:relabel": {"binding": personal.uuid},
+        "me:unbind": {"binding": personal.uuid},
+        "org:invitation_accept": {"token": "not-a-token-anybody-was-sent"},
+        "org:accounts": {"org": organisation.uuid},
+        "org:export": {"org": organisation.uuid},
+        "org:bind": {"org": organisation.uuid},
+        "org:bind_code": {"org": organisation.uuid, "challenge": org_challenge.uuid},
+        "org:account": {"org": organisation.uuid, "binding": org_binding.uuid},
+        "org:unbind": {"org": organisation.uuid, "binding": org_binding.uuid},
+        "org:members": {"org": organisation.uuid},
+        "org:member": {"org": organisation.uuid, "membership": admin_membership.uuid},
+        "org:member_remove": {"org": organisation.uuid, "membership": admin_membership.uuid},
+        "org:invitation_revoke": {"org": organisation.uuid, "invitation": invitation.uuid},
+    }
+    return {"member": member, "kwargs": kwargs, "org_binding": org_binding}
+
+
+def _request(client, name, kwargs):
+    method, _who = ROUTES[name]
+    url = reverse(name, kwargs=kwargs)
+    return client.post(url) if method == "POST" else client.get(url)
+
+
+@pytest.mark.parametrize("name", sorted(ROUTES))
+def test_an_unrelated_person_gets_not_found(client, world, name):
+    client.force_login(UserFactory())
+
+    response = _request(client, name, world["kwargs"][name])
+
+    if name == "org:invitation_accept":
+        # A token nobody was sent gets the same refusal as an expired or used one, naming no
+        # organisation.
+        assert response.status_code in (200, 404)
+        assert "示例公司" not in response.content.decode()
+    else:
+        assert response.status_code == 404
+
+
+@pytest.mark.parametrize("name", sorted(ROUTES))
+def test_anonymous_visitors_are_sent_to_sign_in_or_get_not_found(client, world, name):
+    response = _request(client, name, world["kwargs"][name])
+
+    if response.status_code == 302:
+        assert response["Location"].startswith(reverse("account_login"))
+    else:
+        assert response.status_code == 404
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (_m, who) in ROUTES.items() if who))
+def test_a_member_without_the_scope_gets_not_found(client, world, name):
+    client.force_login(world["member"])
+
+    response = _request(client, name, world["kwargs"][name])
+
+    if ROUTES[name][1] == "member":
+        # Any member reaches the organisation's pages, which show nothing they may not see.
+        assert response.status_code == 200
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        assert world["org_binding"].account.number not in body.decode("utf-8-sig")
+    else:
+        assert response.status_code == 404
+
+
+def test_random_identifiers_are_not_found(client, world):
+    client.force_login(world["member"])
+
+    assert client.get(reverse("me:account", args=[uuid.uuid4()])).status_code == 404
+    assert client.get(reverse("org:accounts", args=[uuid.uuid4()])).status_code == 404
