@@ -9,7 +9,6 @@ set it up first.
 
 import uuid
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
@@ -17,55 +16,18 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import organisations as services
 from . import selectors
 from .errors import PowerhallError
-from .models import MemberRole, MemberScope, Scope
+from .forms import InvitationForm, OrganisationCreateForm, RoleForm
+from .models import MemberScope, Scope
 from .org_access import org_member_required
 
 SCOPE_PAGE_SIZE = 100  # rows of four checkboxes: well under DATA_UPLOAD_MAX_NUMBER_FIELDS
 EARLIER_INVITATIONS_SHOWN = 20
-
-
-# --- Forms: parsing only; the rules live in the services ----------------------------------------
-class OrganisationCreateForm(forms.Form):
-    name = forms.CharField(
-        label=gettext_lazy("Organisation name"),
-        max_length=200,
-        help_text=gettext_lazy("As printed on the business licence."),
-        widget=forms.TextInput(attrs={"autocomplete": "organization"}),
-    )
-    uscc = forms.CharField(
-        label=gettext_lazy("Unified social credit code (统一社会信用代码)"),
-        max_length=40,
-        help_text=gettext_lazy("18 digits and capital letters, on the business licence."),
-        widget=forms.TextInput(
-            attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}
-        ),
-    )
-
-
-class InvitationForm(forms.Form):
-    email = forms.EmailField(
-        label=gettext_lazy("E-mail address"),
-        help_text=gettext_lazy("They accept by signing in with this address, once it is verified."),
-        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
-    )
-    role = forms.ChoiceField(
-        label=gettext_lazy("Role"),
-        choices=MemberRole.choices,
-        initial=MemberRole.MEMBER,
-        widget=forms.RadioSelect,
-    )
-
-
-class RoleForm(forms.Form):
-    role = forms.ChoiceField(
-        label=gettext_lazy("Role"), choices=MemberRole.choices, widget=forms.RadioSelect
-    )
 
 
 def _parse_uuid(value) -> uuid.UUID:
