@@ -3,8 +3,22 @@ never "forbidden", which would confirm that it exists."""
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import reduce
+from operator import and_
 
-from django.db.models import BooleanField, Exists, OuterRef, Prefetch, Q, QuerySet, Value
+from django.core.cache import cache
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from .models import Binding, Invitation, MemberScope, Membership, Organisation, Scope, User
@@ -142,14 +156,43 @@ class OrgAccountQuery:
     descending: bool = False
     bindings: tuple = ()  # binding UUIDs: "export selected"; empty means every matching row
 
+    def condition(self) -> Q | None:
+        """The search and filters as one condition on a row, or None for "every row"."""
+        parts = []
+        if self.search:
+            parts.append(
+                Q(account__number__startswith=self.search)
+                | Q(account__holder_name__icontains=self.search)
+                | Q(account__address__icontains=self.search)
+            )
+        for lookup, value in [
+            ("account__district", self.district),
+            ("account__customer_class", self.customer_class),
+            ("account__status", self.status),
+        ]:
+            if value:
+                parts.append(Q(**{lookup: value}))
+        if self.overdue:
+            parts.append(Q(is_overdue=True))
+        if self.bindings:
+            parts.append(Q(uuid__in=self.bindings))
+        return reduce(and_, parts) if parts else None
+
+
+@dataclass(frozen=True)
+class OrgAccountSummary:
+    total: int  # rows matching the query
+    districts: list[str]  # of every account the member may see: the district filter's choices
+
 
 def org_account_rows(*, membership: Membership) -> QuerySet[Binding]:
     """Every row of the organisation's accounts table this member may see, unfiltered.
 
     The one place that decides what a row carries: the bills capability replaces the
     ``is_overdue`` placeholder below with an Exists() over the account's unpaid bills past their
-    due date and adds an ``amount_owed`` Sum() annotation, and the table, the filter and the CSV
-    export pick both up from here. Until bills are imported no account is overdue.
+    due date and adds an ``amount_owed`` Sum() annotation, and the table, the filter, the
+    summary and the CSV export pick both up from here. Until bills are imported no account is
+    overdue.
     """
     return (
         org_bindings_for(membership=membership, scope=Scope.VIEW)
@@ -162,48 +205,80 @@ def org_account_table(*, membership: Membership, query: OrgAccountQuery) -> Quer
     """The rows matching ``query``, in its order. Search: the account number starts with the
     text, or the holder's name or the premise address contains it."""
     rows = org_account_rows(membership=membership)
-    if query.search:
-        rows = rows.filter(
-            Q(account__number__startswith=query.search)
-            | Q(account__holder_name__icontains=query.search)
-            | Q(account__address__icontains=query.search)
-        )
-    if query.district:
-        rows = rows.filter(account__district=query.district)
-    if query.customer_class:
-        rows = rows.filter(account__customer_class=query.customer_class)
-    if query.status:
-        rows = rows.filter(account__status=query.status)
-    if query.overdue:
-        rows = rows.filter(is_overdue=True)
-    if query.bindings:
-        rows = rows.filter(uuid__in=query.bindings)
-    field = ORG_ACCOUNT_SORTS.get(query.sort, ORG_ACCOUNT_SORTS["number"])
-    order = [f"-{field}" if query.descending else field]
-    if field != ORG_ACCOUNT_SORTS["number"]:
+    if (condition := query.condition()) is not None:
+        rows = rows.filter(condition)
+    column = ORG_ACCOUNT_SORTS.get(query.sort, ORG_ACCOUNT_SORTS["number"])
+    order = [f"-{column}" if query.descending else column]
+    if column != ORG_ACCOUNT_SORTS["number"]:
         order.append(ORG_ACCOUNT_SORTS["number"])
     return rows.order_by(*order)
 
 
-def org_account_districts(*, membership: Membership) -> list[str]:
-    """The districts of the accounts this member may see, for the district filter."""
-    return list(
-        org_bindings_for(membership=membership, scope=Scope.VIEW)
+# The district filter's choices change only when an account is bound, unbound or moved, but
+# finding them means joining every one of the member's accounts: remembered for a while.
+ORG_DISTRICTS_CACHE_SECONDS = 300
+
+
+def org_account_summary(*, membership: Membership, query: OrgAccountQuery) -> OrgAccountSummary:
+    """How many rows match ``query``, and the districts of all the member's accounts.
+
+    One query either way: a plain COUNT when the districts are cached (no join at all when
+    nothing filters on the account), else one GROUP BY district with a filtered count, which
+    also refreshes the cache. The cache is per membership, so it holds only districts of
+    accounts that member may see.
+    """
+    key = f"portal:org-account-districts:{membership.pk}"
+    districts = cache.get(key)
+    rows = org_account_rows(membership=membership)
+    condition = query.condition()
+    if districts is not None:
+        total = (rows.filter(condition) if condition is not None else rows).count()
+        return OrgAccountSummary(total=total, districts=districts)
+    per_district = (
+        rows.values("account__district")
+        .annotate(matching=Count("pk", filter=condition))
         .order_by("account__district")
-        .values_list("account__district", flat=True)
-        .distinct()
     )
+    total, districts = 0, []
+    for row in per_district:
+        total += row["matching"]
+        districts.append(row["account__district"])
+    cache.set(key, districts, ORG_DISTRICTS_CACHE_SECONDS)
+    return OrgAccountSummary(total=total, districts=districts)
 
 
-def org_binding_allows(*, membership: Membership, binding: Binding, scope: str) -> bool:
-    """Whether the member holds ``scope`` on one of the organisation's bindings."""
-    if membership.is_admin:
-        return binding.organisation_id == membership.organisation_id
-    return org_bindings_for(membership=membership, scope=scope).filter(pk=binding.pk).exists()
+def org_account_slice(rows: QuerySet[Binding], *, start: int, stop: int) -> list[Binding]:
+    """``rows[start:stop]``, sorting and skipping over the binding ids alone, then fetching the
+    page's full rows ("deferred join"). A late page of a large organisation then sorts narrow
+    (key, id) pairs in memory instead of whole rows: on PostgreSQL, 100,000 full rows spill
+    the sort to disk."""
+    if stop <= start:
+        return []
+    page = rows.values("pk")[start:stop]
+    return list(rows.filter(pk__in=page))
 
 
-def tariff_name_for(*, code: str) -> str:
-    """The tariff's name, or "" when the portal has no definition for the billing code."""
+def org_account_detail_for(*, membership: Membership, uuid) -> Binding:
+    """One of the organisation's accounts, for its page, in one query: the binding with its
+    account, ``tariff_name`` ("" when the portal has no definition for the billing code) and
+    ``may_manage`` (may the member unbind it). 404 unless the member may view it."""
     from payments.models import Tariff
 
-    return Tariff.objects.filter(code=code).values_list("name", flat=True).first() or ""
+    if membership.is_admin:
+        may_manage = Value(True, output_field=BooleanField())
+    else:
+        may_manage = Exists(
+            MemberScope.objects.filter(
+                membership=membership, binding=OuterRef("pk"), can_manage=True
+            )
+        )
+    tariff = Tariff.objects.filter(code=OuterRef("account__tariff_code")).values("name")[:1]
+    try:
+        return (
+            org_bindings_for(membership=membership, scope=Scope.VIEW)
+            .select_related("account")
+            .annotate(may_manage=may_manage, tariff_name=Coalesce(Subquery(tariff), Value("")))
+            .get(uuid=uuid)
+        )
+    except (Binding.DoesNotExist, ValueError):
+        raise Http404 from None
