@@ -73,9 +73,18 @@ def main():
     cookie = session_cookie(env)
     port = free_port()
     server = subprocess.Popen(
-        [ROOT / ".venv/bin/gunicorn", "benchmarks.wsgi", "--workers", "2",
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
-        cwd=ROOT, env=env,
+        [
+            ROOT / ".venv/bin/gunicorn",
+            "benchmarks.wsgi",
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     try:
         base = f"http://127.0.0.1:{port}"

@@ -43,8 +43,12 @@ class HomeShortcut(Orderable):
     )
     icon = models.CharField(_("icon"), max_length=20, choices=ICONS, default="help")
 
-    panels = [FieldPanel("title"), FieldPanel("description"), FieldPanel("link_url"),
-              FieldPanel("icon")]
+    panels = [
+        FieldPanel("title"),
+        FieldPanel("description"),
+        FieldPanel("link_url"),
+        FieldPanel("icon"),
+    ]
 
     def __str__(self):
         return self.title

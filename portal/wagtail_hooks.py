@@ -102,3 +102,6 @@ class AuditEventViewSet(ModelViewSet):
 @hooks.register("register_admin_viewset")
 def register_audit_log_viewer():
     return AuditEventViewSet("audit_log")
+
+
+from . import wagtail_admin_integration  # noqa: E402, F401  (registers its own hooks)

@@ -249,9 +249,7 @@ class Command(BaseCommand):
     def _print(self, lines):
         out = self.stdout
         out.write("")
-        out.write(
-            self.style.SUCCESS(f"powerhall demo logins (password for all: {DEMO_PASSWORD})")
-        )
+        out.write(self.style.SUCCESS(f"powerhall demo logins (password for all: {DEMO_PASSWORD})"))
         for role, email, secret, codes in lines:
             out.write(f"  {role:<22} {email}")
             if secret:

@@ -1,0 +1,371 @@
+"""Reading interchange files from the billing system: CSV or JSON Lines, streamed.
+
+Shared by every import (accounts now; bills and outside payments later) and by the integration
+API, so a file and an API call are judged by the same rules (docs/integration.md):
+
+- CSV has a header row; the header is line 1, so the first record is line 2. In JSON Lines every
+  line is a record, so the first record is line 1.
+- UTF-8 (with or without a byte-order mark) and GBK/GB18030, which Excel on Chinese Windows
+  writes, are read; anything else (UTF-16, Latin-1, …) is refused with a message saying which
+  encodings are accepted. The encoding is decided by the first line that is not plain ASCII, so
+  a GBK file whose first thousand rows happen to be ASCII is still read as GBK.
+- An unknown, missing or repeated column refuses the whole file.
+- Every record is handed over with its line number; validation is the caller's.
+- Memory stays flat whatever the file's size: one physical line at a time (at most
+  MAX_LINE_BYTES), and duplicate keys are remembered on disk (``SeenKeys``), not in a Python set.
+"""
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from django.utils.translation import gettext as _
+
+from .errors import PowerhallError
+
+MAX_REPORTED_ERRORS = 1000
+# No record of ours comes near this; a longer "line" is a binary file or a missing newline, and
+# reading it whole would defeat the flat-memory promise.
+MAX_LINE_BYTES = 1024 * 1024
+FORMATS = ("csv", "jsonl")
+
+_UTF16_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+class InterchangeError(PowerhallError):
+    """The file as a whole cannot be read (encoding, header, format). Nothing is imported."""
+
+
+@dataclass
+class RowError:
+    line: int
+    reason: str
+
+    def __str__(self):
+        return _("line %(line)s: %(reason)s") % {"line": self.line, "reason": self.reason}
+
+
+@dataclass
+class ImportReport:
+    """What an import did. Counts are complete; errors are kept up to MAX_REPORTED_ERRORS (a
+    caller that must show every one, like the command, passes ``on_reject`` to the import)."""
+
+    file_name: str = ""
+    format: str = ""
+    sha256: str = ""
+    strict: bool = False
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    flagged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    committed: bool = True
+
+    def reject(self, line: int, reason: str) -> RowError:
+        self.rejected += 1
+        error = RowError(line, reason)
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(error)
+        return error
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "flagged": self.flagged,
+        }
+
+    def as_dict(self) -> dict:
+        return {
+            "file_name": self.file_name,
+            "format": self.format,
+            "sha256": self.sha256,
+            "strict": self.strict,
+            "committed": self.committed,
+            **self.counts,
+            "errors": [{"line": e.line, "reason": e.reason} for e in self.errors],
+            "errors_truncated": self.rejected > len(self.errors),
+        }
+
+
+def format_for(file_name: str) -> str | None:
+    """The format a file name's extension suggests: "csv", "jsonl" or None."""
+    extension = os.path.splitext(file_name)[1].lower()
+    return {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(extension)
+
+
+# --- Bytes in: hashing while reading ------------------------------------------------------------
+
+
+class HashingReader(io.RawIOBase):
+    """A raw binary stream over ``source`` that hashes every byte it hands out, so the file is
+    read once for both the import and its SHA-256. ``finish()`` reads what the import left
+    unread (it may stop early) and returns the hash of the whole file."""
+
+    def __init__(self, source):
+        self._source = source
+        self._sha256 = hashlib.sha256()
+        self.bytes_read = 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        data = self._source.read(len(buffer))
+        if not data:
+            return 0
+        size = len(data)
+        buffer[:size] = data
+        self._sha256.update(data)
+        self.bytes_read += size
+        return size
+
+    def finish(self) -> str:
+        while chunk := self._source.read(1024 * 1024):
+            self._sha256.update(chunk)
+            self.bytes_read += len(chunk)
+        return self._sha256.hexdigest()
+
+
+# --- Bytes to text: encoding ---------------------------------------------------------------------
+
+
+def _encoding_refused() -> InterchangeError:
+    return InterchangeError(
+        _(
+            "The file is neither UTF-8 nor GBK. Save it as UTF-8 (or GBK) and send it again. "
+            "Nothing was imported."
+        )
+    )
+
+
+def _refuse_utf16(raw: bytes, number: int) -> None:
+    # UTF-16/32 put a NUL byte next to every ASCII character; no UTF-8 or GBK text has one.
+    if (number == 1 and raw.startswith(_UTF16_BOMS)) or b"\x00" in raw:
+        raise _encoding_refused()
+
+
+def _physical_lines(stream) -> Iterator[tuple[int, bytes]]:
+    number = 0
+    while raw := stream.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise InterchangeError(
+                _("Line %(line)s is longer than %(limit)s bytes. Nothing was imported.")
+                % {"line": number, "limit": MAX_LINE_BYTES}
+            )
+        yield number, raw
+
+
+def decoded_lines(stream) -> Iterator[tuple[int, str]]:
+    """Yield (line number, text) for each physical line of a binary stream.
+
+    The encoding is UTF-8 until a line says otherwise: the first line that is not plain ASCII
+    decides between UTF-8 and GBK (GB18030, its superset), and every later line must be in the
+    same encoding. UTF-8 is tried first because GBK bytes are almost never valid UTF-8, while
+    UTF-8 bytes are often valid GBK (as nonsense).
+    """
+    encoding = None  # not decided yet: every line so far was ASCII
+    for number, raw in _physical_lines(stream):
+        if number == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw, encoding = raw[len(codecs.BOM_UTF8) :], "utf-8"
+        _refuse_utf16(raw, number)
+        if encoding is None:
+            if raw.isascii():
+                yield number, raw.decode("ascii")
+                continue
+            for candidate in ("utf-8", "gb18030"):
+                try:
+                    text = raw.decode(candidate)
+                except UnicodeDecodeError:
+                    continue
+                encoding = candidate
+                yield number, text
+                break
+            else:
+                raise _encoding_refused()
+            continue
+        try:
+            yield number, raw.decode(encoding)
+        except UnicodeDecodeError:
+            raise InterchangeError(
+                _(
+                    "Line %(line)s is not valid %(encoding)s although the lines before it were: "
+                    "the file mixes encodings. Nothing was imported."
+                )
+                % {"line": number, "encoding": "GBK" if encoding == "gb18030" else "UTF-8"}
+            ) from None
+
+
+# --- Text to records ----------------------------------------------------------------------------
+
+
+def _quoted(names: Iterable[str]) -> str:
+    return ", ".join(f'"{name}"' for name in names)
+
+
+def _check_columns(found: list[str], *, required: set[str], optional: set[str]) -> None:
+    known = required | optional
+    unknown = [c for c in found if c not in known]
+    if unknown:
+        raise InterchangeError(
+            _("Unknown column(s): %(columns)s. Expected: %(expected)s. Nothing was imported.")
+            % {"columns": _quoted(unknown), "expected": _quoted(sorted(known))}
+        )
+    missing = sorted(required - set(found))
+    if missing:
+        raise InterchangeError(
+            _("Missing column(s): %(columns)s. Nothing was imported.")
+            % {"columns": _quoted(missing)}
+        )
+    repeated = sorted({c for c in found if found.count(c) > 1})
+    if repeated:
+        raise InterchangeError(
+            _("Column(s) %(columns)s appear more than once in the header. Nothing was imported.")
+            % {"columns": _quoted(repeated)}
+        )
+
+
+def read_records(
+    stream, *, fmt: str, required: set[str], optional: set[str] = frozenset()
+) -> Iterator[tuple[int, dict | RowError]]:
+    """Yield (line, record) or (line, RowError) for a malformed record; raise InterchangeError
+    when the file as a whole is unreadable (it may do so after some records were yielded: a line
+    in another encoding further down).
+
+    ``stream`` is a binary stream with ``readline``. Values are stripped strings in CSV and
+    whatever JSON holds in JSON Lines (strings stripped); checking them is the caller's work.
+    """
+    if fmt not in FORMATS:
+        raise InterchangeError(_("Unknown format %(fmt)s: use csv or jsonl.") % {"fmt": fmt})
+    lines = decoded_lines(stream)
+    if fmt == "csv":
+        yield from _read_csv(lines, required=required, optional=optional)
+    else:
+        yield from _read_jsonl(lines, required=required, optional=optional)
+
+
+def _read_csv(lines, *, required, optional):
+    current = {"line": 0}
+
+    def text_lines():
+        for number, text in lines:
+            current["line"] = number
+            yield text
+
+    reader = csv.reader(text_lines(), strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InterchangeError(_("The file is empty. Nothing was imported.")) from None
+    except csv.Error as exc:
+        raise InterchangeError(
+            _("The header row is not valid CSV (%(error)s). Nothing was imported.") % {"error": exc}
+        ) from None
+    columns = [c.strip() for c in header]
+    _check_columns(columns, required=required, optional=optional)
+    while True:
+        start = current["line"] + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield start, RowError(start, _("malformed CSV: %(error)s") % {"error": exc})
+            continue
+        if not any(v.strip() for v in values):
+            continue  # a blank line
+        if len(values) != len(columns):
+            yield (
+                start,
+                RowError(
+                    start,
+                    _("expected %(expected)s fields, found %(found)s")
+                    % {"expected": len(columns), "found": len(values)},
+                ),
+            )
+            continue
+        yield start, {c: v.strip() for c, v in zip(columns, values, strict=True)}
+
+
+def _read_jsonl(lines, *, required, optional):
+    empty = True
+    for number, text in lines:
+        if not text.strip():
+            continue
+        empty = False
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield number, RowError(number, _("not valid JSON: %(error)s") % {"error": exc.msg})
+            continue
+        if not isinstance(record, dict):
+            yield number, RowError(number, _("each line must be a JSON object"))
+            continue
+        unknown = sorted(set(record) - required - optional)
+        if unknown:
+            yield (
+                number,
+                RowError(number, _("unknown key(s): %(keys)s") % {"keys": _quoted(unknown)}),
+            )
+            continue
+        missing = sorted(required - set(record))
+        if missing:
+            yield (
+                number,
+                RowError(number, _("missing key(s): %(keys)s") % {"keys": _quoted(missing)}),
+            )
+            continue
+        yield number, {k: (v.strip() if isinstance(v, str) else v) for k, v in record.items()}
+    if empty:
+        raise InterchangeError(_("The file is empty. Nothing was imported."))
+
+
+# --- Duplicate keys -----------------------------------------------------------------------------
+
+
+class SeenKeys:
+    """Remembers which keys a run has seen, on disk, so memory stays flat on huge files.
+
+    A private SQLite file in the temp directory (never the project's database: it must not take
+    part in the import's transaction), deleted on close.
+    """
+
+    def __init__(self):
+        fd, self._path = tempfile.mkstemp(prefix="powerhall-keys-", suffix=".sqlite3")
+        os.close(fd)
+        self._db = sqlite3.connect(self._path)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID")
+
+    def first_line(self, key: str, line: int) -> int | None:
+        """Record key at line; return the line where it was first seen if it is a repeat."""
+        row = self._db.execute("SELECT line FROM seen WHERE key = ?", (key,)).fetchone()
+        if row:
+            return row[0]
+        self._db.execute("INSERT INTO seen VALUES (?, ?)", (key, line))
+        return None
+
+    def close(self):
+        self._db.close()
+        os.unlink(self._path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
