@@ -219,6 +219,10 @@ AUDIT_ALLOW_MAINTENANCE = False
 BINDING_LIMIT_PER_USER = env_int("BINDING_LIMIT_PER_USER", 10)
 BINDING_LIMIT_PER_NUMBER = env_int("BINDING_LIMIT_PER_NUMBER", 5)
 BINDING_LIMIT_PER_IP = env_int("BINDING_LIMIT_PER_IP", 30)
+# The integration API (docs/integration.md): largest JSON Lines body, and calls per client.
+INTEGRATION_API_MAX_BODY_BYTES = env_int("INTEGRATION_API_MAX_BODY_BYTES", 20 * 1024 * 1024)
+INTEGRATION_API_RATE_LIMIT = env_int("INTEGRATION_API_RATE_LIMIT", 120)
+INTEGRATION_API_RATE_WINDOW = env_int("INTEGRATION_API_RATE_WINDOW", 3600)
 # Retired audit keys, still needed to verify rows written before a key rotation (docs/audit.md).
 AUDIT_PREVIOUS_KEYS = env_list("AUDIT_PREVIOUS_KEYS")
 
