@@ -3,12 +3,13 @@
 
 import pytest
 from django.core import mail
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage
 from django.core.mail import EmailMessage
 from django.core.management import call_command
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
-from wagtail.models import Page
-from wagtail.tasks import update_reference_index_task
+from wagtail.tasks import delete_file_from_storage_task
 
 from portal.email import email_enqueue
 from portal.tasks import email_deliver
@@ -44,25 +45,28 @@ def test_by_default_an_enqueued_email_is_delivered_in_process():
 @pytest.mark.django_db(transaction=True)
 def test_database_worker_runs_a_wagtail_task_and_one_of_ours(settings):
     settings.TASKS = DATABASE_TASKS
-    # An earlier transactional test may have flushed the migrations' pages: make one if so.
-    home = Page.objects.first() or Page.add_root(instance=Page(title="Root", slug="root"))
+    # Wagtail removes replaced image and document files with this task.
+    storage = FileSystemStorage(location=str(settings.MEDIA_ROOT))
+    stale = storage.save("original_images/stale.jpg", ContentFile(b"old rendition"))
 
-    wagtail_result = update_reference_index_task.enqueue("wagtailcore", "page", home.pk)
+    wagtail_result = delete_file_from_storage_task.enqueue(storage.deconstruct(), stale)
     email_enqueue(_message())
 
     # Queued, not run: nothing delivered until a worker picks the tasks up.
     assert mail.outbox == []
+    assert storage.exists(stale)
     assert DBTaskResult.objects.count() == 2
 
     call_command("db_worker", "--batch", "--no-startup-delay")
 
     statuses = {r.task_path: r.status for r in DBTaskResult.objects.all()}
     assert statuses == {
-        "wagtail.tasks.update_reference_index_task": TaskResultStatus.SUCCESSFUL,
+        "wagtail.tasks.delete_file_from_storage_task": TaskResultStatus.SUCCESSFUL,
         "portal.tasks.email_deliver": TaskResultStatus.SUCCESSFUL,
     }
     assert wagtail_result.id in {str(r.id) for r in DBTaskResult.objects.all()}
     assert [m.subject for m in mail.outbox] == ["电费账单"]
+    assert not storage.exists(stale)
 
 
 @pytest.mark.django_db(transaction=True)
