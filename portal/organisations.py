@@ -451,6 +451,17 @@ def _scopes_apply(
     return before, after
 
 
+def _lock_for_scope_change(*, by: Membership, member: Membership):
+    """Lock in the module's order and check, under the lock, that ``by`` is still an
+    administrator and ``member`` still a member (scopes are for members only)."""
+    organisation = _lock_organisation(by.organisation_id)
+    admin = _lock_admin(by, organisation)
+    member = _lock_member(member, organisation)
+    if member.is_admin:
+        raise NotAllowed(_("Administrators may do everything; scopes are for members."))
+    return organisation, admin, member
+
+
 def _scopes_audit(*, admin: Membership, member: Membership, before: dict, after: dict) -> None:
     audit_record(
         action="member.scopes_changed",
@@ -471,11 +482,7 @@ def member_scopes_set(*, by: Membership, member: Membership, grants: dict) -> in
     takes the account away. Returns how many accounts changed."""
     wanted_by_uuid = {str(uuid): _scopes_normalise(scopes) for uuid, scopes in grants.items()}
     with transaction.atomic():
-        organisation = _lock_organisation(by.organisation_id)
-        admin = _lock_admin(by, organisation)
-        member = _lock_member(member, organisation)
-        if member.is_admin:
-            raise NotAllowed(_("Administrators may do everything; scopes are for members."))
+        organisation, admin, member = _lock_for_scope_change(by=by, member=member)
         bindings = list(
             Binding.objects.active()
             .filter(organisation=organisation, uuid__in=list(wanted_by_uuid))
@@ -500,11 +507,7 @@ def member_scopes_grant_view_all(*, by: Membership, member: Membership) -> int:
     """Let a member see every account the organisation has bound (other rights unchanged).
     Returns how many accounts changed."""
     with transaction.atomic():
-        organisation = _lock_organisation(by.organisation_id)
-        admin = _lock_admin(by, organisation)
-        member = _lock_member(member, organisation)
-        if member.is_admin:
-            raise NotAllowed(_("Administrators may do everything; scopes are for members."))
+        organisation, admin, member = _lock_for_scope_change(by=by, member=member)
         bindings = list(
             Binding.objects.active()
             .filter(organisation=organisation)

@@ -119,6 +119,15 @@ def org_members_for(*, membership: Membership) -> QuerySet[Membership]:
     )
 
 
+def member_scopes_on(*, member: Membership, bindings) -> dict[int, set[str]]:
+    """The member's scopes on these bindings (already scoped to the administrator's
+    organisation by the selector that listed them), by binding id."""
+    return {
+        scope.binding_id: scope.scopes()
+        for scope in MemberScope.objects.filter(membership=member, binding__in=bindings)
+    }
+
+
 def org_invitations_for(*, membership: Membership) -> QuerySet[Invitation]:
     if not membership.is_admin:
         raise Http404

@@ -23,7 +23,7 @@ from . import organisations as services
 from . import selectors
 from .errors import PowerhallError
 from .forms import InvitationForm, OrganisationCreateForm, RoleForm
-from .models import MemberScope, Scope
+from .models import Scope
 from .org_access import org_member_required
 
 SCOPE_PAGE_SIZE = 100  # rows of four checkboxes: well under DATA_UPLOAD_MAX_NUMBER_FIELDS
@@ -167,15 +167,6 @@ def _parse_grants(post) -> dict:
     return grants
 
 
-def _scopes_on(*, member, bindings) -> dict[int, set[str]]:
-    """The member's scopes on these bindings (already scoped to the administrator's
-    organisation by the selector that listed them), by binding id."""
-    return {
-        scope.binding_id: scope.scopes()
-        for scope in MemberScope.objects.filter(membership=member, binding__in=bindings)
-    }
-
-
 @org_member_required(admin=True)
 @require_http_methods(["GET", "POST"])
 def member_detail(request, membership):
@@ -241,7 +232,7 @@ def member_detail(request, membership):
             .order_by("account__number", "pk")
         )
         page = Paginator(bindings, SCOPE_PAGE_SIZE).get_page(request.GET.get("page"))
-        scopes = _scopes_on(member=member, bindings=list(page.object_list))
+        scopes = selectors.member_scopes_on(member=member, bindings=list(page.object_list))
     rows = (
         [{"binding": b, "scopes": scopes.get(b.pk, set())} for b in page.object_list]
         if page
