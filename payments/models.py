@@ -1,21 +1,456 @@
+"""Tariffs, penalty rules, bills and the ledger.
+
+The billing system (CIS) is the master of bills and of outside payments; the portal imports
+them, explains them and computes what is owed today. Every change to what a customer owes or has
+paid is a ``LedgerEntry`` of balanced ``LedgerLine`` rows (docs/bills.md): append-only in the
+database, as the audit log is. Bill amounts paid and outstanding are *derived* from the ledger
+(``payments.ledger.bills_refresh``) and stored on the bill only so lists can filter and sort.
+"""
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from modelcluster.fields import ParentalKey
+from modelcluster.models import ClusterableModel
+
+from portal.models import CustomerClass, ServiceAccount
+
+# Amounts owed and paid: yuan with 2 places. Unit prices: up to 6 places. Penalty rates: per day.
+MONEY = {"max_digits": 14, "decimal_places": 2}
+UNIT_PRICE = {"max_digits": 12, "decimal_places": 6}
+KWH = {"max_digits": 14, "decimal_places": 2}
+DAILY_RATE = {"max_digits": 8, "decimal_places": 6}
+
+
+# --- Tariffs --------------------------------------------------------------------------------------
+class TariffKind(models.TextChoices):
+    TIERED = "tiered", _("Tiered (residential)")
+    """阶梯电价: a base price up to the first threshold, then two steps up."""
+    TIME_OF_USE = "time_of_use", _("Time of use")
+    """分时电价: a price per band (peak, flat, valley…)."""
+    FLAT = "flat", _("Flat")
+    """One price per kWh."""
+
+
+class TierPeriod(models.TextChoices):
+    MONTHLY = "monthly", _("Monthly thresholds")
+    YEARLY = "yearly", _("Yearly thresholds")
 
 
 class Tariff(models.Model):
     """A tariff the portal knows how to explain, by the billing system's code.
 
     The billing system is the master of tariff codes; an account or bill that names a code not
-    defined here is still imported, and flagged for staff. Prices and their versions come with
-    the bills capability.
+    defined here is still imported, and flagged for staff. Prices live in ``TariffVersion`` rows
+    with an effective date, edited by staff.
     """
 
     code = models.CharField(_("tariff code"), max_length=40, unique=True)
     name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(
+        _("kind"), max_length=20, choices=TariffKind.choices, default=TariffKind.FLAT
+    )
+    region = models.CharField(
+        _("region"),
+        max_length=100,
+        blank=True,
+        help_text=_("Province or region whose price notice sets this tariff."),
+    )
+    customer_class = models.CharField(
+        _("customer class"), max_length=20, choices=CustomerClass.choices, blank=True
+    )
 
     class Meta:
         verbose_name = _("tariff")
         verbose_name_plural = _("tariffs")
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=TariffKind.values), name="tariff_kind_valid"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.code} {self.name}"
+
+
+class TariffVersion(ClusterableModel):
+    """The prices of a tariff from a date on (the next version's date ends it).
+
+    Tiered: ``unit_price`` is the first tier's price; consumption above ``tier1_limit_kwh`` in the
+    period (a month or a year) costs ``tier2_step`` more, above ``tier2_limit_kwh``
+    ``tier3_step`` more (DOMAIN.md: +0.05 and +0.30 yuan/kWh). Time of use: the bands' prices.
+    Flat: ``unit_price``.
+    """
+
+    tariff = models.ForeignKey(Tariff, on_delete=models.PROTECT, related_name="versions")
+    effective_from = models.DateField(_("effective from"))
+    unit_price = models.DecimalField(
+        _("unit price (yuan/kWh)"), **UNIT_PRICE, null=True, blank=True
+    )
+    tier_period = models.CharField(
+        _("tier period"), max_length=10, choices=TierPeriod.choices, blank=True
+    )
+    tier1_limit_kwh = models.DecimalField(_("first tier up to (kWh)"), **KWH, null=True, blank=True)
+    tier2_limit_kwh = models.DecimalField(
+        _("second tier up to (kWh)"), **KWH, null=True, blank=True
+    )
+    tier2_step = models.DecimalField(
+        _("second tier step (yuan/kWh)"), **UNIT_PRICE, default=Decimal("0.05")
+    )
+    tier3_step = models.DecimalField(
+        _("third tier step (yuan/kWh)"), **UNIT_PRICE, default=Decimal("0.30")
+    )
+    source = models.CharField(
+        _("source"), max_length=200, blank=True, help_text=_("The price notice, e.g. its number.")
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("tariff version")
+        verbose_name_plural = _("tariff versions")
+        ordering = ["tariff", "effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tariff", "effective_from"], name="tariffversion_one_per_date"
+            ),
+            models.CheckConstraint(
+                condition=Q(tier2_limit_kwh__isnull=True)
+                | Q(tier1_limit_kwh__isnull=True)
+                | Q(tier2_limit_kwh__gt=F("tier1_limit_kwh")),
+                name="tariffversion_tiers_ascending",
+            ),
+            models.CheckConstraint(
+                condition=Q(tier_period="") | Q(tier_period__in=TierPeriod.values),
+                name="tariffversion_tier_period_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.tariff.code} @ {self.effective_from.isoformat()}"
+
+
+class TariffBand(models.Model):
+    """One time-of-use band of a tariff version (尖/峰/平/谷)."""
+
+    version = ParentalKey(TariffVersion, on_delete=models.CASCADE, related_name="bands")
+    code = models.SlugField(_("band code"), max_length=20)
+    label = models.CharField(_("label"), max_length=40)
+    unit_price = models.DecimalField(_("unit price (yuan/kWh)"), **UNIT_PRICE)
+    hours = models.CharField(_("hours"), max_length=100, blank=True)
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("time-of-use band")
+        verbose_name_plural = _("time-of-use bands")
+        ordering = ["sort_order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "code"], name="tariffband_code_unique"),
+        ]
+
+    def __str__(self):
+        return self.label
+
+
+# --- Penalty rules --------------------------------------------------------------------------------
+class PenaltyRule(models.Model):
+    """The late-payment penalty (电费违约金) rates in force from a date on.
+
+    Each day of arrears uses the rule in force that day (payments.penalties). The 1996 rule is
+    loaded by migration 0002; staff add a row with a later date when a rule changes.
+    """
+
+    effective_from = models.DateField(_("effective from"), unique=True)
+    residential_rate = models.DecimalField(_("residential, per day"), **DAILY_RATE)
+    current_year_rate = models.DecimalField(
+        _("other customers, arrears of the due date's year, per day"), **DAILY_RATE
+    )
+    earlier_year_rate = models.DecimalField(
+        _("other customers, days in later years, per day"), **DAILY_RATE
+    )
+    minimum_total = models.DecimalField(
+        _("minimum penalty (yuan)"),
+        **MONEY,
+        default=Decimal("1.00"),
+        help_text=_("A total under this amount is charged as this amount; 0 for none."),
+    )
+    source = models.CharField(_("source"), max_length=200)
+
+    class Meta:
+        verbose_name = _("penalty rule")
+        verbose_name_plural = _("penalty rules")
+        ordering = ["effective_from"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(residential_rate__gte=0)
+                & Q(current_year_rate__gte=0)
+                & Q(earlier_year_rate__gte=0)
+                & Q(minimum_total__gte=0),
+                name="penaltyrule_not_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.effective_from.isoformat()} {self.source}"
+
+
+# --- Bills ----------------------------------------------------------------------------------------
+class BillStatus(models.TextChoices):
+    OPEN = "open", _("Unpaid")
+    """Issued; nothing paid yet."""
+    PARTLY_PAID = "partly_paid", _("Partly paid")
+    """Some of the amount or of the penalty is still owed."""
+    PAID = "paid", _("Paid")
+    """Amount and penalty fully paid."""
+    CANCELLED = "cancelled", _("Cancelled")
+    """Withdrawn by the billing system; nothing is owed on it."""
+
+
+class Bill(models.Model):
+    """A monthly electricity bill issued by the billing system.
+
+    ``amount`` is the billing system's amount and always stands. ``principal_paid``,
+    ``penalty_charged``, ``penalty_paid``, ``settled_on`` and ``status`` are derived from the
+    ledger by ``payments.ledger.bills_refresh`` and never set by hand.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    number = models.CharField(_("bill number"), max_length=40, unique=True)
+    account = models.ForeignKey(ServiceAccount, on_delete=models.PROTECT, related_name="bills")
+    period_start = models.DateField(_("period start"))
+    period_end = models.DateField(_("period end"))
+    issue_date = models.DateField(_("issue date"))
+    due_date = models.DateField(_("due date"))
+    penalty_start_date = models.DateField(
+        _("penalty from"),
+        null=True,
+        blank=True,
+        help_text=_("A supply contract's own first day of penalty, if it sets one."),
+    )
+    kwh = models.DecimalField(_("consumption (kWh)"), **KWH)
+    amount = models.DecimalField(_("amount"), **MONEY)
+    tariff_code = models.CharField(_("tariff code"), max_length=40)
+    tariff_unknown = models.BooleanField(_("unknown tariff"), default=False)
+    status = models.CharField(
+        _("status"), max_length=20, choices=BillStatus.choices, default=BillStatus.OPEN
+    )
+    principal_paid = models.DecimalField(_("paid"), **MONEY, default=Decimal("0.00"))
+    penalty_charged = models.DecimalField(_("penalty charged"), **MONEY, default=Decimal("0.00"))
+    penalty_paid = models.DecimalField(_("penalty paid"), **MONEY, default=Decimal("0.00"))
+    settled_on = models.DateField(
+        _("amount settled on"),
+        null=True,
+        blank=True,
+        help_text=_("The day the amount was paid in full; the penalty stops accruing then."),
+    )
+    imported_at = models.DateTimeField(_("first imported"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("last changed"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("bill")
+        verbose_name_plural = _("bills")
+        indexes = [
+            models.Index(fields=["account", "-period_start"], name="bill_account_period"),
+            models.Index(fields=["status", "due_date"], name="bill_status_due"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="bill_amount_not_negative"),
+            models.CheckConstraint(condition=Q(kwh__gte=0), name="bill_kwh_not_negative"),
+            models.CheckConstraint(
+                condition=Q(period_end__gte=F("period_start")), name="bill_period_ordered"
+            ),
+            models.CheckConstraint(
+                condition=Q(due_date__gte=F("issue_date")), name="bill_due_after_issue"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=BillStatus.values), name="bill_status_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return self.number
+
+    @property
+    def principal_outstanding(self) -> Decimal:
+        if self.status == BillStatus.CANCELLED:
+            return Decimal("0.00")
+        return self.amount - self.principal_paid
+
+
+class LineKind(models.TextChoices):
+    TIER = "tier", _("Tier")
+    BAND = "band", _("Time-of-use band")
+    FLAT = "flat", _("Flat price")
+
+
+class BillLine(models.Model):
+    """One line of a bill's consumption as the billing system sent it (per tier or band)."""
+
+    bill = models.ForeignKey(Bill, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveSmallIntegerField()
+    kind = models.CharField(_("kind"), max_length=10, choices=LineKind.choices)
+    label = models.CharField(_("label"), max_length=60)
+    kwh = models.DecimalField(_("kWh"), **KWH)
+    unit_price = models.DecimalField(_("unit price"), **UNIT_PRICE)
+    amount = models.DecimalField(_("amount"), **MONEY)
+
+    class Meta:
+        ordering = ["bill", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["bill", "position"], name="billline_position_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.label} {self.kwh} kWh"
+
+
+class RevisionKind(models.TextChoices):
+    REPLACED = "replaced", _("Replaced before payment")
+    ADJUSTED = "adjusted", _("Adjusted after payment")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class BillRevision(models.Model):
+    """History of a bill the billing system sent again with a new amount, or cancelled."""
+
+    bill = models.ForeignKey(Bill, on_delete=models.CASCADE, related_name="revisions")
+    kind = models.CharField(_("kind"), max_length=20, choices=RevisionKind.choices)
+    old_amount = models.DecimalField(_("old amount"), **MONEY)
+    new_amount = models.DecimalField(_("new amount"), **MONEY)
+    old_kwh = models.DecimalField(_("old consumption"), **KWH)
+    new_kwh = models.DecimalField(_("new consumption"), **KWH)
+    source = models.CharField(_("source"), max_length=200, blank=True)
+    changed_at = models.DateTimeField(_("changed at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["bill", "changed_at", "id"]
+
+    def __str__(self):
+        return f"{self.kind} {self.old_amount} → {self.new_amount}"
+
+
+# --- Ledger ---------------------------------------------------------------------------------------
+class Book(models.TextChoices):
+    """The ledger's accounts. Lines are signed: a debit is positive, a credit negative."""
+
+    RECEIVABLE = "receivable", _("Electricity charges receivable")
+    """What customers owe on bills (asset): debited when billed, credited when paid."""
+    PENALTY_RECEIVABLE = "penalty_receivable", _("Penalties receivable")
+    """Penalties charged and not yet paid (asset)."""
+    ENERGY_REVENUE = "energy_revenue", _("Electricity sales")
+    PENALTY_REVENUE = "penalty_revenue", _("Penalty income")
+    CASH = "cash", _("Money received")
+    """Money received through any channel (the entry names the channel)."""
+    CUSTOMER_CREDIT = "customer_credit", _("Customer credit")
+    """Money held for the customer (liability): an overpayment, used on the next bill."""
+
+
+class EntryKind(models.TextChoices):
+    BILL_ISSUED = "bill_issued", _("Bill issued")
+    BILL_REVISED = "bill_revised", _("Bill amount replaced")
+    BILL_ADJUSTED = "bill_adjusted", _("Bill adjustment")
+    BILL_CANCELLED = "bill_cancelled", _("Bill cancelled")
+    PENALTY_CHARGED = "penalty_charged", _("Late-payment penalty")
+    PAYMENT = "payment", _("Payment")
+    CREDIT_APPLIED = "credit_applied", _("Credit applied")
+    REFUND = "refund", _("Refund")
+    REVERSAL = "reversal", _("Correction")
+
+
+class PaymentChannel(models.TextChoices):
+    COUNTER = "counter", _("At a service counter")
+    BANK_DEBIT = "bank_debit", _("Bank direct debit")
+    OTHER_APP = "other_app", _("Another payment app")
+    PORTAL = "portal", _("Online business hall")
+
+
+class LedgerEntry(models.Model):
+    """One balanced posting: its lines sum to zero. Append-only (migration 0002's triggers);
+    a correction is a new entry that ``reverses`` the wrong one."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(_("kind"), max_length=20, choices=EntryKind.choices)
+    effective_date = models.DateField(
+        _("business date"), help_text=_("Asia/Shanghai date the posting takes effect.")
+    )
+    posted_at = models.DateTimeField(_("posted at"))
+    channel = models.CharField(
+        _("channel"), max_length=20, choices=PaymentChannel.choices, blank=True
+    )
+    reference = models.CharField(_("reference"), max_length=64, blank=True)
+    memo = models.CharField(_("memo"), max_length=200, blank=True)
+    reverses = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
+    )
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        indexes = [models.Index(fields=["kind", "reference"], name="ledgerentry_kind_ref")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=EntryKind.values), name="ledgerentry_kind_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.effective_date.isoformat()} {self.reference}"
+
+
+class LedgerLine(models.Model):
+    """One side of a posting, on one electricity account and (usually) one bill."""
+
+    entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="lines")
+    account = models.ForeignKey(ServiceAccount, on_delete=models.PROTECT, related_name="+")
+    bill = models.ForeignKey(
+        Bill, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_lines"
+    )
+    book = models.CharField(_("book"), max_length=20, choices=Book.choices)
+    amount = models.DecimalField(_("amount (debit +, credit −)"), **MONEY)
+
+    class Meta:
+        verbose_name = _("ledger line")
+        verbose_name_plural = _("ledger lines")
+        indexes = [
+            models.Index(fields=["bill", "book"], name="ledgerline_bill_book"),
+            models.Index(fields=["account", "book"], name="ledgerline_account_book"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="ledgerline_not_zero"),
+            models.CheckConstraint(condition=Q(book__in=Book.values), name="ledgerline_book_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.book} {self.amount}"
+
+
+class OutsidePayment(models.Model):
+    """A payment made through another channel (counter, bank debit, another app), as the billing
+    system reported it. Idempotent by ``reference``: the same payment reported twice is one."""
+
+    reference = models.CharField(_("payment reference"), max_length=64, unique=True)
+    bill = models.ForeignKey(Bill, on_delete=models.PROTECT, related_name="outside_payments")
+    amount = models.DecimalField(_("amount"), **MONEY)
+    paid_at = models.DateTimeField(_("paid at"))
+    channel = models.CharField(_("channel"), max_length=20, choices=PaymentChannel.choices)
+    entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="+")
+    imported_at = models.DateTimeField(_("imported at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("outside payment")
+        verbose_name_plural = _("outside payments")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="outsidepayment_amount_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return self.reference

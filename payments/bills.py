@@ -1,0 +1,154 @@
+"""What is owed on a bill today, and how a payment towards it is split.
+
+Shared by the bill pages, the outside-payment import and (next) the pay page, so what a customer
+is shown is what they are charged. A payment goes first to the bill's amount, then, once the
+amount is settled, to the penalty (charged on that day, when it stops accruing), and anything
+left becomes credit on the account (docs/bills.md).
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from .ledger import SETTLEMENT_KINDS, ZERO, Posting
+from .models import Bill, BillStatus, Book, LedgerLine, PenaltyRule
+from .penalties import NO_PENALTY, Penalty, Rule, penalty_for
+
+
+def penalty_rules() -> list[PenaltyRule]:
+    """The rules, oldest first: read once per request or import, then passed around."""
+    return list(PenaltyRule.objects.order_by("effective_from"))
+
+
+def bill_payments(bill_ids: Iterable[int]) -> dict[int, list[tuple[date, Decimal]]]:
+    """(business date, amount) of everything paid towards each bill's amount, in one query."""
+    paid: dict[int, list[tuple[date, Decimal]]] = defaultdict(list)
+    rows = (
+        LedgerLine.objects.filter(
+            bill_id__in=list(bill_ids),
+            book=Book.RECEIVABLE,
+            entry__kind__in=SETTLEMENT_KINDS,
+        )
+        .order_by("entry__effective_date", "pk")
+        .values_list("bill_id", "entry__effective_date", "amount")
+    )
+    for bill_id, day, amount in rows:
+        paid[bill_id].append((day, -amount))
+    return paid
+
+
+@dataclass(frozen=True)
+class Owed:
+    principal: Decimal
+    """The bill's amount still unpaid."""
+    penalty: Penalty
+    """The penalty's breakdown: through ``as_of`` while unpaid, through the settlement day after."""
+    penalty_due: Decimal
+    """The penalty still to pay."""
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal + self.penalty_due
+
+
+NOTHING_OWED = Owed(principal=ZERO, penalty=NO_PENALTY, penalty_due=ZERO)
+
+
+def bill_owed(
+    bill: Bill,
+    *,
+    as_of: date,
+    payments: Sequence[tuple[date, Decimal]] | None = None,
+    rules: Sequence[Rule] | None = None,
+) -> Owed:
+    """What paying ``bill`` in full on ``as_of`` costs. ``payments`` from ``bill_payments``
+    (queried when omitted); ``rules`` from ``penalty_rules`` (queried when omitted)."""
+    if bill.status == BillStatus.CANCELLED:
+        return NOTHING_OWED
+    if payments is None:
+        payments = bill_payments([bill.pk]).get(bill.pk, [])
+    principal = bill.amount - bill.principal_paid
+    until = bill.settled_on if bill.settled_on is not None and principal <= 0 else as_of
+    penalty = penalty_for(
+        amount=bill.amount,
+        due_date=bill.due_date,
+        as_of=until,
+        customer_class=bill.account.customer_class,
+        payments=payments,
+        start_date=bill.penalty_start_date,
+        rules=rules,
+    )
+    if principal <= 0:
+        # Settled: the penalty was charged on the settlement day and is a ledger fact now.
+        penalty_due = bill.penalty_charged - bill.penalty_paid
+    else:
+        penalty_due = penalty.total - bill.penalty_paid
+    return Owed(principal=max(principal, ZERO), penalty=penalty, penalty_due=max(penalty_due, ZERO))
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """How a payment of ``amount`` on a bill on ``on_date`` is split (all Decimal yuan)."""
+
+    principal: Decimal
+    penalty_charge: Decimal
+    """Penalty to charge now: the amount is settled by this payment, so the penalty stops."""
+    penalty: Decimal
+    """Paid towards the penalty."""
+    credit: Decimal
+    """Left over: credit on the account."""
+
+    def postings(self, bill: Bill, *, amount: Decimal) -> tuple[list[Posting], list[Posting]]:
+        """(penalty charge lines, payment lines) for ``ledger_post``; the first may be empty."""
+        account_id = bill.account_id
+        charge = []
+        if self.penalty_charge:
+            charge = [
+                Posting(account_id, Book.PENALTY_RECEIVABLE, self.penalty_charge, bill.pk),
+                Posting(account_id, Book.PENALTY_REVENUE, -self.penalty_charge, bill.pk),
+            ]
+        payment = [
+            Posting(account_id, Book.CASH, amount, bill.pk),
+            Posting(account_id, Book.RECEIVABLE, -self.principal, bill.pk),
+            Posting(account_id, Book.PENALTY_RECEIVABLE, -self.penalty, bill.pk),
+            Posting(account_id, Book.CUSTOMER_CREDIT, -self.credit, bill.pk),
+        ]
+        return charge, [line for line in payment if line.amount]
+
+
+def payment_allocation(
+    bill: Bill,
+    *,
+    amount: Decimal,
+    on_date: date,
+    payments: Sequence[tuple[date, Decimal]] | None = None,
+    rules: Sequence[Rule] | None = None,
+) -> Allocation:
+    """Split a payment of ``amount`` made on ``on_date`` towards ``bill`` (in its current state:
+    lock the bill row first). A cancelled bill takes nothing: it all becomes credit."""
+    if bill.status == BillStatus.CANCELLED:
+        return Allocation(ZERO, ZERO, ZERO, amount)
+    principal_due = max(bill.amount - bill.principal_paid, ZERO)
+    principal = min(amount, principal_due)
+    rest = amount - principal
+    penalty_charge = ZERO
+    penalty_due = bill.penalty_charged - bill.penalty_paid
+    if principal_due > 0 and principal == principal_due:
+        # This payment settles the amount: the penalty stops today and is charged.
+        if payments is None:
+            payments = bill_payments([bill.pk]).get(bill.pk, [])
+        penalty = penalty_for(
+            amount=bill.amount,
+            due_date=bill.due_date,
+            as_of=on_date,
+            customer_class=bill.account.customer_class,
+            payments=[*payments, (on_date, principal)],
+            start_date=bill.penalty_start_date,
+            rules=rules,
+        )
+        penalty_charge = max(penalty.total - bill.penalty_charged, ZERO)
+        penalty_due += penalty_charge
+    penalty_paid = min(rest, max(penalty_due, ZERO))
+    return Allocation(principal, penalty_charge, penalty_paid, rest - penalty_paid)
