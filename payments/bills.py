@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from .ledger import SETTLEMENT_KINDS, ZERO, Posting
-from .models import Bill, BillStatus, Book, LedgerLine, PenaltyRule
+from .ledger import SETTLEMENT_KINDS, ZERO, Posting, bills_refresh, ledger_post
+from .models import Bill, BillStatus, Book, EntryKind, LedgerEntry, LedgerLine, PenaltyRule
 from .penalties import NO_PENALTY, Penalty, Rule, penalty_for
 
 
@@ -152,3 +152,54 @@ def payment_allocation(
         penalty_due += penalty_charge
     penalty_paid = min(rest, max(penalty_due, ZERO))
     return Allocation(principal, penalty_charge, penalty_paid, rest - penalty_paid)
+
+
+def bill_issue_postings(bill: Bill) -> list[Posting]:
+    """The lines that put a newly issued bill on the ledger."""
+    if not bill.amount:
+        return []
+    return [
+        Posting(bill.account_id, Book.RECEIVABLE, bill.amount, bill.pk),
+        Posting(bill.account_id, Book.ENERGY_REVENUE, -bill.amount, bill.pk),
+    ]
+
+
+def bill_payment_post(
+    *,
+    bill: Bill,
+    amount: Decimal,
+    on_date: date,
+    channel: str,
+    reference: str,
+    rules: Sequence[Rule] | None = None,
+    posted_by=None,
+    memo: str = "",
+) -> LedgerEntry:
+    """Post a payment of ``amount`` towards ``bill`` on business date ``on_date``: the penalty
+    charge if this payment settles the amount, then the payment itself; refresh the bill.
+
+    The caller holds the transaction, has locked the bill row (``select_for_update``) and writes
+    its audit record last. Returns the payment's ledger entry.
+    """
+    allocation = payment_allocation(bill, amount=amount, on_date=on_date, rules=rules)
+    charge, payment = allocation.postings(bill, amount=amount)
+    if charge:
+        ledger_post(
+            kind=EntryKind.PENALTY_CHARGED,
+            effective_date=on_date,
+            lines=charge,
+            reference=reference,
+            posted_by=posted_by,
+        )
+    entry = ledger_post(
+        kind=EntryKind.PAYMENT,
+        effective_date=on_date,
+        lines=payment,
+        channel=channel,
+        reference=reference,
+        memo=memo,
+        posted_by=posted_by,
+    )
+    bills_refresh([bill.pk])
+    bill.refresh_from_db()
+    return entry

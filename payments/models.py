@@ -235,6 +235,15 @@ class Bill(models.Model):
     amount = models.DecimalField(_("amount"), **MONEY)
     tariff_code = models.CharField(_("tariff code"), max_length=40)
     tariff_unknown = models.BooleanField(_("unknown tariff"), default=False)
+    tariff_version = models.ForeignKey(
+        TariffVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="bills",
+        verbose_name=_("tariff version"),
+        help_text=_("The version in force on the period's last day."),
+    )
     status = models.CharField(
         _("status"), max_length=20, choices=BillStatus.choices, default=BillStatus.OPEN
     )

@@ -1,5 +1,8 @@
 """Test data, built the way the application would have built it."""
 
+import datetime
+from decimal import Decimal
+
 import factory
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
@@ -149,3 +152,58 @@ class MemberScopeFactory(factory.django.DjangoModelFactory):
         OrgBindingFactory, organisation=factory.SelfAttribute("..membership.organisation")
     )
     can_view = True
+
+
+class BillFactory(factory.django.DjangoModelFactory):
+    """A bill on the ledger, as the import leaves it: created, then its issue entry posted.
+    Pay it with ``pay(bill, amount, on_date)``."""
+
+    class Meta:
+        model = "payments.Bill"
+
+    number = factory.Sequence(lambda n: f"B{2026000000 + n}")
+    account = factory.SubFactory(ServiceAccountFactory)
+    period_start = datetime.date(2026, 9, 1)
+    period_end = datetime.date(2026, 9, 30)
+    issue_date = datetime.date(2026, 10, 5)
+    due_date = datetime.date(2026, 10, 20)
+    kwh = Decimal("200.00")
+    amount = Decimal("110.00")
+    tariff_code = factory.LazyAttribute(lambda bill: bill.account.tariff_code)
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        from django.db import transaction
+
+        from payments.bills import bill_issue_postings
+        from payments.ledger import bills_refresh, ledger_post
+        from payments.models import EntryKind
+
+        with transaction.atomic():
+            bill = super()._create(model_class, *args, **kwargs)
+            if lines := bill_issue_postings(bill):
+                ledger_post(
+                    kind=EntryKind.BILL_ISSUED,
+                    effective_date=bill.issue_date,
+                    lines=lines,
+                    reference=bill.number,
+                )
+            bills_refresh([bill.pk])
+            bill.refresh_from_db()
+        return bill
+
+
+def pay(bill, amount, on_date, *, channel="counter", reference=None):
+    """Record an outside payment the way the import does (ledger only, no OutsidePayment row)."""
+    from django.db import transaction
+
+    from payments.bills import bill_payment_post
+
+    with transaction.atomic():
+        return bill_payment_post(
+            bill=bill,
+            amount=Decimal(amount),
+            on_date=on_date,
+            channel=channel,
+            reference=reference or f"P-{bill.number}-{on_date.isoformat()}-{amount}",
+        )
