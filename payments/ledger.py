@@ -3,7 +3,7 @@
 Every change to what a customer owes or has paid goes through ``ledger_post`` (one entry) or
 ``ledger_post_many`` (a bulk import's batch): each entry's lines must balance (sum to zero), be
 whole fen and not zero, or nothing is written. The ledger tables refuse UPDATE and DELETE in the
-database (migration 0002), so a mistake is corrected by a reversing entry.
+database (migration 0003), so a mistake is corrected by a reversing entry.
 
 Sign convention: a debit is positive, a credit negative. The postings (docs/bills.md):
 
@@ -32,6 +32,8 @@ FEN = Decimal("0.01")
 ZERO = Decimal("0.00")
 # Entries that move money in or out for a bill: they decide what is paid.
 SETTLEMENT_KINDS = (EntryKind.PAYMENT, EntryKind.CREDIT_APPLIED, EntryKind.REFUND)
+# Book.values builds a new list on every access; the bill import checks millions of lines.
+_BOOKS = frozenset(Book.values)
 
 
 class UnbalancedEntry(ValueError):
@@ -54,7 +56,7 @@ def _check(lines: Sequence[Posting]) -> None:
             raise UnbalancedEntry(f"{line.book}: {line.amount!r} is not whole fen")
         if line.amount == 0:
             raise UnbalancedEntry(f"{line.book}: a line of zero")
-        if line.book not in Book.values:
+        if line.book not in _BOOKS:
             raise UnbalancedEntry(f"unknown book {line.book}")
     total = sum((line.amount for line in lines), ZERO)
     if total != 0:
@@ -137,6 +139,11 @@ def _sum(book: str, *, kinds: Sequence[str] | None = None, sign: int = 1):
     )
 
 
+def _fen(total) -> Decimal:
+    """A database sum of ledger amounts, as exact Decimal yuan."""
+    return ZERO if total is None else Decimal(total).quantize(FEN)
+
+
 def bills_refresh(bill_ids: Iterable[int]) -> None:
     """Recompute the stored, derived columns of these bills from their ledger lines.
 
@@ -168,10 +175,12 @@ def bills_refresh(bill_ids: Iterable[int]) -> None:
     )
     updated = []
     for row in rows:
-        receivable = row.receivable or ZERO
-        paid = row.paid or ZERO
-        penalty_charged = row.penalty_in or ZERO
-        penalty_paid = row.penalty_out or ZERO
+        # SQLite sums decimals as binary floats (2.99 - 2.98 - 0.01 = 2.3e-16, "not settled"); the
+        # lines are whole fen, so their true sum is too.
+        receivable = _fen(row.receivable)
+        paid = _fen(row.paid)
+        penalty_charged = _fen(row.penalty_in)
+        penalty_paid = _fen(row.penalty_out)
         settled = receivable <= 0
         if row.cancelled:
             status = BillStatus.CANCELLED
@@ -204,4 +213,4 @@ def account_credit(account_id: int) -> Decimal:
     total = LedgerLine.objects.filter(account_id=account_id, book=Book.CUSTOMER_CREDIT).aggregate(
         total=Sum("amount")
     )["total"]
-    return -(total or ZERO)
+    return -_fen(total)

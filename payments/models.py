@@ -161,7 +161,7 @@ class PenaltyRule(models.Model):
     """The late-payment penalty (电费违约金) rates in force from a date on.
 
     Each day of arrears uses the rule in force that day (payments.penalties). The 1996 rule is
-    loaded by migration 0002; staff add a row with a later date when a rule changes.
+    loaded by migration 0003; staff add a row with a later date when a rule changes.
     """
 
     effective_from = models.DateField(_("effective from"), unique=True)
@@ -265,6 +265,8 @@ class Bill(models.Model):
         indexes = [
             models.Index(fields=["account", "-period_start"], name="bill_account_period"),
             models.Index(fields=["status", "due_date"], name="bill_status_due"),
+            # Which days of a tariff were billed: the admin's lock on used versions.
+            models.Index(fields=["tariff_code", "period_end"], name="bill_tariff_period"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="bill_amount_not_negative"),
@@ -378,7 +380,7 @@ class PaymentChannel(models.TextChoices):
 
 
 class LedgerEntry(models.Model):
-    """One balanced posting: its lines sum to zero. Append-only (migration 0002's triggers);
+    """One balanced posting: its lines sum to zero. Append-only (migration 0003's triggers);
     a correction is a new entry that ``reverses`` the wrong one."""
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

@@ -1,5 +1,6 @@
 import email
 import email.policy
+import importlib
 import re
 import time
 
@@ -109,6 +110,27 @@ def totp_code():
         return format_hotp_value(hotp_value(secret, int(time.time()) // period))
 
     return compute
+
+
+@pytest.fixture(autouse=True)
+def _migration_data(request):
+    """Transactional and live-server tests end by emptying every table, rows that data
+    migrations load included. pytest-django runs them after all the others, so only they can
+    meet an emptied database: put back what the application cannot run without (the 1996
+    penalty rule) before each of them, as ``migrate`` left it."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = marker is not None and marker.kwargs.get("transaction", False)
+    if not (transactional or {"transactional_db", "live_server"} & set(request.fixturenames)):
+        return
+    request.getfixturevalue("transactional_db")
+    from payments.models import PenaltyRule
+
+    rule_1996 = importlib.import_module(
+        "payments.migrations.0003_penalty_rule_1996_ledger_append_only"
+    ).RULE_1996
+    PenaltyRule.objects.get_or_create(
+        effective_from=rule_1996["effective_from"], defaults=rule_1996
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
