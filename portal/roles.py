@@ -10,6 +10,15 @@ from django.contrib.auth.models import Group, Permission
 EDITORS = "Editors"
 SERVICE_STAFF = "Service staff"
 
+# Tariffs and penalty rules are published prices: service staff maintain them in the admin.
+STAFF_MODEL_PERMISSIONS = {
+    SERVICE_STAFF: [
+        ("payments", f"{action}_{model}")
+        for model in ("tariff", "tariffversion", "penaltyrule")
+        for action in ("add", "change", "delete", "view")
+    ],
+}
+
 
 def roles_ensure() -> dict[str, Group]:
     """Create the staff groups with back-office access if they are missing (idempotent)."""
@@ -20,5 +29,9 @@ def roles_ensure() -> dict[str, Group]:
     for name in (EDITORS, SERVICE_STAFF):
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.add(access_admin)
+        for app_label, codename in STAFF_MODEL_PERMISSIONS.get(name, ()):
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
         groups[name] = group
     return groups
