@@ -1,4 +1,5 @@
-"""The integration API at /api/integration/v1/ (django-ninja), for the billing system (CIS).
+"""The integration API at /api/integration/v1/ (django-ninja), for the billing system (CIS):
+accounts, bills and outside payments in, each through the same service as its import command.
 
 Every operation needs a bearer token of an active integration client (portal/integration.py)
 holding the operation's scope: no token, a wrong one or a revoked one is 401, a missing scope
@@ -21,6 +22,9 @@ from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
 
+from payments.bill_import import BILL_COLUMNS, bills_import
+from payments.payment_import import PAYMENT_COLUMNS, payments_import
+
 from . import ratelimit
 from .account_import import ACCOUNT_COLUMNS, accounts_import
 from .integration import integration_client_authenticate
@@ -30,7 +34,7 @@ from .models import IntegrationClient, IntegrationScope
 JSONL_CONTENT_TYPES = ("application/x-ndjson", "application/jsonl")
 # The body is spooled to disk, not held in memory, so it may exceed DATA_UPLOAD_MAX_MEMORY_SIZE
 # (5 MB); the bound is how long one request may keep a worker and a transaction busy. Bigger
-# loads go through `manage.py import_accounts`.
+# loads go through the import commands (`manage.py import_accounts`, `import_bills`, …).
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 DEFAULT_RATE_LIMIT = 120  # requests per client …
 DEFAULT_RATE_WINDOW = 3600  # … per this many seconds
@@ -53,8 +57,9 @@ api = NinjaAPI(
     title="powerhall integration API",
     version="1",
     description=(
-        "For the billing system (CIS): import electricity accounts. Bearer token per integration "
-        "client, created by staff. See docs/integration.md."
+        "For the billing system (CIS): import electricity accounts, bills and payments made "
+        "through other channels. Bearer token per integration client, created by staff. See "
+        "docs/integration.md."
     ),
     urls_namespace="integration",
     docs_url=None,
@@ -85,6 +90,12 @@ class ImportReportOut(Schema):
     flagged: int
     errors: list[RowErrorOut]
     errors_truncated: bool
+
+
+class BillImportReportOut(ImportReportOut):
+    replaced: int
+    adjusted: int
+    cancelled: int
 
 
 @api.exception_handler(AuthenticationError)
@@ -133,66 +144,11 @@ def _check_client(request, scope: str):
     return None
 
 
-_JSONL_BODY = {
-    "type": "string",
-    "description": (
-        "JSON Lines: one JSON object per line with exactly these keys: "
-        + ", ".join(ACCOUNT_COLUMNS)
-        + ". UTF-8."
-    ),
-    "example": json.dumps(
-        {
-            "account_number": "3100012345",
-            "holder_name": "张伟",
-            "address": "浦东新区世纪大道 100 号 1201 室",
-            "district": "浦东新区",
-            "feeder": "10kV 世纪线",
-            "customer_class": "residential",
-            "tariff_code": "RES-TIER",
-            "status": "active",
-            "meter_number": "M0012345678",
-            "phone": "13800138000",
-            "email": "",
-        },
-        ensure_ascii=False,
-    )
-    + "\n",
-}
-
-
-@api.post(
-    "/accounts",
-    operation_id="accounts_import",
-    summary="Import electricity accounts (JSON Lines)",
-    description=(
-        "Upserts accounts by account number, exactly as `manage.py import_accounts` does, and "
-        "answers with the same report. Rows that fail validation are listed with their line "
-        "number (the first line is 1); the others are imported, unless `strict=true`: then one "
-        "bad row means nothing is imported and the answer is 422."
-    ),
-    response={
-        200: ImportReportOut,
-        400: Detail,
-        401: Detail,
-        403: Detail,
-        413: Detail,
-        415: Detail,
-        422: ImportReportOut,
-        429: Detail,
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                content_type: {"schema": _JSONL_BODY} for content_type in JSONL_CONTENT_TYPES
-            },
-        }
-    },
-)
-def accounts_import_view(request, strict: bool = False, file_name: str = ""):
-    """``?strict=true`` refuses the whole body on one bad row; ``?file_name=`` names the batch in
-    the audit log (default: "(request body)")."""
-    refused = _check_client(request, IntegrationScope.ACCOUNTS_WRITE)
+def _import_body(request, *, scope: str, run_import, strict: bool, file_name: str):
+    """What every import endpoint does: check the client, spool the JSON Lines body, run the
+    import exactly as its command would, and answer with the report (422 when ``strict``
+    refused it)."""
+    refused = _check_client(request, scope)
     if refused is not None:
         return refused
     if request.content_type not in JSONL_CONTENT_TYPES:
@@ -220,7 +176,7 @@ def accounts_import_view(request, strict: bool = False, file_name: str = ""):
             body.write(chunk)
         body.seek(0)
         try:
-            report = accounts_import(
+            report = run_import(
                 stream=body,
                 fmt="jsonl",
                 file_name=file_name.strip()[:200] or "(request body)",
@@ -230,3 +186,163 @@ def accounts_import_view(request, strict: bool = False, file_name: str = ""):
         except InterchangeError as error:
             return _refusal(request, 400, error.message)
     return Status(200 if report.committed else 422, report.as_dict())
+
+
+def _request_body(columns, example: dict) -> dict:
+    schema = {
+        "type": "string",
+        "description": (
+            "JSON Lines: one JSON object per line with these keys: "
+            + ", ".join(columns)
+            + ". UTF-8."
+        ),
+        "example": json.dumps(example, ensure_ascii=False) + "\n",
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {content_type: {"schema": schema} for content_type in JSONL_CONTENT_TYPES},
+        }
+    }
+
+
+def _responses(report_schema) -> dict:
+    return {
+        200: report_schema,
+        400: Detail,
+        401: Detail,
+        403: Detail,
+        413: Detail,
+        415: Detail,
+        422: report_schema,
+        429: Detail,
+    }
+
+
+_STRICT_NOTE = (
+    "Rows that fail validation are listed with their line number (the first line is 1); the "
+    "others are imported, unless `strict=true`: then one bad row means nothing is imported and "
+    "the answer is 422. `file_name` names the batch in the audit log."
+)
+
+
+@api.post(
+    "/accounts",
+    operation_id="accounts_import",
+    summary="Import electricity accounts (JSON Lines)",
+    description=(
+        "Upserts accounts by account number, exactly as `manage.py import_accounts` does, and "
+        "answers with the same report. " + _STRICT_NOTE
+    ),
+    response=_responses(ImportReportOut),
+    openapi_extra=_request_body(
+        ACCOUNT_COLUMNS,
+        {
+            "account_number": "3100012345",
+            "holder_name": "张伟",
+            "address": "浦东新区世纪大道 100 号 1201 室",
+            "district": "浦东新区",
+            "feeder": "10kV 世纪线",
+            "customer_class": "residential",
+            "tariff_code": "RES-TIER",
+            "status": "active",
+            "meter_number": "M0012345678",
+            "phone": "13800138000",
+            "email": "",
+        },
+    ),
+)
+def accounts_import_view(request, strict: bool = False, file_name: str = ""):
+    """``?strict=true`` refuses the whole body on one bad row; ``?file_name=`` names the batch in
+    the audit log (default: "(request body)")."""
+    return _import_body(
+        request,
+        scope=IntegrationScope.ACCOUNTS_WRITE,
+        run_import=accounts_import,
+        strict=strict,
+        file_name=file_name,
+    )
+
+
+@api.post(
+    "/bills",
+    operation_id="bills_import",
+    summary="Import bills (JSON Lines)",
+    description=(
+        "Creates bills by bill number, or replaces, adjusts or cancels a known one, exactly as "
+        "`manage.py import_bills` does, and answers with the same report. " + _STRICT_NOTE
+    ),
+    response=_responses(BillImportReportOut),
+    openapi_extra=_request_body(
+        (*BILL_COLUMNS, "status (optional)", "lines (optional)"),
+        {
+            "bill_number": "B202610000123",
+            "account_number": "3100012345",
+            "period_start": "2026-10-01",
+            "period_end": "2026-10-31",
+            "issue_date": "2026-11-05",
+            "due_date": "2026-11-20",
+            "kwh": "260",
+            "amount": "128.56",
+            "tariff_code": "RES-TIER-M",
+            "status": "issued",
+            "lines": [
+                {
+                    "kind": "tier",
+                    "label": "第一档",
+                    "kwh": "230",
+                    "unit_price": "0.4883",
+                    "amount": "112.31",
+                },
+                {
+                    "kind": "tier",
+                    "label": "第二档",
+                    "kwh": "30",
+                    "unit_price": "0.5383",
+                    "amount": "16.15",
+                },
+            ],
+        },
+    ),
+)
+def bills_import_view(request, strict: bool = False, file_name: str = ""):
+    """Same query parameters as ``/accounts``."""
+    return _import_body(
+        request,
+        scope=IntegrationScope.BILLS_WRITE,
+        run_import=bills_import,
+        strict=strict,
+        file_name=file_name,
+    )
+
+
+@api.post(
+    "/payments",
+    operation_id="payments_import",
+    summary="Import payments made through other channels (JSON Lines)",
+    description=(
+        "Posts payments made at a counter, by bank direct debit or in another app, idempotent by "
+        "payment reference, exactly as `manage.py import_payments` does, and answers with the "
+        "same report. " + _STRICT_NOTE
+    ),
+    response=_responses(ImportReportOut),
+    openapi_extra=_request_body(
+        PAYMENT_COLUMNS,
+        {
+            "payment_reference": "CIS-PAY-20261112-000042",
+            "bill_number": "B202610000123",
+            "amount": "128.46",
+            "paid_at": "2026-11-12T10:15:00+08:00",
+            "channel": "bank_debit",
+        },
+    ),
+)
+def payments_import_view(request, strict: bool = False, file_name: str = ""):
+    """Same query parameters as ``/accounts``."""
+    return _import_body(
+        request,
+        scope=IntegrationScope.BILLS_WRITE,
+        run_import=payments_import,
+        strict=strict,
+        file_name=file_name,
+    )
