@@ -8,7 +8,9 @@ import hashlib
 import hmac
 import secrets
 import unicodedata
+from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -110,6 +112,30 @@ def _bind(
     return binding
 
 
+def _bind_with_proof(
+    *,
+    user: User,
+    number: str,
+    proof: str,
+    matches: Callable[[ServiceAccount], bool],
+    label: str,
+    organisation: Organisation | None,
+) -> Binding:
+    """Bind when ``matches(account)``; otherwise the one refusal, whatever the reason (unknown
+    number, wrong name, wrong digits or amount), so nothing reveals whether a number exists."""
+    _check_holder(organisation=organisation, user=user)
+    _consume_attempt(user=user, number=number, method=proof)
+    account = ServiceAccount.objects.filter(number=number).first()
+    if account is None or not matches(account):
+        audit_record(
+            action="binding.refused",
+            actor=user,
+            data={"account_number": number, "method": proof},
+        )
+        raise BindingRefused
+    return _bind(user=user, organisation=organisation, account=account, proof=proof, label=label)
+
+
 def account_bind_with_holder(
     *,
     user: User,
@@ -120,28 +146,58 @@ def account_bind_with_holder(
     organisation: Organisation | None = None,
 ) -> Binding:
     """Bind by the holder's name plus the last four digits of the meter number."""
-    _check_holder(organisation=organisation, user=user)
-    _consume_attempt(user=user, number=number, method=ProofMethod.HOLDER_AND_METER)
-    account = ServiceAccount.objects.filter(number=number).first()
-    matches = (
-        account is not None
-        and _same(_normalise_name(holder_name), _normalise_name(account.holder_name))
-        and len(meter_last4) == 4
-        and _same(meter_last4, account.meter_number[-4:])
-    )
-    if not matches:
-        audit_record(
-            action="binding.refused",
-            actor=user,
-            data={"account_number": number, "method": ProofMethod.HOLDER_AND_METER},
+
+    def matches(account: ServiceAccount) -> bool:
+        return (
+            _same(_normalise_name(holder_name), _normalise_name(account.holder_name))
+            and len(meter_last4) == 4
+            and _same(meter_last4, account.meter_number[-4:])
         )
-        raise BindingRefused
-    return _bind(
+
+    return _bind_with_proof(
         user=user,
-        organisation=organisation,
-        account=account,
+        number=number,
         proof=ProofMethod.HOLDER_AND_METER,
+        matches=matches,
         label=label,
+        organisation=organisation,
+    )
+
+
+def account_bind_with_bill(
+    *,
+    user: User,
+    number: str,
+    holder_name: str,
+    bill_amount: Decimal,
+    label: str = "",
+    organisation: Organisation | None = None,
+) -> Binding:
+    """Bind by the holder's name plus the amount of the account's latest bill (not cancelled):
+    what a customer holding a paper bill can read off it."""
+    from payments.models import Bill, BillStatus
+
+    def matches(account: ServiceAccount) -> bool:
+        latest = (
+            Bill.objects.filter(account=account)
+            .exclude(status=BillStatus.CANCELLED)
+            .order_by("-issue_date", "-period_end", "-pk")
+            .values_list("amount", flat=True)
+            .first()
+        )
+        return (
+            _same(_normalise_name(holder_name), _normalise_name(account.holder_name))
+            and latest is not None
+            and latest == bill_amount
+        )
+
+    return _bind_with_proof(
+        user=user,
+        number=number,
+        proof=ProofMethod.BILL_AMOUNT,
+        matches=matches,
+        label=label,
+        organisation=organisation,
     )
 
 

@@ -78,6 +78,26 @@ class BindByHolderForm(BindLabelMixin):
         return self.cleaned_data["number"].strip()
 
 
+class BindByBillForm(BindLabelMixin):
+    number = account_number_field
+    holder_name = forms.CharField(label=_("Account holder's name"), max_length=200)
+    bill_amount = forms.DecimalField(
+        label=_("Amount of the latest bill (yuan)"),
+        max_digits=14,
+        decimal_places=2,
+        min_value=0,
+        error_messages={
+            "max_decimal_places": _("Enter the amount in yuan with at most 2 decimals.")
+        },
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "128.45"}),
+    )
+
+    field_order = ["number", "holder_name", "bill_amount", "label"]
+
+    def clean_number(self):
+        return self.cleaned_data["number"].strip()
+
+
 class BindCodeRequestForm(forms.Form):
     number = account_number_field
     channel = forms.ChoiceField(

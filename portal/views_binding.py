@@ -14,7 +14,13 @@ from django.views.decorators.http import require_POST
 from . import binding as binding_services
 from . import selectors
 from .errors import BindingRefused, NotAllowed, RateLimited
-from .forms import BindByHolderForm, BindCodeConfirmForm, BindCodeRequestForm, RelabelForm
+from .forms import (
+    BindByBillForm,
+    BindByHolderForm,
+    BindCodeConfirmForm,
+    BindCodeRequestForm,
+    RelabelForm,
+)
 from .models import BindingChallenge, Scope
 from .phone import mask_phone
 
@@ -43,6 +49,7 @@ def bind(request):
     membership, namespace = _context(request)
     organisation = membership.organisation if membership else None
     holder_form = BindByHolderForm(prefix="holder")
+    bill_form = BindByBillForm(prefix="bill")
     code_form = BindCodeRequestForm(prefix="code")
     method = request.POST.get("method", "holder")
     if request.method == "POST":
@@ -61,10 +68,15 @@ def bind(request):
                         kwargs["org"] = membership.organisation.uuid
                     return redirect(f"{namespace}:bind_code", **kwargs)
             else:
-                holder_form = BindByHolderForm(request.POST, prefix="holder")
-                if holder_form.is_valid():
-                    binding = binding_services.account_bind_with_holder(
-                        user=request.user, organisation=organisation, **holder_form.cleaned_data
+                if method == "bill":
+                    form = bill_form = BindByBillForm(request.POST, prefix="bill")
+                    service = binding_services.account_bind_with_bill
+                else:
+                    form = holder_form = BindByHolderForm(request.POST, prefix="holder")
+                    service = binding_services.account_bind_with_holder
+                if form.is_valid():
+                    binding = service(
+                        user=request.user, organisation=organisation, **form.cleaned_data
                     )
                     messages.success(
                         request, _("Account %(number)s is bound.") % {"number": binding.account}
@@ -77,6 +89,7 @@ def bind(request):
         "portal/bind.html",
         {
             "holder_form": holder_form,
+            "bill_form": bill_form,
             "code_form": code_form,
             "method": method,
             "membership": membership,

@@ -1,14 +1,17 @@
 """Binding an electricity account: proof required, nothing reveals whether a number exists,
 attempts limited per user, per number and per address, every attempt audited."""
 
+import datetime
 import re
+from decimal import Decimal
 
 import pytest
 from django.core import mail
 from django.urls import reverse
 
+from payments.models import Bill, BillStatus
 from portal.models import AuditEvent, Binding
-from tests.factories import BindingFactory, ServiceAccountFactory, UserFactory
+from tests.factories import BillFactory, BindingFactory, ServiceAccountFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -84,6 +87,52 @@ def test_unknown_number_and_wrong_proof_get_the_same_answer(client, customer, ac
     assert (
         message(unknown).group(0) == message(wrong_meter).group(0) == message(wrong_name).group(0)
     )
+    assert not Binding.objects.exists()
+
+
+def bind_by_bill(client, number, holder, amount):
+    return client.post(
+        reverse("me:bind"),
+        {
+            "method": "bill",
+            "bill-number": number,
+            "bill-holder_name": holder,
+            "bill-bill_amount": amount,
+        },
+        follow=True,
+    )
+
+
+def test_binding_with_the_latest_bill_amount(client, customer, account):
+    def bill(amount, month):
+        issued = datetime.date(2026, month, 5)
+        return BillFactory(
+            account=account,
+            amount=Decimal(amount),
+            issue_date=issued,
+            due_date=issued + datetime.timedelta(days=15),
+        )
+
+    bill("96.10", 9)
+    bill("128.45", 10)
+    # A cancelled bill is not "the latest bill" the customer holds.
+    Bill.objects.filter(pk=bill("300.00", 11).pk).update(status=BillStatus.CANCELLED)
+
+    older = bind_by_bill(client, "3100000042", "刘洋", "96.10")
+    assert "alert--error" in page_text(older)
+    three_decimals = bind_by_bill(client, "3100000042", "刘洋", "128.455")
+    assert 'id="id_bill-bill_amount_error"' in page_text(three_decimals)
+    assert not Binding.objects.exists()
+
+    bind_by_bill(client, "3100000042", "刘洋", "128.45")
+    binding = Binding.objects.get(user=customer, account=account)
+    assert binding.proof == "bill_amount"
+
+
+def test_an_account_without_bills_cannot_be_bound_by_bill_amount(client, customer, account):
+    response = bind_by_bill(client, "3100000042", "刘洋", "0")
+
+    assert "alert--error" in page_text(response)
     assert not Binding.objects.exists()
 
 
