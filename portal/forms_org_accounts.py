@@ -45,13 +45,10 @@ class AccountTableForm(forms.Form):
         required=False,
         choices=_with_all(_("All statuses"), AccountStatus.choices),
     )
-    # Shown but off until bills are imported: there is no bill to be overdue yet. The bills
-    # capability removes disabled=True; the selector already filters on is_overdue.
     overdue = forms.BooleanField(
         label=_("Overdue only"),
         required=False,
-        disabled=True,
-        help_text=_("Available when bills are imported."),
+        help_text=_("Accounts with a bill unpaid after its due date."),
     )
     sort = forms.ChoiceField(
         required=False, choices=[(key, key) for key in ORG_ACCOUNT_SORTS], widget=forms.HiddenInput

@@ -52,6 +52,7 @@ class AccountCard:
     latest_bill: object | None = None
     amount_owed: Decimal = Decimal("0.00")
     next_due_date: object | None = None
+    overdue: bool = False  # an unpaid bill is past its due date
     outages: list = field(default_factory=list)
 
     @property
@@ -60,7 +61,25 @@ class AccountCard:
 
 
 def account_cards_for(*, user: User) -> list[AccountCard]:
-    return [AccountCard(binding=b) for b in binding_list_for(user=user)]
+    """The person's accounts with what they owe today: a flat number of queries however many
+    accounts (payments.selectors.account_bills_for)."""
+    from payments.selectors import account_bills_for
+
+    bindings = list(binding_list_for(user=user))
+    bills = account_bills_for(bindings=bindings)
+    cards = []
+    for binding in bindings:
+        summary = bills[binding.account_id]
+        cards.append(
+            AccountCard(
+                binding=binding,
+                latest_bill=summary.latest_bill,
+                amount_owed=summary.amount_owed,
+                next_due_date=summary.next_due_date,
+                overdue=summary.overdue,
+            )
+        )
+    return cards
 
 
 # --- Organisations -------------------------------------------------------------------------------
@@ -197,16 +216,18 @@ class OrgAccountSummary:
 def org_account_rows(*, membership: Membership) -> QuerySet[Binding]:
     """Every row of the organisation's accounts table this member may see, unfiltered.
 
-    The one place that decides what a row carries: the bills capability replaces the
-    ``is_overdue`` placeholder below with an Exists() over the account's unpaid bills past their
-    due date and adds an ``amount_owed`` Sum() annotation, and the table, the filter, the
-    summary and the CSV export pick both up from here. Until bills are imported no account is
-    overdue.
+    The one place that decides what a row carries: ``is_overdue`` (an unpaid bill is past its
+    due date, today in Asia/Shanghai) and ``amount_owed`` (the unpaid amounts of its bills,
+    without the penalty), which the table, the filter, the summary and the CSV export pick up
+    from here.
     """
+    from payments.calendar import business_today
+    from payments.selectors import org_account_owed_annotations
+
     return (
         org_bindings_for(membership=membership, scope=Scope.VIEW)
         .select_related("account")
-        .annotate(is_overdue=Value(False, output_field=BooleanField()))
+        .annotate(**org_account_owed_annotations(today=business_today()))
     )
 
 

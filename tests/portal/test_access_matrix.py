@@ -12,7 +12,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from portal.models import BindingChallenge, Invitation, MemberRole, Membership, Organisation
-from tests.factories import BindingFactory, ServiceAccountFactory, UserFactory
+from tests.factories import BillFactory, BindingFactory, ServiceAccountFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -47,6 +47,13 @@ ROUTES = {
     "org:member": ("GET", "admin"),
     "org:member_remove": ("POST", "admin"),
     "org:invitation_revoke": ("POST", "admin"),
+    "me:account_bills": ("GET", None),
+    "me:usage": ("GET", None),
+    "org:bills": ("GET", "member"),
+    "org:statement": ("GET", "member"),
+    # A bill's page serves a person's own bill and an organisation's bill alike: the world
+    # below names an organisation's, which needs the view scope on its account.
+    "bills:detail": ("GET", "viewer"),
 }
 
 
@@ -83,6 +90,7 @@ def world():
     Membership.objects.create(organisation=organisation, user=member, role=MemberRole.MEMBER)
     org_binding = BindingFactory(organisation=organisation, user=None)
     personal = BindingFactory()
+    org_bill = BillFactory(account=org_binding.account)
     from django.utils import timezone
 
     invitation = Invitation.objects.create(
@@ -121,6 +129,11 @@ def world():
         "org:member": {"org": organisation.uuid, "membership": admin_membership.uuid},
         "org:member_remove": {"org": organisation.uuid, "membership": admin_membership.uuid},
         "org:invitation_revoke": {"org": organisation.uuid, "invitation": invitation.uuid},
+        "me:account_bills": {"binding": personal.uuid},
+        "me:usage": {"binding": personal.uuid},
+        "org:bills": {"org": organisation.uuid},
+        "org:statement": {"org": organisation.uuid},
+        "bills:detail": {"bill": org_bill.uuid},
     }
     return {"member": member, "kwargs": kwargs, "org_binding": org_binding}
 

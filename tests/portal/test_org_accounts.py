@@ -3,6 +3,7 @@
 import codecs
 import csv
 import io
+import re
 
 import pytest
 from django.urls import reverse
@@ -295,17 +296,16 @@ def test_a_district_without_accounts_matches_nothing_and_stays_selected(client, 
     assert '<option value="延庆区" selected>' in response.content.decode()
 
 
-def test_the_overdue_filter_waits_for_bills(client, admin, five):
-    """No bills are imported yet: the filter is shown disabled, a hand-made ?overdue=on changes
-    nothing, and the selector (which the bills capability feeds) finds no overdue account."""
+def test_without_bills_no_account_is_overdue(client, admin, five):
+    """The overdue filter is on offer and, with no bill imported, matches no account (with bills:
+    tests/payments/test_org_bills.py)."""
     client.force_login(admin.user)
 
     response = client.get(table_url(admin.organisation, overdue="on"), HTTP_ACCEPT_LANGUAGE="en")
 
-    assert len(numbers_on(response)) == 5
-    page = response.content.decode()
-    assert 'name="overdue"' in page and "disabled" in page
-    assert "Available when bills are imported." in page
+    assert numbers_on(response) == []
+    checkbox = re.search(r'<input type="checkbox" name="overdue"[^>]*>', response.content.decode())
+    assert "checked" in checkbox.group(0) and "disabled" not in checkbox.group(0)
     assert not org_account_table(membership=admin, query=OrgAccountQuery(overdue=True)).exists()
 
 

@@ -1,0 +1,221 @@
+"""Demo bills and outside payments for the demo accounts of ``seed_demo``.
+
+Two years of monthly bills per demo account, sent through the real imports (``bills_import``
+with tier and band lines where the tariff has them, then ``payments_import``), so the demo shows
+what the billing system's files would leave behind. Plausible, not real: kWh follow the seasons
+(air conditioning in summer, heating in winter), amounts are what the demo tariffs charge.
+
+- Bills are issued on the 3rd of the month after their period and due on the 3rd of the month
+  after that. The latest bill covers last month (before the 3rd, the month before) and is left
+  unpaid: it is never overdue yet.
+- Every earlier bill is paid a few days before its due date, at a counter, by bank direct debit
+  or in another app, except: the resident's home account (3100000001) left the bill two before
+  the latest unpaid, overdue for about a month, so its arrears timeline shows; the
+  organisation's first low-voltage business account paid one bill 12 days late, with the
+  penalty, so a penalty shows.
+
+Idempotent: only bills and payments not imported before are sent, so a second run the same day
+changes nothing (and writes no audit record); a run a month later adds that month's bill and
+pays the one before. Consumption is a pure function of account and month, so it never changes.
+"""
+
+import io
+import json
+import random
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import Q
+
+from .bill_import import bills_import
+from .bills import penalty_rules
+from .calendar import BUSINESS_TIME_ZONE, business_today
+from .models import Bill, OutsidePayment, TariffKind
+from .payment_import import payments_import
+from .penalties import penalty_for
+from .tariffs import charges_for, tariff_with_versions
+
+MONTHS = 24
+ISSUE_DAY = 3
+FEN = Decimal("0.01")
+OVERDUE_ACCOUNT, OVERDUE_BILLS_AGO = "3100000001", 2
+LATE_BILLS_AGO = 3
+# A price for accounts whose tariff the portal does not know (LEGACY-R1): their bills carry no
+# lines, as the billing system would send them.
+FALLBACK_PRICE = Decimal("0.4883")
+TIER_LABELS = {1: "第一档", 2: "第二档", 3: "第三档"}
+# Relative consumption per calendar month: cooling peaks in July-August, heating in winter.
+SEASON = {
+    1: 1.25, 2: 1.15, 3: 0.9, 4: 0.8, 5: 0.85, 6: 1.1,
+    7: 1.45, 8: 1.5, 9: 1.05, 10: 0.8, 11: 0.9, 12: 1.15,
+}  # fmt: skip
+# Typical monthly kWh per customer class (residential stays within 150-450).
+BASE_KWH = {"residential": 260, "lv_business": 3200, "hv_single": 42000, "hv_dual": 65000}
+CHANNELS = ("bank_debit", "counter", "other_app", "bank_debit")
+RESIDENTIAL_ACCOUNTS = [f"310000000{n}" for n in range(1, 5)]
+BUSINESS_PREFIX = "52000000"  # the demo organisation's accounts
+
+
+def _month_start(day: date, months_back: int) -> date:
+    index = day.year * 12 + day.month - 1 - months_back
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _periods(today: date) -> list[tuple[date, date, date, date]]:
+    """(period start, period end, issue date, due date) of the demo bills, oldest first."""
+    latest = _month_start(today, 1 if today.day >= ISSUE_DAY else 2)
+    periods = []
+    for back in range(MONTHS - 1, -1, -1):
+        start = _month_start(latest, back)
+        issue_month = _month_start(start, -1)
+        end = issue_month - timedelta(days=1)
+        issue = issue_month.replace(day=ISSUE_DAY)
+        periods.append((start, end, issue, _month_start(issue_month, -1).replace(day=ISSUE_DAY)))
+    return periods
+
+
+def _kwh(account, month: date) -> Decimal:
+    """The account's consumption in ``month``: seasonal, the same on every run."""
+    rng = random.Random(f"{account.number}-{month.isoformat()}")
+    base = BASE_KWH.get(account.customer_class, 260) * SEASON[month.month]
+    kwh = round(base * rng.uniform(0.85, 1.15))
+    if account.customer_class == "residential":
+        kwh = min(max(kwh, 150), 450)
+    return Decimal(kwh)
+
+
+def _bands(kwh: Decimal, month: date) -> dict[str, Decimal]:
+    """kWh per time-of-use band: the sharp band (尖) only in July and August."""
+    shares = {"sharp": Decimal("0.05") if month.month in (7, 8) else 0, "peak": Decimal("0.33")}
+    shares["flat"] = Decimal("0.34")
+    bands = {code: (kwh * share).quantize(FEN) for code, share in shares.items()}
+    bands["valley"] = kwh - sum(bands.values())
+    return bands
+
+
+def _bill(account, tariff, period, prior_kwh: Decimal) -> dict:
+    start, end, issue, due = period
+    kwh = _kwh(account, start)
+    record = {
+        "bill_number": f"DB-{account.number}-{start:%Y%m}",
+        "account_number": account.number,
+        "period_start": start.isoformat(),
+        "period_end": end.isoformat(),
+        "issue_date": issue.isoformat(),
+        "due_date": due.isoformat(),
+        "kwh": str(kwh),
+        "tariff_code": account.tariff_code,
+    }
+    charges = None
+    if tariff is not None:
+        charges = charges_for(
+            versions=list(tariff.versions.all()),
+            period_start=start,
+            period_end=end,
+            kwh=kwh,
+            prior_kwh=prior_kwh,
+            band_kwh=_bands(kwh, start) if tariff.kind == TariffKind.TIME_OF_USE else None,
+        )
+    if charges is None:
+        record["amount"] = str((kwh * FALLBACK_PRICE).quantize(FEN))
+        return record
+    record["amount"] = str(sum((line.amount for line in charges), Decimal(0)))
+    if tariff.kind != TariffKind.FLAT:  # a flat price has no lines in the interchange format
+        record["lines"] = [
+            {
+                "kind": line.kind,
+                "label": TIER_LABELS.get(line.tier, line.label),
+                "kwh": str(line.kwh),
+                "unit_price": str(line.unit_price),
+                "amount": str(line.amount),
+            }
+            for line in charges
+        ]
+    return record
+
+
+def _payments(account, bills: list[dict], rules, *, late: bool) -> list[dict]:
+    """Outside payments for the account's bills but the latest (and, for the overdue account,
+    the one OVERDUE_BILLS_AGO); if ``late``, one of them is paid late, with its penalty."""
+    payments = []
+    for back, bill in enumerate(reversed(bills[:-1]), start=1):
+        if account.number == OVERDUE_ACCOUNT and back == OVERDUE_BILLS_AGO:
+            continue
+        due = date.fromisoformat(bill["due_date"])
+        amount = Decimal(bill["amount"])
+        rng = random.Random(bill["bill_number"])
+        paid_on = due - timedelta(days=rng.randint(2, 12))
+        if late and back == LATE_BILLS_AGO:
+            paid_on = due + timedelta(days=12)
+            amount += penalty_for(
+                amount=amount,
+                due_date=due,
+                as_of=paid_on,
+                customer_class=account.customer_class,
+                rules=rules,
+            ).total
+        paid_at = datetime.combine(paid_on, time(rng.randint(8, 20), rng.randint(0, 59)))
+        payments.append(
+            {
+                "payment_reference": f"DP-{bill['bill_number'][3:]}",
+                "bill_number": bill["bill_number"],
+                "amount": str(amount),
+                "paid_at": paid_at.replace(tzinfo=BUSINESS_TIME_ZONE).isoformat(),
+                "channel": CHANNELS[rng.randrange(len(CHANNELS))],
+            }
+        )
+    return payments[::-1]
+
+
+def _jsonl(records: list[dict]) -> io.BytesIO:
+    text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+    return io.BytesIO(text.encode())
+
+
+def seed_bills(stdout=None) -> None:
+    """Import the demo bills and payments that are not there yet (see the module docstring)."""
+    from portal.models import ServiceAccount
+
+    accounts = list(
+        ServiceAccount.objects.filter(
+            Q(number__in=RESIDENTIAL_ACCOUNTS) | Q(number__startswith=BUSINESS_PREFIX)
+        ).order_by("number")
+    )
+    late = next((a for a in accounts if a.customer_class == "lv_business"), None)
+    periods = _periods(business_today())
+    tariffs = {code: tariff_with_versions(code) for code in {a.tariff_code for a in accounts}}
+    rules = penalty_rules()
+    bills, payments = [], []
+    for account in accounts:
+        tariff = tariffs[account.tariff_code]
+        account_bills = []
+        for period in periods:
+            start = period[0]
+            # Yearly ladders count from 1 January: the kWh of this year's earlier months.
+            prior = sum((_kwh(account, date(start.year, m, 1)) for m in range(1, start.month)), 0)
+            account_bills.append(_bill(account, tariff, period, Decimal(prior)))
+        bills += account_bills
+        payments += _payments(account, account_bills, rules, late=account == late)
+
+    stored = set(Bill.objects.filter(number__startswith="DB-").values_list("number", flat=True))
+    new_bills = [bill for bill in bills if bill["bill_number"] not in stored]
+    paid = set(
+        OutsidePayment.objects.filter(reference__startswith="DP-").values_list(
+            "reference", flat=True
+        )
+    )
+    new_payments = [p for p in payments if p["payment_reference"] not in paid]
+    for records, run_import, name in (
+        (new_bills, bills_import, "seed_demo bills"),
+        (new_payments, payments_import, "seed_demo payments"),
+    ):
+        if not records:
+            continue
+        report = run_import(stream=_jsonl(records), fmt="jsonl", file_name=name)
+        if stdout is not None:
+            stdout.write(
+                f"  {name}: {report.created} imported, {report.unchanged} unchanged, "
+                f"{report.rejected} rejected"
+            )
+        if report.rejected:
+            raise RuntimeError(f"{name}: {[str(error) for error in report.errors[:5]]}")

@@ -1,0 +1,203 @@
+"""What the customer sees of bills: lists, a bill's explanation, usage, the organisation's
+bills and statement.
+
+Every view reads through ``payments.selectors``, scoped to the signed-in person (personal
+routes) or to their membership (``org_member_required``): another person's or organisation's
+bill is "not found".
+"""
+
+from dataclasses import replace
+from datetime import date
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import BadRequest
+from django.core.paginator import Paginator
+from django.http import QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_safe
+
+from portal import selectors as portal_selectors
+from portal.csv_export import csv_download
+from portal.mfa import user_has_mfa
+from portal.org_access import org_member_required
+
+from . import selectors
+from .calendar import business_today
+from .forms import BillFilterForm, StatementForm
+from .models import BillStatus
+from .usage_chart import tier_gauge, usage_chart
+
+PAGE_SIZE = 25
+
+
+def _params(form: BillFilterForm) -> QueryDict:
+    """The list's query string rebuilt from what validated (for page links)."""
+    query = form.query()
+    params = QueryDict(mutable=True)
+    for key, value in [
+        ("period", f"{query.year}-{query.month:02d}" if query.month else query.year or ""),
+        ("status", query.status),
+        ("account", query.account_number or (str(query.binding) if query.binding else "")),
+    ]:
+        if value:
+            params[key] = value
+    return params
+
+
+def _bill_page(request, bills, form: BillFilterForm) -> dict:
+    """One page of ``bills`` with what each row owes today (two queries for the whole page)."""
+    page = Paginator(bills, PAGE_SIZE).get_page(request.GET.get("page"))
+    today = business_today()
+    owed = selectors.owed_today(page.object_list, as_of=today)
+    for bill in page.object_list:
+        bill.owed = owed.get(bill.pk)
+        bill.is_overdue = bill.status in selectors.UNPAID and bill.due_date < today
+    return {
+        "form": form,
+        "page": page,
+        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
+        "params": _params(form),
+        "is_filtered": form.is_filtered,
+        "today": today,
+    }
+
+
+@login_required
+@require_safe
+def my_bills(request):
+    """Every bill of the person's own accounts."""
+    bindings = list(portal_selectors.binding_list_for(user=request.user))
+    accounts = [(str(b.uuid), b.label or b.account.number) for b in bindings]
+    form = BillFilterForm(request.GET, accounts=accounts)
+    bills = selectors.bill_list_for(user=request.user, query=form.query())
+    context = _bill_page(request, bills, form)
+    labels = {b.account_id: b for b in bindings}
+    for bill in context["page"].object_list:
+        bill.binding = labels.get(bill.account_id)
+    context.update({"bindings": bindings, "binding": None})
+    return render(request, "payments/bill_list.html", context)
+
+
+@login_required
+@require_safe
+def account_bills(request, binding):
+    """The bills of one of the person's own accounts."""
+    binding = portal_selectors.binding_get_for(user=request.user, uuid=binding)
+    form = BillFilterForm(request.GET)
+    query = replace(form.query(), binding=binding.uuid)
+    bills = selectors.bill_list_for(user=request.user, query=query)
+    context = _bill_page(request, bills, form)
+    for bill in context["page"].object_list:
+        bill.binding = binding
+    context.update({"binding": binding})
+    return render(request, "payments/bill_list.html", context)
+
+
+@login_required
+@require_safe
+def bill_detail(request, bill):
+    page = selectors.bill_page_for(user=request.user, uuid=bill)
+    membership = page.bill.membership
+    # An organisation's bill is an organisation page: its administrators need two factors
+    # first, as everywhere under /org/ (portal/org_access.py).
+    if membership is not None and membership.is_admin and not user_has_mfa(request.user):
+        messages.warning(
+            request, _("Organisation administrators must set up two-factor authentication first.")
+        )
+        return redirect(f"{reverse('mfa_activate_totp')}?next={request.get_full_path()}")
+    return render(request, "payments/bill_detail.html", {"p": page, "bill": page.bill})
+
+
+@login_required
+@require_safe
+def usage(request, binding):
+    page = selectors.usage_page_for(user=request.user, binding_uuid=binding)
+    return render(
+        request,
+        "payments/usage.html",
+        {
+            "p": page,
+            "binding": page.binding,
+            "account": page.binding.account,
+            "chart": usage_chart(page.usage),
+            "gauge": tier_gauge(page.tier) if page.tier else None,
+        },
+    )
+
+
+# --- Organisation -------------------------------------------------------------------------------
+def _statement_defaults(today: date) -> tuple[date, date]:
+    """This calendar year so far."""
+    return date(today.year, 1, 1), today.replace(day=1)
+
+
+@org_member_required
+@require_safe
+def org_bills(request):
+    membership = request.membership
+    form = BillFilterForm(request.GET, by_number=True)
+    bills = selectors.org_bill_list_for(membership=membership, query=form.query())
+    context = _bill_page(request, bills, form)
+    first, last = _statement_defaults(context["today"])
+    context.update(
+        {
+            "membership": membership,
+            "organisation": membership.organisation,
+            "statement_form": StatementForm(None, default_from=first, default_to=last),
+        }
+    )
+    return render(request, "payments/org_bill_list.html", context)
+
+
+def _statement_rows(rows, *, statuses):
+    for row in rows.iterator(chunk_size=2000):
+        number, account, holder, start, end, kwh, amount, paid, penalty_paid, penalty, *rest = row
+        status, due = rest
+        yield (
+            number,
+            account,
+            holder,
+            f"{start.isoformat()}/{end.isoformat()}",
+            kwh,
+            amount,
+            paid + penalty_paid,  # everything paid: towards the amount and the penalty
+            penalty,
+            statuses.get(status, status),
+            due.isoformat(),
+        )
+
+
+@org_member_required
+@require_safe
+def org_statement(request):
+    """Every bill of the organisation's accounts the member may view, for the billing months
+    ``from``–``to`` (YYYY-MM; this year so far by default), as CSV. Streamed."""
+    membership = request.membership
+    first, last = _statement_defaults(business_today())
+    form = StatementForm(request.GET, default_from=first, default_to=last)
+    if not form.is_valid():
+        raise BadRequest("invalid statement period")
+    first, last = form.cleaned_data["first"], form.cleaned_data["last"]
+    rows = selectors.org_statement_rows(membership=membership, first=first, last=last)
+    # Translated now, while the request's language is active: the body is written later.
+    header = [
+        _("Bill number"),
+        _("Account number"),
+        _("Holder"),
+        _("Period"),
+        _("Consumption (kWh)"),
+        _("Amount (yuan)"),
+        _("Paid (yuan)"),
+        _("Penalty charged (yuan)"),
+        _("Status"),
+        _("Due date"),
+    ]
+    statuses = {value: str(label) for value, label in BillStatus.choices}
+    return csv_download(
+        filename=f"statement-{first:%Y%m}-{last:%Y%m}.csv",
+        header=header,
+        rows=_statement_rows(rows, statuses=statuses),
+    )
