@@ -195,8 +195,8 @@ class Command(BaseCommand):
             groups = roles_ensure()
             lines = [self._user(*row, groups=groups) for row in DEMO_USERS]
             self._accounts()
-        self._print(lines)
         seed_bills(stdout=self.stdout)
+        self._print(lines)  # last: the logins are what the person starting the demo reads
 
     def _user(self, email, name, phone, role, needs_mfa, is_staff, group, *, groups):
         user = User.objects.filter(email=email).first()
