@@ -45,6 +45,23 @@ def session_cookie(env) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+def bill_paths(env) -> dict[str, str]:
+    """The resident's pages that compute what is owed: the bill list, the oldest unpaid bill
+    (penalty day by day) and the usage chart of the home account."""
+    code = (
+        "import django; django.setup();"
+        "from payments.models import Bill; from portal.models import Binding;"
+        "b = Binding.objects.get(user__email='resident@demo.powerhall.cn', label='家');"
+        "bill = Bill.objects.filter(account=b.account, status='open').order_by('due_date').first();"
+        "print(f'/bills/{bill.uuid}/ /me/accounts/{b.uuid}/usage/')"
+    )
+    out = subprocess.run(
+        [PYTHON, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    bill, usage = out.stdout.strip().splitlines()[-1].split()
+    return {"bill_list": "/me/bills/", "bill_overdue": bill, "usage": usage}
+
+
 def wrk(url: str, headers: list[str]) -> dict:
     cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}", "--latency", url]
     for header in headers:
@@ -71,6 +88,8 @@ def main():
     manage("migrate", "--no-input", "-v", "0", env=env)
     manage("seed_demo", env=env)
     cookie = session_cookie(env)
+    signed_in = [f"Cookie: sessionid={cookie}"]
+    paths = bill_paths(env)
     port = free_port()
     server = subprocess.Popen(
         [
@@ -98,7 +117,8 @@ def main():
             "bare_view": ("/bench/bare/", []),
             "home_page": ("/", []),
             "login_page": ("/accounts/login/", []),
-            "my_account_signed_in": ("/me/", [f"Cookie: sessionid={cookie}"]),
+            "my_account_signed_in": ("/me/", signed_in),
+            **{f"{name}_signed_in": (path, signed_in) for name, path in paths.items()},
         }
         results = {}
         for name, (path, headers) in pages.items():
