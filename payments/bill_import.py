@@ -38,8 +38,14 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from portal.audit import audit_record
-from portal.interchange import HashingReader, ImportReport, RowError, SeenKeys, read_records
+from portal.interchange import (
+    HashingReader,
+    ImportReport,
+    RowError,
+    SeenKeys,
+    import_finish,
+    read_records,
+)
 from portal.models import IntegrationClient, ServiceAccount
 
 from .bills import bill_issue_postings
@@ -272,6 +278,13 @@ class BillImportReport(ImportReport):
     @property
     def revisions(self) -> dict[str, int]:
         return {"replaced": self.replaced, "adjusted": self.adjusted, "cancelled": self.cancelled}
+
+    def discard(self) -> None:
+        super().discard()
+        self.replaced = self.adjusted = self.cancelled = 0
+
+    def audit_data(self) -> dict:
+        return super().audit_data() | {"revisions": self.revisions}
 
     def as_dict(self) -> dict:
         return super().as_dict() | self.revisions
@@ -916,25 +929,5 @@ def bills_import(
             on_progress(pending_progress)
         report.sha256 = reader.finish()
 
-        if strict and report.rejected:
-            transaction.set_rollback(True)
-            report.committed = False
-            report.created = report.updated = report.unchanged = report.flagged = 0
-            report.replaced = report.adjusted = report.cancelled = 0
-            return report
-        audit_record(
-            action=AUDIT_ACTION,
-            actor=actor,
-            obj=client,
-            actor_role="integration" if client is not None else None,
-            data={
-                "file": file_name,
-                "sha256": report.sha256,
-                "format": fmt,
-                "strict": strict,
-                "counts": report.counts,
-                "revisions": report.revisions,
-                "client": client.name if client is not None else None,
-            },
-        )
+        import_finish(report, action=AUDIT_ACTION, actor=actor, client=client)
     return report

@@ -32,8 +32,14 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
-from portal.audit import audit_record
-from portal.interchange import HashingReader, ImportReport, RowError, SeenKeys, read_records
+from portal.interchange import (
+    HashingReader,
+    ImportReport,
+    RowError,
+    SeenKeys,
+    import_finish,
+    read_records,
+)
 from portal.models import IntegrationClient
 
 from .bill_import import decimal_value, lock_billing_imports, shown, text_value
@@ -292,23 +298,5 @@ def payments_import(
             on_progress(pending_progress)
         report.sha256 = reader.finish()
 
-        if strict and report.rejected:
-            transaction.set_rollback(True)
-            report.committed = False
-            report.created = report.updated = report.unchanged = report.flagged = 0
-            return report
-        audit_record(
-            action=AUDIT_ACTION,
-            actor=actor,
-            obj=client,
-            actor_role="integration" if client is not None else None,
-            data={
-                "file": file_name,
-                "sha256": report.sha256,
-                "format": fmt,
-                "strict": strict,
-                "counts": report.counts,
-                "client": client.name if client is not None else None,
-            },
-        )
+        import_finish(report, action=AUDIT_ACTION, actor=actor, client=client)
     return report

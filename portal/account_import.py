@@ -30,8 +30,14 @@ from django.utils.translation import gettext as _
 
 from payments.models import Tariff
 
-from .audit import audit_record
-from .interchange import HashingReader, ImportReport, RowError, SeenKeys, read_records
+from .interchange import (
+    HashingReader,
+    ImportReport,
+    RowError,
+    SeenKeys,
+    import_finish,
+    read_records,
+)
 from .models import AccountStatus, CustomerClass, IntegrationClient, ServiceAccount
 from .phone import normalise_phone
 
@@ -239,23 +245,5 @@ def accounts_import(
             on_progress(pending_progress)
         report.sha256 = reader.finish()
 
-        if strict and report.rejected:
-            transaction.set_rollback(True)
-            report.committed = False
-            report.created = report.updated = report.unchanged = report.flagged = 0
-            return report
-        audit_record(
-            action=AUDIT_ACTION,
-            actor=actor,
-            obj=client,
-            actor_role="integration" if client is not None else None,
-            data={
-                "file": file_name,
-                "sha256": report.sha256,
-                "format": fmt,
-                "strict": strict,
-                "counts": report.counts,
-                "client": client.name if client is not None else None,
-            },
-        )
+        import_finish(report, action=AUDIT_ACTION, actor=actor, client=client)
     return report

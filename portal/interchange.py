@@ -88,6 +88,21 @@ class ImportReport:
             "flagged": self.flagged,
         }
 
+    def discard(self) -> None:
+        """Nothing was kept (--strict and a row was rejected): only the rejects still count."""
+        self.committed = False
+        self.created = self.updated = self.unchanged = self.flagged = 0
+
+    def audit_data(self) -> dict:
+        """What the run's one audit record holds about the file and what happened to it."""
+        return {
+            "file": self.file_name,
+            "sha256": self.sha256,
+            "format": self.format,
+            "strict": self.strict,
+            "counts": self.counts,
+        }
+
     def as_dict(self) -> dict:
         return {
             "file_name": self.file_name,
@@ -369,3 +384,26 @@ class SeenKeys:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def import_finish(report: ImportReport, *, action: str, actor=None, client=None) -> ImportReport:
+    """End an import run, inside its transaction, once the whole file has been read: under
+    --strict with a rejected row, roll everything back; otherwise write the run's one audit
+    record, as the transaction's last write. ``actor`` (a staff user) or ``client`` (an
+    integration client) is who asked; neither means the command line."""
+    from django.db import transaction
+
+    from .audit import audit_record
+
+    if report.strict and report.rejected:
+        transaction.set_rollback(True)
+        report.discard()
+        return report
+    audit_record(
+        action=action,
+        actor=actor,
+        obj=client,
+        actor_role="integration" if client is not None else None,
+        data=report.audit_data() | {"client": client.name if client is not None else None},
+    )
+    return report

@@ -1,23 +1,13 @@
-"""Import bills from a billing-system file (docs/integration.md).
+"""Import bills from a billing-system file (docs/integration.md); options and exit status as
+every import (portal/management/import_command.py)."""
 
-Exit status: 0 the import ran and committed (rows may have been rejected: the summary says how
-many); 1 --strict and at least one row was rejected, so nothing was imported; 2 nothing was
-imported because the file could not be read (missing, unknown format, encoding, header) or the
-command line was wrong. ``import_payments`` is this command with another service and summary.
-"""
-
-from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
-from tqdm import tqdm
 
 from payments.bill_import import bills_import
-from portal.interchange import FORMATS, InterchangeError, format_for
-
-EXIT_REJECTED_STRICT = 1
-EXIT_UNREADABLE = 2
+from portal.management.import_command import ImportCommand
 
 
-class Command(BaseCommand):
+class Command(ImportCommand):
     help = (
         "Import bills from a CSV or JSON Lines file exported by the billing system. A new bill "
         "number creates a bill; a known one with new values replaces, adjusts or cancels it; a "
@@ -43,81 +33,3 @@ class Command(BaseCommand):
             **report.counts,
             **report.revisions,
         }
-
-    def add_arguments(self, parser):
-        parser.add_argument("file", help="The file to import.")
-        parser.add_argument(
-            "--format",
-            choices=FORMATS,
-            help="csv or jsonl. Default: from the file's extension (.csv, .jsonl, .ndjson).",
-        )
-        parser.add_argument(
-            "--strict",
-            action="store_true",
-            help="Import nothing, and exit with status 1, if any row is rejected.",
-        )
-
-    def handle(self, *args, file, format=None, strict=False, **options):
-        fmt = format or format_for(file)
-        if fmt is None:
-            raise CommandError(
-                _("Cannot tell the format from the name %(file)s: give --format csv or jsonl.")
-                % {"file": file},
-                returncode=EXIT_UNREADABLE,
-            )
-        try:
-            stream = open(file, "rb")  # noqa: SIM115 (closed below, after the import)
-        except OSError as error:
-            raise CommandError(
-                _("Cannot open %(file)s: %(error)s") % {"file": file, "error": error.strerror},
-                returncode=EXIT_UNREADABLE,
-            ) from None
-
-        # A progress bar only for a person watching: never in cron mail or a pipeline's log.
-        # The raw stream: Django's OutputWrapper appends a newline to every write, which would
-        # break the bar's carriage-return redraws.
-        terminal = self.stderr._out
-        bar = tqdm(unit=" rows", file=terminal, dynamic_ncols=True) if terminal.isatty() else None
-
-        def on_reject(error):
-            if bar is None:
-                self.stdout.write(str(error))
-            else:
-                with tqdm.external_write_mode(file=terminal):
-                    self.stdout.write(str(error))
-
-        try:
-            with stream:
-                report = self.run_import(
-                    stream=stream,
-                    fmt=fmt,
-                    file_name=file,
-                    strict=strict,
-                    on_reject=on_reject,
-                    on_progress=bar.update if bar is not None else None,
-                )
-        except InterchangeError as error:
-            raise CommandError(str(error.message), returncode=EXIT_UNREADABLE) from None
-        finally:
-            if bar is not None:
-                bar.close()
-
-        self.stdout.write(self.summary(report))
-        if not report.committed:
-            raise CommandError(
-                _("--strict: %(rejected)s row(s) rejected, so nothing was imported.")
-                % {"rejected": report.rejected},
-                returncode=EXIT_REJECTED_STRICT,
-            )
-        if report.rejected:
-            self.stdout.write(
-                self.style.WARNING(
-                    _(
-                        "%(rejected)s row(s) were rejected and not imported (listed above); "
-                        "the other rows were imported."
-                    )
-                    % {"rejected": report.rejected}
-                )
-            )
-        else:
-            self.stdout.write(self.style.SUCCESS(_("Import complete.")))

@@ -1,13 +1,12 @@
 """Import payments made through other channels from a billing-system file (docs/integration.md).
 
-The same command as ``import_bills`` (options, progress, exit status), with the payment import.
+Options and exit status as every import (portal/management/import_command.py).
 """
 
 from django.utils.translation import gettext as _
 
 from payments.payment_import import payments_import
-
-from .import_bills import Command as ImportCommand
+from portal.management.import_command import ImportCommand
 
 
 class Command(ImportCommand):
