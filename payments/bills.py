@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from .ledger import SETTLEMENT_KINDS, ZERO, Posting, bills_refresh, ledger_post
+from .ledger import SETTLEMENT_KINDS, ZERO, Posting, bill_status, bills_refresh, ledger_post
 from .models import Bill, BillStatus, Book, EntryKind, LedgerEntry, LedgerLine, PenaltyRule
 from .penalties import NO_PENALTY, Penalty, Rule, penalty_for
 
@@ -174,12 +174,15 @@ def bill_payment_post(
     rules: Sequence[Rule] | None = None,
     posted_by=None,
     memo: str = "",
+    refresh: bool = True,
 ) -> LedgerEntry:
     """Post a payment of ``amount`` towards ``bill`` on business date ``on_date``: the penalty
     charge if this payment settles the amount, then the payment itself; refresh the bill.
 
     The caller holds the transaction, has locked the bill row (``select_for_update``) and writes
-    its audit record last. Returns the payment's ledger entry.
+    its audit record last. Returns the payment's ledger entry. A bulk caller passes
+    ``refresh=False`` and calls ``bills_refresh`` once for all its bills before it commits: the
+    ``bill`` object is then brought up to date in memory only, for the next payment towards it.
     """
     allocation = payment_allocation(bill, amount=amount, on_date=on_date, rules=rules)
     charge, payment = allocation.postings(bill, amount=amount)
@@ -200,6 +203,29 @@ def bill_payment_post(
         memo=memo,
         posted_by=posted_by,
     )
-    bills_refresh([bill.pk])
-    bill.refresh_from_db()
+    if refresh:
+        bills_refresh([bill.pk])
+        bill.refresh_from_db()
+    else:
+        _bill_apply(bill, allocation, on_date=on_date)
     return entry
+
+
+def _bill_apply(bill: Bill, allocation: Allocation, *, on_date: date) -> None:
+    """``bill``'s derived columns after ``allocation``, as ``bills_refresh`` will compute them
+    from the ledger (which stays the truth: the bulk caller refreshes before committing)."""
+    if bill.status == BillStatus.CANCELLED:
+        return
+    bill.principal_paid += allocation.principal
+    bill.penalty_charged += allocation.penalty_charge
+    bill.penalty_paid += allocation.penalty
+    settled = bill.amount - bill.principal_paid <= 0
+    if settled and allocation.principal > 0:
+        bill.settled_on = on_date
+    bill.status = bill_status(
+        cancelled=False,
+        settled=settled,
+        paid=bill.principal_paid,
+        penalty_charged=bill.penalty_charged,
+        penalty_paid=bill.penalty_paid,
+    )

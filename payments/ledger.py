@@ -144,6 +144,25 @@ def _fen(total) -> Decimal:
     return ZERO if total is None else Decimal(total).quantize(FEN)
 
 
+def bill_status(
+    *,
+    cancelled: bool,
+    settled: bool,
+    paid: Decimal,
+    penalty_charged: Decimal,
+    penalty_paid: Decimal,
+) -> str:
+    """Cancelled once a cancellation is posted; paid when neither the amount nor a charged
+    penalty is outstanding; partly paid when something was paid; otherwise open."""
+    if cancelled:
+        return BillStatus.CANCELLED
+    if settled and penalty_charged - penalty_paid <= 0:
+        return BillStatus.PAID
+    if paid > 0 or penalty_paid > 0:
+        return BillStatus.PARTLY_PAID
+    return BillStatus.OPEN
+
+
 def bills_refresh(bill_ids: Iterable[int]) -> None:
     """Recompute the stored, derived columns of these bills from their ledger lines.
 
@@ -182,18 +201,16 @@ def bills_refresh(bill_ids: Iterable[int]) -> None:
         penalty_charged = _fen(row.penalty_in)
         penalty_paid = _fen(row.penalty_out)
         settled = receivable <= 0
-        if row.cancelled:
-            status = BillStatus.CANCELLED
-        elif settled and penalty_charged - penalty_paid <= 0:
-            status = BillStatus.PAID
-        elif paid > 0 or penalty_paid > 0:
-            status = BillStatus.PARTLY_PAID
-        else:
-            status = BillStatus.OPEN
         updated.append(
             Bill(
                 pk=row.pk,
-                status=status,
+                status=bill_status(
+                    cancelled=bool(row.cancelled),
+                    settled=settled,
+                    paid=paid,
+                    penalty_charged=penalty_charged,
+                    penalty_paid=penalty_paid,
+                ),
                 principal_paid=paid,
                 penalty_charged=penalty_charged,
                 penalty_paid=penalty_paid,

@@ -45,6 +45,7 @@ from portal.models import IntegrationClient
 from .bill_import import decimal_value, lock_billing_imports, shown, text_value
 from .bills import bill_payment_post, penalty_rules
 from .calendar import BUSINESS_TIME_ZONE, business_today
+from .ledger import bills_refresh
 from .models import Bill, BillStatus, EntryKind, LedgerLine, OutsidePayment, PaymentChannel
 
 PAYMENT_COLUMNS = ("payment_reference", "bill_number", "amount", "paid_at", "channel")
@@ -216,6 +217,7 @@ class _Run:
                 rules=self.rules,
                 posted_by=self.actor,
                 memo=f"{self.file_name} line {payment.line}"[:200],
+                refresh=False,  # once for the batch, below
             )
             imported.append(
                 OutsidePayment(
@@ -228,6 +230,7 @@ class _Run:
                 )
             )
         OutsidePayment.objects.bulk_create(imported)
+        bills_refresh({payment.bill_id for payment in imported})
         self.report.created += len(imported)
 
 

@@ -164,6 +164,34 @@ def test_a_part_payment_lowers_the_penalty_from_the_next_day(business_bill):
     assert_ledger_balances()
 
 
+def test_instalments_in_one_file_settle_the_bill_and_its_penalty(business_bill):
+    bill = business_bill
+    # One file, four payments towards one bill (the import refreshes the bill once per batch):
+    # 400.00 on 25 Oct; 600.00 on 30 Oct settles the amount, charging 5 × 2.00 + 5 × 1.20 =
+    # 16.00; 10.00 and 6.00 on 2 Nov pay the penalty.
+    report = import_bytes(
+        csv_file(
+            row("P1", bill=bill.number, amount="400.00", paid_at="2026-10-25T09:00:00+08:00"),
+            row("P2", bill=bill.number, amount="600.00", paid_at="2026-10-30T09:00:00+08:00"),
+            row("P3", bill=bill.number, amount="10.00", paid_at="2026-11-02T09:00:00+08:00"),
+            row("P4", bill=bill.number, amount="6.00", paid_at="2026-11-02T10:00:00+08:00"),
+        )
+    )
+
+    assert report.created == 4 and not report.rejected
+    bill = fresh(bill)
+    assert bill.status == BillStatus.PAID
+    assert (bill.principal_paid, bill.penalty_charged, bill.penalty_paid) == (
+        D("1000.00"),
+        D("16.00"),
+        D("16.00"),
+    )
+    assert bill.settled_on == date(2026, 10, 30)
+    assert bill_owed(bill, as_of=date(2026, 12, 31)).total == 0
+    assert account_credit(bill.account_id) == 0
+    assert_ledger_balances()
+
+
 def test_a_time_without_offset_is_beijing_time_and_its_date_is_the_business_date(bill):
     # 23:30 in Beijing on the due date: on time, no penalty.
     import_bytes(csv_file(row(paid_at="2026-10-20T23:30:00")))
