@@ -27,6 +27,8 @@ from decimal import Decimal
 
 from django.db.models import Q
 
+from portal.models import ServiceAccount
+
 from .bill_import import bills_import
 from .bills import penalty_rules
 from .calendar import BUSINESS_TIME_ZONE, business_today
@@ -174,8 +176,6 @@ def _jsonl(records: list[dict]) -> io.BytesIO:
 
 def seed_bills(stdout=None) -> None:
     """Import the demo bills and payments that are not there yet (see the module docstring)."""
-    from portal.models import ServiceAccount
-
     accounts = list(
         ServiceAccount.objects.filter(
             Q(number__in=RESIDENTIAL_ACCOUNTS) | Q(number__startswith=BUSINESS_PREFIX)

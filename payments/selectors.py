@@ -22,7 +22,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from portal.models import Binding, Membership, Scope, User
-from portal.selectors import membership_list_for, org_bindings_for
+from portal.selectors import binding_get_for, membership_list_for, org_bindings_for
 
 from .bills import NOTHING_OWED, Owed, bill_owed, bill_payments, penalty_rules
 from .calendar import business_today
@@ -520,8 +520,6 @@ class UsagePage:
 
 def usage_page_for(*, user: User, binding_uuid) -> UsagePage:
     """The usage of one of the person's own accounts; 404 unless they hold the binding."""
-    from portal.selectors import binding_get_for
-
     binding = binding_get_for(user=user, uuid=binding_uuid)
     today = business_today()
     return UsagePage(

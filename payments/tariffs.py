@@ -36,6 +36,8 @@ from typing import Literal
 from django.db.models import Max, Q
 from django.utils.translation import gettext as _
 
+from portal.models import ServiceAccount
+
 from .models import Bill, BillStatus, LineKind, Tariff, TariffKind, TariffVersion, TierPeriod
 
 FEN = Decimal("0.01")
@@ -554,8 +556,6 @@ def penalty_rule_in_force(rule, *, today: date) -> bool:
 def tariff_flags_clear(*, code: str) -> dict[str, int]:
     """Staff defined tariff ``code``: accounts and bills that named it are no longer flagged as
     having an unknown tariff. Returns how many of each were cleared (for the audit record)."""
-    from portal.models import ServiceAccount
-
     flagged = Q(tariff_code=code, tariff_unknown=True)
     return {
         "accounts": ServiceAccount.objects.filter(flagged).update(tariff_unknown=False),

@@ -15,7 +15,6 @@ from django import forms
 from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
@@ -28,6 +27,7 @@ from wagtail.admin.viewsets.model import ModelViewSet
 
 from portal.audit import audit_record, object_ref_for
 
+from .calendar import business_today
 from .models import Bill, PenaltyRule, Tariff, TariffVersion
 from .tariffs import (
     penalty_rule_in_force,
@@ -379,7 +379,7 @@ class TariffVersionViewSet(AuditedModelViewSet):
 class PenaltyRuleForm(WagtailAdminModelForm):
     def clean_effective_from(self):
         day = self.cleaned_data["effective_from"]
-        today = timezone.localdate()
+        today = business_today()
         if day <= today:
             raise forms.ValidationError(
                 _("A rule must start after today (%(today)s): penalties already counted stand.")
@@ -389,7 +389,7 @@ class PenaltyRuleForm(WagtailAdminModelForm):
 
 
 def _rule_locked(rule: PenaltyRule) -> str | None:
-    if not penalty_rule_in_force(rule, today=timezone.localdate()):
+    if not penalty_rule_in_force(rule, today=business_today()):
         return None
     return _(
         "The rule from %(day)s is or was in force, so penalties were counted with it and it "
