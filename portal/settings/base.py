@@ -226,6 +226,15 @@ INTEGRATION_API_RATE_WINDOW = env_int("INTEGRATION_API_RATE_WINDOW", 3600)
 # Retired audit keys, still needed to verify rows written before a key rotation (docs/audit.md).
 AUDIT_PREVIOUS_KEYS = env_list("AUDIT_PREVIOUS_KEYS")
 
+# --- Payments (payments/stripe_gateway.py) ------------------------------------------------------
+# Without a secret key, development pays through the local test gateway; production requires
+# all three keys. STRIPE_API_BASE points the SDK at a Stripe-compatible test server.
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+STRIPE_PAYMENT_METHOD_TYPES = env_list("STRIPE_PAYMENT_METHOD_TYPES", "card")
+STRIPE_API_BASE = env_str("STRIPE_API_BASE")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -20,6 +20,9 @@ _required = require(
     "SMTP_HOST",
     "SMS_BACKEND",
     "MEDIA_BUCKET",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_PUBLISHABLE_KEY",
+    "STRIPE_WEBHOOK_SECRET",
 )
 
 SECRET_KEY = _required["SECRET_KEY"]

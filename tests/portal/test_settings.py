@@ -21,6 +21,9 @@ PRODUCTION_ENV = {
     "SMTP_HOST": "smtp.internal",
     "SMS_BACKEND": "portal.sms.FileSmsBackend",
     "MEDIA_BUCKET": "powerhall-media",
+    "STRIPE_SECRET_KEY": "sk_live_example",
+    "STRIPE_PUBLISHABLE_KEY": "pk_live_example",
+    "STRIPE_WEBHOOK_SECRET": "whsec_example",
 }
 
 
@@ -37,7 +40,9 @@ def _manage(*args, env):
     )
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "AUDIT_KEY", "REDIS_URL", "MEDIA_BUCKET"])
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "AUDIT_KEY", "REDIS_URL", "MEDIA_BUCKET", "STRIPE_SECRET_KEY"]
+)
 def test_production_without_a_required_setting_stops_and_names_it(missing):
     env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
 
