@@ -112,11 +112,12 @@ print(json.dumps({"seconds": seconds, "rss_before": before, "peak_rss": peak, "s
 """
 
 
-def run_import(path: Path, env: dict) -> dict:
-    """Import ``path`` in a new process; ru_maxrss is in KiB on Linux."""
+def run_driver(driver: str, path: Path, env: dict) -> dict:
+    """Run ``driver`` (a script printing its figures as JSON) on ``path`` in a new process, so
+    its peak memory is its own; ru_maxrss is in KiB on Linux. Shared by the import benchmarks."""
     # Our own fixed argument list, never user input.
     done = subprocess.run(  # noqa: S603
-        [PYTHON, "-c", DRIVER, str(path)],
+        [PYTHON, "-c", driver, str(path)],
         cwd=ROOT,
         env={**env, "DJANGO_SETTINGS_MODULE": "portal.settings", "PYTHONPATH": str(ROOT)},
         check=False,
@@ -139,16 +140,17 @@ def postgres_admin(url: str, sql: str) -> None:
         conn.execute(sql)
 
 
-def bench_database(var: Path) -> tuple[str, str, Callable[[], None]]:
-    """(engine name, DATABASE_URL for the run, cleanup)."""
+def bench_database(var: Path, name: str = BENCH_DB) -> tuple[str, str, Callable[[], None]]:
+    """(engine name, DATABASE_URL for the run, cleanup): SQLite under ``var``, or, when
+    DATABASE_URL names PostgreSQL, a fresh database ``name`` on that server, dropped after."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
         return "sqlite", f"sqlite:///{var / 'bench.sqlite3'}", lambda: None
     parts = urlsplit(url)
-    bench_url = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-    postgres_admin(url, f"DROP DATABASE IF EXISTS {BENCH_DB}")
-    postgres_admin(url, f"CREATE DATABASE {BENCH_DB}")
-    return "postgresql", bench_url, lambda: postgres_admin(url, f"DROP DATABASE {BENCH_DB}")
+    bench_url = urlunsplit(parts._replace(path=f"/{name}"))
+    postgres_admin(url, f"DROP DATABASE IF EXISTS {name}")
+    postgres_admin(url, f"CREATE DATABASE {name}")
+    return "postgresql", bench_url, lambda: postgres_admin(url, f"DROP DATABASE {name}")
 
 
 def bench_size(rows: int) -> dict:
@@ -171,7 +173,7 @@ def bench_size(rows: int) -> dict:
             "runs": {},
         }
         for name, path in (("create", first), ("unchanged", first), ("update_10pct", changed)):
-            measured = run_import(path, env)
+            measured = run_driver(DRIVER, path, env)
             result["runs"][name] = {
                 "seconds": round(measured["seconds"], 1),
                 "rows_per_s": round(rows / measured["seconds"]),

@@ -26,22 +26,23 @@ import os
 import platform
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.import_accounts import (  # noqa: E402
+    bench_database,
+    manage,
+    run_driver,
+)
 from benchmarks.import_accounts import generate as generate_accounts  # noqa: E402
 
-PYTHON = sys.executable
 BENCH_DB = "bench_bills"
 COLUMNS = (
     "bill_number",
@@ -188,44 +189,12 @@ for code in ("HV-10KV-TOU", "HV-35KV-TOU"):
 
 
 def run_import(path: Path, env: dict, command: str = "import_bills") -> dict:
-    done = subprocess.run(  # noqa: S603 (our own fixed argument list)
-        [PYTHON, "-c", DRIVER.replace("import_bills", command), str(path)],
-        cwd=ROOT,
-        env={**env, "DJANGO_SETTINGS_MODULE": "portal.settings", "PYTHONPATH": str(ROOT)},
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"The import of {path} failed:\n{done.stderr[-5000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def manage(*args: str, env: dict) -> None:
-    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)  # noqa: S603
-
-
-def postgres_admin(url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def bench_database(var: Path) -> tuple[str, str, Callable[[], None]]:
-    """(engine name, DATABASE_URL for the run, cleanup)."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        return "sqlite", f"sqlite:///{var / 'bench.sqlite3'}", lambda: None
-    bench_url = urlunsplit(urlsplit(url)._replace(path=f"/{BENCH_DB}"))
-    postgres_admin(url, f"DROP DATABASE IF EXISTS {BENCH_DB}")
-    postgres_admin(url, f"CREATE DATABASE {BENCH_DB}")
-    return "postgresql", bench_url, lambda: postgres_admin(url, f"DROP DATABASE {BENCH_DB}")
+    return run_driver(DRIVER.replace("import_bills", command), path, env)
 
 
 def bench_size(bills: int, fmt: str) -> dict:
     var = Path(tempfile.mkdtemp(prefix="powerhall-bench-bills-"))
-    engine, url, cleanup = bench_database(var)
+    engine, url, cleanup = bench_database(var, BENCH_DB)
     env = {**os.environ, "POWERHALL_VAR_DIR": str(var), "DATABASE_URL": url}
     try:
         manage("migrate", "--no-input", "-v", "0", env=env)
