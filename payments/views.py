@@ -9,20 +9,17 @@ bill is "not found".
 from dataclasses import replace
 from datetime import date
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.http import QueryDict
-from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from portal import selectors as portal_selectors
 from portal.csv_export import csv_download
-from portal.mfa import user_has_mfa
-from portal.org_access import org_member_required
+from portal.org_access import admin_mfa_redirect, org_member_required
 
 from . import selectors
 from .calendar import business_today
@@ -100,14 +97,9 @@ def account_bills(request, binding):
 @require_safe
 def bill_detail(request, bill):
     page = selectors.bill_page_for(user=request.user, uuid=bill)
-    membership = page.bill.membership
-    # An organisation's bill is an organisation page: its administrators need two factors
-    # first, as everywhere under /org/ (portal/org_access.py).
-    if membership is not None and membership.is_admin and not user_has_mfa(request.user):
-        messages.warning(
-            request, _("Organisation administrators must set up two-factor authentication first.")
-        )
-        return redirect(f"{reverse('mfa_activate_totp')}?next={request.get_full_path()}")
+    # An organisation's bill is an organisation page: its administrators need two factors first.
+    if refused := admin_mfa_redirect(request, page.bill.membership):
+        return refused
     return render(request, "payments/bill_detail.html", {"p": page, "bill": page.bill})
 
 

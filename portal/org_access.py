@@ -25,18 +25,26 @@ def org_member_required(view=None, *, admin=False):
             membership = selectors.membership_get_for(user=request.user, organisation_uuid=org)
             if admin and not membership.is_admin:
                 raise Http404
-            if membership.is_admin and not user_has_mfa(request.user):
-                messages.warning(
-                    request,
-                    _("Organisation administrators must set up two-factor authentication first."),
-                )
-                return redirect(f"{_totp_url()}?next={request.get_full_path()}")
+            if refused := admin_mfa_redirect(request, membership):
+                return refused
             request.membership = membership
             return view(request, *args, **kwargs)
 
         return wrapped
 
     return decorator(view) if view else decorator
+
+
+def admin_mfa_redirect(request, membership):
+    """Organisation administrators act for the organisation only with two factors: for one
+    without, the redirect to set them up (and back); None otherwise. Any page an administrator
+    reaches through an organisation asks this, under /org/ or not."""
+    if membership is None or not membership.is_admin or user_has_mfa(request.user):
+        return None
+    messages.warning(
+        request, _("Organisation administrators must set up two-factor authentication first.")
+    )
+    return redirect(f"{_totp_url()}?next={request.get_full_path()}")
 
 
 def _totp_url():
