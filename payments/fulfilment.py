@@ -1,0 +1,232 @@
+"""Acting on what a gateway says about a payment: the one path by which money is credited.
+
+The webhook, the return page and reconciliation all call ``intent_apply`` with an
+``IntentState``; it is idempotent (the attempt row is locked and a succeeded attempt is left
+alone), so a repeated event, a webhook racing the return page, or a reconciliation run after a
+crash credit a payment exactly once.
+
+Locks are always taken in one order: the webhook event row (webhooks only), the attempt, its
+bills by ascending id, then the audit chain head (by ``audit_record``, the last write). A
+payment's amount, currency and attempt UUID are compared with the attempt before anything is
+credited; a mismatch is flagged for staff and never credited.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+
+from portal.audit import audit_record
+from portal.models import AccountStatus
+
+from . import gateways
+from .bills import bill_payment_post, penalty_rules
+from .calendar import business_today
+from .gateways import IntentState
+from .models import (
+    AttemptStatus,
+    Bill,
+    BillingExport,
+    ExportKind,
+    PaymentAttempt,
+    PaymentChannel,
+    ReconnectionRequest,
+    WebhookStatus,
+)
+from .money import fen_to_yuan, yuan_to_fen
+from .selectors import overdue_condition
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    """A ``WebhookStatus`` value: what became of the event or check."""
+    attempt: PaymentAttempt | None = None
+    changed: bool = False
+    """Whether this call changed anything (reconciliation reports those)."""
+
+
+def intent_apply(state: IntentState, *, source: str) -> Outcome:
+    """Bring our attempt in line with the gateway's ``state`` of its payment. ``source`` says
+    who asked (webhook, return page, reconciliation) for the audit record."""
+    try:
+        attempt_uuid = UUID(state.attempt_uuid)
+    except ValueError:
+        return Outcome(WebhookStatus.UNMATCHED)
+    with transaction.atomic():
+        attempt = PaymentAttempt.objects.select_for_update().filter(uuid=attempt_uuid).first()
+        if attempt is None:
+            # Not ours, or not committed yet: the caller keeps the event; reconciliation
+            # finds it again.
+            return Outcome(WebhookStatus.UNMATCHED)
+        return _apply(attempt, state, source=source)
+
+
+def _apply(attempt: PaymentAttempt, state: IntentState, *, source: str) -> Outcome:
+    if attempt.status == AttemptStatus.SUCCEEDED:
+        return Outcome(WebhookStatus.PROCESSED, attempt)
+    if state.status == gateways.SUCCEEDED:
+        mismatch = _mismatch(attempt, state)
+        if mismatch:
+            return _flag(attempt, state, mismatch, source=source)
+        _fulfil(attempt, state, source=source)
+        return Outcome(WebhookStatus.PROCESSED, attempt, changed=True)
+    if attempt.needs_review:
+        return Outcome(WebhookStatus.FLAGGED, attempt)
+    new_status = {
+        gateways.PROCESSING: AttemptStatus.PROCESSING,
+        gateways.REQUIRES_PAYMENT_METHOD: AttemptStatus.FAILED if state.error else None,
+        gateways.CANCELED: AttemptStatus.CANCELLED,
+    }.get(state.status)
+    if new_status is None or new_status == attempt.status:
+        return Outcome(WebhookStatus.PROCESSED, attempt)
+    if attempt.status in (AttemptStatus.CANCELLED, AttemptStatus.EXPIRED):
+        return Outcome(WebhookStatus.PROCESSED, attempt)
+    attempt.status = new_status
+    attempt.failure_message = state.error if new_status == AttemptStatus.FAILED else ""
+    attempt.save(update_fields=["status", "failure_message", "updated_at"])
+    return Outcome(WebhookStatus.PROCESSED, attempt, changed=True)
+
+
+def _mismatch(attempt: PaymentAttempt, state: IntentState) -> str:
+    """Why the gateway's payment is not the one this attempt asked for ("" when it is)."""
+    problems = []
+    if state.attempt_uuid != str(attempt.uuid):
+        problems.append(f"attempt {state.attempt_uuid!r} != {attempt.uuid}")
+    if attempt.intent_id and state.id != attempt.intent_id:
+        problems.append(f"payment {state.id} != {attempt.intent_id}")
+    if state.currency != attempt.currency:
+        problems.append(f"currency {state.currency} != {attempt.currency}")
+    if state.amount != yuan_to_fen(attempt.amount):
+        problems.append(f"amount {fen_to_yuan(state.amount)} != {attempt.amount}")
+    return "; ".join(problems)
+
+
+def _flag(attempt: PaymentAttempt, state: IntentState, reason: str, *, source: str) -> Outcome:
+    """Money arrived that does not match: keep it out of the ledger and tell staff."""
+    if attempt.needs_review:
+        return Outcome(WebhookStatus.FLAGGED, attempt)
+    attempt.needs_review = reason[:300]
+    attempt.save(update_fields=["needs_review", "updated_at"])
+    audit_record(
+        action="payment.flagged",
+        obj=attempt,
+        data={"reason": reason, "intent": state.id, "source": source},
+    )
+    return Outcome(WebhookStatus.FLAGGED, attempt, changed=True)
+
+
+def _fulfil(attempt: PaymentAttempt, state: IntentState, *, source: str) -> None:
+    """Post the payment: each bill gets what the attempt froze for it, on the attempt's date
+    (so the penalty stops where the customer was told it would), in one transaction with the
+    audit record and the billing system's messages."""
+    items = list(attempt.items.order_by("bill_id"))
+    bills = {
+        bill.pk: bill
+        for bill in Bill.objects.select_for_update(of=("self",))
+        .select_related("account")
+        .filter(pk__in=[item.bill_id for item in items])
+        .order_by("pk")
+    }
+    accounts = {bill.account_id: bill.account for bill in bills.values()}
+    today = business_today()
+    in_arrears = _accounts_in_arrears(accounts, today=today)
+    rules = penalty_rules()
+    for item in items:
+        item.entry = bill_payment_post(
+            bill=bills[item.bill_id],
+            amount=item.total,
+            on_date=attempt.business_date,
+            channel=PaymentChannel.PORTAL,
+            reference=attempt.reference,
+            rules=rules,
+        )
+        item.save(update_fields=["entry"])
+    cleared = in_arrears - _accounts_in_arrears(accounts, today=today)
+    reconnections = [
+        ReconnectionRequest.objects.create(account=accounts[account_id], attempt=attempt)
+        for account_id in sorted(cleared)
+    ]
+    attempt.status = AttemptStatus.SUCCEEDED
+    attempt.paid_at = timezone.now()
+    attempt.payment_method = state.payment_method
+    attempt.failure_message = ""
+    attempt.save(
+        update_fields=["status", "paid_at", "payment_method", "failure_message", "updated_at"]
+    )
+    message = payment_message(attempt, items=items, bills=bills)
+    event = audit_record(
+        action="payment.succeeded",
+        obj=attempt,
+        data={
+            "amount": attempt.amount,
+            "reference": attempt.reference,
+            "intent": state.id,
+            "source": source,
+            "bills": message["bills"],
+            "reconnections": [request.account.number for request in reconnections],
+        },
+    )
+    BillingExport.objects.bulk_create(
+        [
+            BillingExport(seq=event.seq, kind=ExportKind.PAYMENT, payload=message),
+            *(
+                BillingExport(
+                    seq=event.seq, kind=ExportKind.RECONNECTION, payload=reconnection_message(r)
+                )
+                for r in reconnections
+            ),
+        ]
+    )
+
+
+def _accounts_in_arrears(accounts: dict, *, today) -> set[int]:
+    """The suspended accounts among ``accounts`` that have a bill unpaid past its due date."""
+    suspended = [
+        pk for pk, account in accounts.items() if account.status == AccountStatus.SUSPENDED
+    ]
+    if not suspended:
+        return set()
+    return set(
+        Bill.objects.filter(overdue_condition(today=today), account_id__in=suspended).values_list(
+            "account_id", flat=True
+        )
+    )
+
+
+def _text(amount: Decimal) -> str:
+    return f"{amount:.2f}"
+
+
+def payment_message(attempt: PaymentAttempt, *, items, bills) -> dict:
+    """The payment as the billing system receives it (docs/integration.md)."""
+    return {
+        "reference": attempt.reference,
+        "attempt": str(attempt.uuid),
+        "gateway": attempt.gateway,
+        "provider_payment_id": attempt.intent_id or "",
+        "paid_at": attempt.paid_at.isoformat(),
+        "business_date": attempt.business_date.isoformat(),
+        "amount": _text(attempt.amount),
+        "currency": attempt.currency.upper(),
+        "bills": [
+            {
+                "bill_number": bills[item.bill_id].number,
+                "account_number": bills[item.bill_id].account.number,
+                "amount": _text(item.principal),
+                "penalty": _text(item.penalty),
+            }
+            for item in items
+        ],
+    }
+
+
+def reconnection_message(request: ReconnectionRequest) -> dict:
+    return {
+        "reconnection": str(request.uuid),
+        "account_number": request.account.number,
+        "payment_reference": request.attempt.reference,
+        "requested_at": request.requested_at.isoformat(),
+    }

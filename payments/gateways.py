@@ -1,0 +1,237 @@
+"""The two payment gateways behind one face: Stripe, and the local test gateway.
+
+With ``STRIPE_SECRET_KEY`` set the portal takes money through Stripe (PaymentIntents, the
+Payment Element on our page, webhooks). Without it, in development and tests only (production
+refuses to start without the keys), the local test gateway stands in: a marked test page whose
+buttons produce events of Stripe's shape, signed as Stripe signs them, handed to the same webhook
+code (``payments.webhooks.webhook_receive``). Fulfilment cannot tell which gateway served it: it
+sees an ``IntentState`` either way.
+"""
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+import stripe
+from django.conf import settings
+from django.db import transaction
+
+from . import stripe_gateway
+from .models import Gateway, LocalIntent, PaymentAttempt
+from .money import yuan_to_fen
+
+# A PaymentIntent's statuses (Stripe's names; the local gateway uses the same).
+SUCCEEDED = "succeeded"
+PROCESSING = "processing"
+CANCELED = "canceled"
+REQUIRES_PAYMENT_METHOD = "requires_payment_method"
+
+
+def gateway_name() -> str:
+    return Gateway.STRIPE if settings.STRIPE_SECRET_KEY else Gateway.LOCAL
+
+
+def webhook_secret() -> str:
+    """The secret webhooks are signed with: Stripe's endpoint secret, or (local gateway, no
+    Stripe keys, development only) one derived from SECRET_KEY."""
+    if settings.STRIPE_WEBHOOK_SECRET:
+        return settings.STRIPE_WEBHOOK_SECRET
+    digest = hmac.new(settings.SECRET_KEY.encode(), b"local-gateway-webhooks", hashlib.sha256)
+    return "whsec_local_" + digest.hexdigest()
+
+
+def signature_header(payload: bytes, *, secret: str, timestamp: int | None = None) -> str:
+    """The ``Stripe-Signature`` header for ``payload``, computed as Stripe does: an HMAC-SHA256
+    of ``"<timestamp>.<payload>"`` with the endpoint secret."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    signed = f"{timestamp}.".encode() + payload
+    mac = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+@dataclass(frozen=True)
+class IntentState:
+    """What a gateway says about one payment: a PaymentIntent's fields we act on."""
+
+    id: str
+    status: str
+    amount: int
+    """Fen."""
+    currency: str
+    attempt_uuid: str
+    """``metadata["attempt"]``: empty when the intent is not one of ours."""
+    payment_method: str = ""
+    error: str = ""
+
+    @classmethod
+    def from_stripe(cls, obj) -> "IntentState":
+        """From a PaymentIntent: an SDK object or the plain dict inside an event."""
+        data = obj.to_dict() if hasattr(obj, "to_dict") else obj
+        error = data.get("last_payment_error") or {}
+        types = data.get("payment_method_types") or []
+        return cls(
+            id=data["id"],
+            status=data.get("status") or "",
+            amount=int(data.get("amount") or 0),
+            currency=(data.get("currency") or "").lower(),
+            attempt_uuid=(data.get("metadata") or {}).get("attempt", ""),
+            payment_method=types[0] if len(types) == 1 else "",
+            error=(error.get("message") or error.get("code") or "")[:300],
+        )
+
+    def as_stripe(self) -> dict:
+        """The PaymentIntent as Stripe would put it in an event's ``data.object``."""
+        intent = {
+            "id": self.id,
+            "object": "payment_intent",
+            "amount": self.amount,
+            "amount_received": self.amount if self.status == SUCCEEDED else 0,
+            "currency": self.currency,
+            "metadata": {"attempt": self.attempt_uuid},
+            "payment_method_types": [self.payment_method or "card"],
+            "status": self.status,
+            "livemode": False,
+        }
+        intent["last_payment_error"] = (
+            {"code": "card_declined", "message": self.error} if self.error else None
+        )
+        return intent
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    id: str
+    succeeded: bool
+    error: str = ""
+
+
+# --- Creating and asking ------------------------------------------------------------------------
+def intent_create(attempt: PaymentAttempt) -> tuple[str, str]:
+    """(intent id, client secret) of a new payment for ``attempt``'s frozen amount. For Stripe,
+    with the attempt's stored idempotency key: called again, it gets back the same intent."""
+    if attempt.gateway == Gateway.STRIPE:
+        intent = stripe_gateway.payment_intent_create(
+            attempt_uuid=attempt.uuid,
+            amount=attempt.amount,
+            idempotency_key=attempt.idempotency_key,
+            description=attempt.reference,
+        )
+        return intent.id, intent.client_secret or ""
+    local, _created = LocalIntent.objects.get_or_create(
+        attempt_uuid=attempt.uuid,
+        defaults={
+            "intent_id": f"pi_local_{secrets.token_hex(12)}",
+            "amount": yuan_to_fen(attempt.amount),
+            "currency": attempt.currency,
+        },
+    )
+    return local.intent_id, ""
+
+
+def intent_retrieve(attempt: PaymentAttempt) -> IntentState | None:
+    """What the gateway says now about the attempt's payment (None: it has none)."""
+    if not attempt.intent_id:
+        return None
+    if attempt.gateway == Gateway.STRIPE:
+        return IntentState.from_stripe(stripe_gateway.payment_intent_retrieve(attempt.intent_id))
+    local = LocalIntent.objects.filter(intent_id=attempt.intent_id).first()
+    return local_state(local) if local else None
+
+
+def intent_cancel(attempt: PaymentAttempt) -> IntentState | None:
+    """Cancel the attempt's unpaid payment at the gateway (an attempt that expired). A payment
+    that already succeeded cannot be cancelled: the state returned says so."""
+    if not attempt.intent_id:
+        return None
+    if attempt.gateway == Gateway.STRIPE:
+        try:
+            intent = stripe_gateway.stripe_client().v1.payment_intents.cancel(attempt.intent_id)
+        except stripe.InvalidRequestError:
+            # Already succeeded or cancelled: read what it is.
+            return intent_retrieve(attempt)
+        return IntentState.from_stripe(intent)
+    with transaction.atomic():
+        local = LocalIntent.objects.select_for_update().get(intent_id=attempt.intent_id)
+        if local.status not in (SUCCEEDED, CANCELED):
+            local.status = CANCELED
+            local.save(update_fields=["status", "updated_at"])
+    return local_state(local)
+
+
+def refund(attempt: PaymentAttempt, *, amount: Decimal, idempotency_key: str) -> RefundResult:
+    """Give back ``amount`` yuan of the attempt's succeeded payment."""
+    if attempt.gateway == Gateway.STRIPE:
+        try:
+            result = stripe_gateway.refund_create(
+                intent_id=attempt.intent_id, amount=amount, idempotency_key=idempotency_key
+            )
+        except stripe.StripeError as error:
+            message = getattr(error, "user_message", None) or str(error)
+            return RefundResult(id="", succeeded=False, error=message[:300])
+        # localstripe and Stripe's card refunds answer "succeeded" or "pending" (settles later).
+        return RefundResult(id=result.id, succeeded=result.status in ("succeeded", "pending"))
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
+    return RefundResult(id=f"re_local_{digest}", succeeded=True)
+
+
+# --- The local test gateway ---------------------------------------------------------------------
+def local_state(local: LocalIntent) -> IntentState:
+    return IntentState(
+        id=local.intent_id,
+        status=local.status,
+        amount=local.amount,
+        currency=local.currency,
+        attempt_uuid=str(local.attempt_uuid),
+        payment_method="card",
+        error=local.last_error,
+    )
+
+
+LOCAL_OUTCOMES = {
+    # button → (intent status, event type, error shown to the customer)
+    "succeed": (SUCCEEDED, "payment_intent.succeeded", ""),
+    "decline": (
+        REQUIRES_PAYMENT_METHOD,
+        "payment_intent.payment_failed",
+        "Your card was declined.",
+    ),
+    "cancel": (CANCELED, "payment_intent.canceled", ""),
+}
+
+
+def local_outcome(attempt: PaymentAttempt, outcome: str) -> tuple[bytes, str]:
+    """Settle the local payment of ``attempt`` as the tester chose and return the signed event
+    (body, ``Stripe-Signature`` header) for the webhook endpoint, exactly as Stripe would send it.
+    A payment that already succeeded stays succeeded (the event then repeats that)."""
+    status, event_type, error = LOCAL_OUTCOMES[outcome]
+    with transaction.atomic():
+        local = LocalIntent.objects.select_for_update().get(intent_id=attempt.intent_id)
+        if local.status not in (SUCCEEDED, CANCELED):
+            local.status = status
+            local.last_error = error
+            local.save(update_fields=["status", "last_error", "updated_at"])
+        elif local.status == SUCCEEDED:
+            event_type = "payment_intent.succeeded"
+        else:
+            event_type = "payment_intent.canceled"
+    return local_event(local_state(local), event_type)
+
+
+def local_event(state: IntentState, event_type: str) -> tuple[bytes, str]:
+    """A signed event of Stripe's shape about ``state``."""
+    event = {
+        "id": f"evt_local_{secrets.token_hex(12)}",
+        "object": "event",
+        "api_version": stripe.api_version,
+        "created": int(time.time()),
+        "livemode": False,
+        "pending_webhooks": 1,
+        "type": event_type,
+        "data": {"object": state.as_stripe()},
+    }
+    payload = json.dumps(event, separators=(",", ":")).encode()
+    return payload, signature_header(payload, secret=webhook_secret())
