@@ -65,14 +65,18 @@ def intent_apply(state: IntentState, *, source: str) -> Outcome:
 
 
 def _apply(attempt: PaymentAttempt, state: IntentState, *, source: str) -> Outcome:
-    if attempt.status == AttemptStatus.SUCCEEDED:
-        return Outcome(WebhookStatus.PROCESSED, attempt)
     if state.status == gateways.SUCCEEDED:
+        # Compared even when the attempt is already paid: money taken by another payment
+        # that names this attempt must reach staff, not be dropped as a repeat.
         mismatch = _mismatch(attempt, state)
         if mismatch:
             return _flag(attempt, state, mismatch, source=source)
+        if attempt.status == AttemptStatus.SUCCEEDED:
+            return Outcome(WebhookStatus.PROCESSED, attempt)
         _fulfil(attempt, state, source=source)
         return Outcome(WebhookStatus.PROCESSED, attempt, changed=True)
+    if attempt.status == AttemptStatus.SUCCEEDED:
+        return Outcome(WebhookStatus.PROCESSED, attempt)
     if attempt.needs_review:
         return Outcome(WebhookStatus.FLAGGED, attempt)
     new_status = {
@@ -97,6 +101,8 @@ def _mismatch(attempt: PaymentAttempt, state: IntentState) -> str:
         problems.append(f"attempt {state.attempt_uuid!r} != {attempt.uuid}")
     if attempt.intent_id and state.id != attempt.intent_id:
         problems.append(f"payment {state.id} != {attempt.intent_id}")
+    if not attempt.intent_id and PaymentAttempt.objects.filter(intent_id=state.id).exists():
+        problems.append(f"payment {state.id} is another attempt's")
     if state.currency != attempt.currency:
         problems.append(f"currency {state.currency} != {attempt.currency}")
     if state.amount != yuan_to_fen(attempt.amount):
@@ -153,8 +159,19 @@ def _fulfil(attempt: PaymentAttempt, state: IntentState, *, source: str) -> None
     attempt.paid_at = timezone.now()
     attempt.payment_method = state.payment_method
     attempt.failure_message = ""
+    # The payment may arrive before ``attempt_begin`` stored its id (a crash between the
+    # provider's answer and our write): keep it, or the payment could not be refunded,
+    # reconciled or exported under the provider's id.
+    attempt.intent_id = attempt.intent_id or state.id
     attempt.save(
-        update_fields=["status", "paid_at", "payment_method", "failure_message", "updated_at"]
+        update_fields=[
+            "status",
+            "paid_at",
+            "payment_method",
+            "failure_message",
+            "intent_id",
+            "updated_at",
+        ]
     )
     message = payment_message(attempt, items=items, bills=bills)
     event = audit_record(

@@ -112,13 +112,14 @@ class RefundResult:
 # --- Creating and asking ------------------------------------------------------------------------
 def intent_create(attempt: PaymentAttempt) -> tuple[str, str]:
     """(intent id, client secret) of a new payment for ``attempt``'s frozen amount. For Stripe,
-    with the attempt's stored idempotency key: called again, it gets back the same intent."""
+    with the attempt's stored idempotency key: called again, it gets back the same intent.
+    No ``description``: localstripe (the test server) refuses the parameter, and the attempt's
+    UUID in the metadata already names the payment (its reference is derived from it)."""
     if attempt.gateway == Gateway.STRIPE:
         intent = stripe_gateway.payment_intent_create(
             attempt_uuid=attempt.uuid,
             amount=attempt.amount,
             idempotency_key=attempt.idempotency_key,
-            description=attempt.reference,
         )
         return intent.id, intent.client_secret or ""
     local, _created = LocalIntent.objects.get_or_create(
@@ -162,13 +163,21 @@ def intent_cancel(attempt: PaymentAttempt) -> IntentState | None:
     return local_state(local)
 
 
-def refund(attempt: PaymentAttempt, *, amount: Decimal, idempotency_key: str) -> RefundResult:
-    """Give back ``amount`` yuan of the attempt's succeeded payment."""
+def refund(
+    attempt: PaymentAttempt, *, amount: Decimal, idempotency_key: str, client=None
+) -> RefundResult:
+    """Give back ``amount`` yuan of the attempt's succeeded payment. ``client``: a Stripe client
+    (tests record what is sent)."""
     if attempt.gateway == Gateway.STRIPE:
         try:
             result = stripe_gateway.refund_create(
-                intent_id=attempt.intent_id, amount=amount, idempotency_key=idempotency_key
+                intent_id=attempt.intent_id,
+                amount=amount,
+                idempotency_key=idempotency_key,
+                client=client,
             )
+        except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError):
+            raise  # outcome unknown: the refund stays pending; a retry reuses its key
         except stripe.StripeError as error:
             message = getattr(error, "user_message", None) or str(error)
             return RefundResult(id="", succeeded=False, error=message[:300])

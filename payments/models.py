@@ -545,6 +545,7 @@ class PaymentAttempt(models.Model):
         verbose_name = _("online payment")
         verbose_name_plural = _("online payments")
         ordering = ["-created_at", "-id"]
+        permissions = [("refund_paymentattempt", _("Can refund online payments"))]
         indexes = [
             models.Index(fields=["status", "expires_at"], name="attempt_status_expiry"),
             models.Index(fields=["created_by", "-created_at"], name="attempt_user_recent"),

@@ -150,7 +150,10 @@ def penalty_for(
     days: list[PenaltyDay] = []
     rule_index = -1
     day = first
-    while day <= as_of and base > 0:
+    # A refund is a negative payment: a bill paid off and later refunded owes again from the day
+    # after the refund, so the days are walked through the last payment even at a zero base.
+    last_payment = max(paid_by_day, default=first)
+    while day <= as_of and (base > 0 or day <= last_payment):
         while rule_index + 1 < len(ordered) and ordered[rule_index + 1].effective_from <= day:
             rule_index += 1
         if rule_index < 0:
@@ -161,7 +164,8 @@ def penalty_for(
             rate = rule.residential_rate
         else:
             rate = rule.earlier_year_rate if later_year else rule.current_year_rate
-        days.append(PenaltyDay(day, base, rate, base * rate, rule, later_year))
+        if base > 0:
+            days.append(PenaltyDay(day, base, rate, base * rate, rule, later_year))
         base -= paid_by_day.get(day, ZERO)
         day += timedelta(days=1)
 

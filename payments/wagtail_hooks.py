@@ -1,4 +1,5 @@
-"""Wagtail admin (/cms-admin/) for tariffs, their versions and bands, and penalty rules.
+"""Wagtail admin (/cms-admin/) for tariffs, their versions and bands, and penalty rules; and a
+read-only view of online payments, from which staff refund them.
 
 Staff change prices and rules here, never by a code change (docs/tariffs.md). For superusers and
 staff holding the model permissions (``payments.add_tariffversion`` …); the admin itself asks
@@ -9,26 +10,58 @@ staff for two-factor authentication (portal.middleware).
 - A version that bills were already priced with, and a penalty rule already in force, are
   history: their edit and delete pages refuse with a message, and staff add a new version or rule
   with a later date instead. A new version may not take days that bills were already priced on.
+- Online payments (``payments.view_paymentattempt``) are listed and inspected, never edited: each
+  shows its bills, ledger entries, provider events and refunds. Holders of
+  ``payments.refund_paymentattempt`` refund from there (``payments.refunds``), after entering
+  their password again (allauth reauthentication), on top of the two factors the admin asks for.
 """
 
+import re
+
+import django_filters
+from allauth.account.decorators import reauthentication_required
 from django import forms
+from django.contrib.auth.decorators import permission_required
 from django.db import transaction
-from django.shortcuts import redirect
-from django.urls import reverse
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
+from django.views.generic import FormView
 from wagtail import hooks
 from wagtail.admin import messages
+from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
 from wagtail.admin.forms import WagtailAdminModelForm
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, InlinePanel, ObjectList
+from wagtail.admin.ui.tables import Column, TitleColumn
 from wagtail.admin.views import generic
+from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.viewsets.base import ViewSetGroup
 from wagtail.admin.viewsets.model import ModelViewSet
+from wagtail.admin.widgets.button import HeaderButton
+from wagtail.permissions import register_permission_policy
 
 from portal.audit import audit_record, object_ref_for
+from portal.errors import InvalidInput
+from portal.wagtail_hooks import ReadOnlyPermissionPolicy
 
 from .calendar import business_today
-from .models import Bill, PenaltyRule, Tariff, TariffVersion
+from .forms_refund import RefundForm
+from .models import (
+    AttemptStatus,
+    Bill,
+    EntryKind,
+    Gateway,
+    LedgerEntry,
+    PaymentAttempt,
+    PenaltyRule,
+    RefundStatus,
+    Tariff,
+    TariffVersion,
+)
+from .refunds import refund_available, refund_request
 from .tariffs import (
     penalty_rule_in_force,
     tariff_flags_clear,
@@ -446,3 +479,286 @@ class TariffAdminGroup(ViewSetGroup):
 @hooks.register("register_admin_viewset")
 def register_tariff_admin():
     return TariffAdminGroup()
+
+
+# --- Online payments and refunds -----------------------------------------------------------------
+
+# Payments change only through fulfilment and refunds: nobody adds, edits or deletes one here.
+register_permission_policy(PaymentAttempt, ReadOnlyPermissionPolicy(PaymentAttempt))
+
+REFUND_PERMISSION = "payments.refund_paymentattempt"
+_HEX = re.compile(r"[0-9a-f]{1,32}")
+
+
+def _uuid_prefix(hex_text: str) -> str:
+    """The first hex digits of a UUID in its 8-4-4-4-12 spelling: PostgreSQL compares a UUID's
+    text with hyphens, and Django strips them for SQLite, so the one spelling finds both."""
+    parts, start = [], 0
+    for size in (8, 4, 4, 4, 12):
+        if start < len(hex_text):
+            parts.append(hex_text[start : start + size])
+        start += size
+    return "-".join(parts)
+
+
+class PaymentAttemptFilterSet(WagtailFilterSet):
+    reference = django_filters.CharFilter(
+        label=_("Reference"),
+        method="filter_reference",
+        help_text=_("The payment reference (WEB-…) or the provider's payment id (pi_…)."),
+    )
+    status = django_filters.ChoiceFilter(label=_("Status"), choices=AttemptStatus.choices)
+    gateway = django_filters.ChoiceFilter(label=_("Gateway"), choices=Gateway.choices)
+    needs_review = django_filters.BooleanFilter(
+        label=_("Needs a person"), method="filter_needs_review"
+    )
+    created_at = django_filters.DateFromToRangeFilter(
+        label=_("Created"), widget=DateRangePickerWidget
+    )
+
+    class Meta:
+        model = PaymentAttempt
+        fields = ["reference", "status", "gateway", "needs_review", "created_at"]
+
+    def filter_reference(self, queryset, name, value):
+        text = value.strip()
+        condition = Q(intent_id=text)
+        digits = text.lower().removeprefix("web-")
+        if _HEX.fullmatch(digits):
+            condition |= Q(uuid__istartswith=_uuid_prefix(digits))
+        return queryset.filter(condition)
+
+    def filter_needs_review(self, queryset, name, value):
+        if value is None:
+            return queryset
+        return queryset.exclude(needs_review="") if value else queryset.filter(needs_review="")
+
+
+class PaymentInspectView(generic.InspectView):
+    """One payment with everything that happened to it: its bills, ledger entries, provider
+    events and refunds, and a Refund button for those who may refund."""
+
+    template_name = "payments/admin/payment_inspect.html"
+    refund_url_name = None
+    labels = {
+        "reference": _("Reference"),
+        "refundable": _("Still refundable"),
+        "failure_message": _("Why the last try failed"),
+        "created_by": _("Paid by"),
+        "uuid": _("UUID"),
+    }
+
+    def get_object(self, queryset=None):
+        return get_object_or_404(
+            PaymentAttempt.objects.select_related("created_by", "organisation"), pk=self.pk
+        )
+
+    def get_field_label(self, field_name, field):
+        if field_name in self.labels:
+            return self.labels[field_name]
+        return super().get_field_label(field_name, field)
+
+    def get_page_subtitle(self):
+        return self.object.reference
+
+    def _moment(self, value) -> str:
+        return date_format(timezone.localtime(value), "Y-m-d H:i:s") if value else "—"
+
+    def get_created_at_display_value(self):
+        return self._moment(self.object.created_at)
+
+    def get_paid_at_display_value(self):
+        return self._moment(self.object.paid_at)
+
+    def get_organisation_display_value(self):
+        return self.object.organisation or "—"
+
+    @property
+    def header_buttons(self):
+        if not self.request.user.has_perm(REFUND_PERMISSION):
+            return []
+        if self.object.refundable <= 0:
+            return []
+        url = reverse(self.refund_url_name, args=(self.object.pk,))
+        return [HeaderButton(_("Refund"), url=url, icon_name="resubmit")]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        attempt = self.object
+        context.update(
+            items=attempt.items.select_related("bill__account").order_by("bill_id"),
+            refunds=attempt.refunds.select_related("requested_by").order_by("created_at", "pk"),
+            events=attempt.events.order_by("received_at", "pk"),
+            # Kinds named so the (kind, reference) index finds them on a ledger of millions.
+            entries=LedgerEntry.objects.filter(
+                kind__in=(EntryKind.PENALTY_CHARGED, EntryKind.PAYMENT, EntryKind.REFUND),
+                reference=attempt.reference,
+            )
+            .prefetch_related("lines__bill")
+            .order_by("posted_at", "pk"),
+        )
+        return context
+
+
+class RefundView(WagtailAdminTemplateMixin, FormView):
+    """Refund all or part of one payment, with a reason. The work is ``refund_request``'s; this
+    shows the payment, its bills and what was refunded so far, and the service's refusals on the
+    form."""
+
+    template_name = "payments/admin/refund.html"
+    form_class = RefundForm
+    page_title = _("Refund")
+    header_icon = "resubmit"
+    model = None
+    index_url_name = None
+    inspect_url_name = None
+
+    def dispatch(self, request, *args, **kwargs):
+        self.attempt = get_object_or_404(PaymentAttempt, pk=kwargs["pk"])
+        self.inspect_url = reverse(self.inspect_url_name, args=(self.attempt.pk,))
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_page_subtitle(self):
+        return self.attempt.reference
+
+    def get_breadcrumbs_items(self):
+        return [
+            {"url": reverse("wagtailadmin_home"), "label": _("Home")},
+            {"url": reverse(self.index_url_name), "label": _("Online payments")},
+            {"url": self.inspect_url, "label": self.attempt.reference},
+            {"url": "", "label": _("Refund"), "sublabel": self.attempt.reference},
+        ]
+
+    def get_initial(self):
+        return {"amount": refund_available(self.attempt)}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        attempt = self.attempt
+        context.update(
+            attempt=attempt,
+            available=refund_available(attempt),
+            items=attempt.items.select_related("bill__account").order_by("bill_id"),
+            refunds=attempt.refunds.select_related("requested_by").order_by("created_at", "pk"),
+            action_url=self.request.path,
+            submit_button_label=_("Refund"),
+            submit_button_active_label=_("Refunding…"),
+        )
+        return context
+
+    def form_valid(self, form):
+        try:
+            refund = refund_request(
+                attempt=self.attempt,
+                amount=form.cleaned_data["amount"],
+                reason=form.cleaned_data["reason"],
+                by=self.request.user,
+            )
+        except InvalidInput as refused:
+            form.add_error(None, refused.message)
+            return self.form_invalid(form)
+        values = {"amount": f"{refund.amount:.2f}", "reference": self.attempt.reference}
+        if refund.status == RefundStatus.SUCCEEDED:
+            messages.success(self.request, _("¥%(amount)s of %(reference)s was refunded.") % values)
+        elif refund.status == RefundStatus.FAILED:
+            messages.error(
+                self.request,
+                _("The provider refused the refund of ¥%(amount)s: %(error)s")
+                % (values | {"error": refund.failure_message}),
+            )
+        else:
+            messages.warning(
+                self.request,
+                _(
+                    "The provider has not confirmed the refund of ¥%(amount)s yet. It stays "
+                    "pending, and reconciliation asks again."
+                )
+                % values,
+            )
+        return redirect(self.inspect_url)
+
+
+class PaymentAttemptViewSet(ModelViewSet):
+    model = PaymentAttempt
+    icon = "clipboard-list"
+    menu_label = _("Online payments")
+    menu_order = 310
+    add_to_admin_menu = True
+    url_prefix = "online-payments"
+    ordering = ["-created_at", "-id"]
+    list_per_page = 50
+    filterset_class = PaymentAttemptFilterSet
+    inspect_view_enabled = True
+    inspect_view_class = PaymentInspectView
+    copy_view_enabled = False
+    add_to_reference_index = False
+    inspect_view_fields = [
+        "reference",
+        "status",
+        "amount",
+        "refunded",
+        "refundable",
+        "currency",
+        "business_date",
+        "gateway",
+        "intent_id",
+        "payment_method",
+        "created_by",
+        "organisation",
+        "created_at",
+        "paid_at",
+        "failure_message",
+        "needs_review",
+        "uuid",
+    ]
+
+    @property
+    def list_display(self):
+        return [
+            TitleColumn(
+                "reference",
+                label=_("Reference"),
+                url_name=self.get_url_name("inspect"),
+            ),
+            Column("created_at", label=_("Created")),
+            Column("amount", label=_("Amount")),
+            Column("refunded", label=_("Refunded")),
+            Column("status", label=_("Status"), accessor="get_status_display"),
+            Column("gateway", label=_("Gateway"), accessor="get_gateway_display"),
+            Column("created_by", label=_("Paid by")),
+            Column("needs_review", label=_("Needs a person")),
+        ]
+
+    def get_queryset(self, request):
+        return PaymentAttempt.objects.select_related("created_by")
+
+    def get_inspect_view_kwargs(self, **kwargs):
+        return super().get_inspect_view_kwargs(
+            refund_url_name=self.get_url_name("refund"), **kwargs
+        )
+
+    @property
+    def refund_view(self):
+        view = self.construct_view(RefundView, inspect_url_name=self.get_url_name("inspect"))
+        # A refund moves money: the person enters their password again first (allauth), and
+        # the POST is replayed after; but only someone who may refund is asked. Outside any
+        # request transaction: the refund is committed before the provider is called.
+        view = reauthentication_required(view, allow_get=True)
+        view = permission_required(REFUND_PERMISSION, raise_exception=True)(view)
+        return transaction.non_atomic_requests(view)
+
+    def get_urlpatterns(self):
+        # The listing, the detail page and the refund form: no add, edit, delete, copy,
+        # history or usage URLs exist for payments.
+        conv = self.pk_path_converter
+        return [
+            path("", self.index_view, name="index"),
+            path("results/", self.index_results_view, name="index_results"),
+            path(f"inspect/<{conv}:pk>/", self.inspect_view, name="inspect"),
+            path(f"refund/<{conv}:pk>/", self.refund_view, name="refund"),
+        ]
+
+
+@hooks.register("register_admin_viewset")
+def register_payment_admin():
+    return PaymentAttemptViewSet("online_payments")

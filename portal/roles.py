@@ -11,11 +11,16 @@ EDITORS = "Editors"
 SERVICE_STAFF = "Service staff"
 
 # Tariffs and penalty rules are published prices: service staff maintain them in the admin.
+# They also see online payments and refund them (with a reason, audited; docs/payments.md).
 STAFF_MODEL_PERMISSIONS = {
     SERVICE_STAFF: [
-        ("payments", f"{action}_{model}")
-        for model in ("tariff", "tariffversion", "penaltyrule")
-        for action in ("add", "change", "delete", "view")
+        *(
+            ("payments", f"{action}_{model}")
+            for model in ("tariff", "tariffversion", "penaltyrule")
+            for action in ("add", "change", "delete", "view")
+        ),
+        ("payments", "view_paymentattempt"),
+        ("payments", "refund_paymentattempt"),
     ],
 }
 
