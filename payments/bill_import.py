@@ -14,6 +14,9 @@ same report (docs/integration.md):
   *adjusted* once something is (the difference posts to the ledger and stays visible); with
   status ``cancelled`` it is *cancelled* and nothing is owed on it any more. Each of these
   leaves a ``BillRevision`` and a ledger entry (``_revise``);
+- a new bill of an account that holds credit (an overpayment, money paid on a cancelled bill)
+  is paid from that credit at once, as far as it goes (``_credit_apply``; the run's audit record
+  counts the bills and the amount);
 - a tariff code the portal has no ``Tariff`` for is imported and flagged (``tariff_unknown``),
   as for accounts; a known one records the version in force on the period's last day;
 - the file streams through in batches: a few queries per batch, nothing per row, so memory
@@ -274,6 +277,9 @@ class BillImportReport(ImportReport):
     replaced: int = 0
     adjusted: int = 0
     cancelled: int = 0
+    credit_applied: int = 0
+    """New bills paid, in part or in full, from credit the account held (``_credit_apply``)."""
+    credit_amount: Decimal = ZERO
 
     @property
     def revisions(self) -> dict[str, int]:
@@ -281,10 +287,14 @@ class BillImportReport(ImportReport):
 
     def discard(self) -> None:
         super().discard()
-        self.replaced = self.adjusted = self.cancelled = 0
+        self.replaced = self.adjusted = self.cancelled = self.credit_applied = 0
+        self.credit_amount = ZERO
 
     def audit_data(self) -> dict:
-        return super().audit_data() | {"revisions": self.revisions}
+        return super().audit_data() | {
+            "revisions": self.revisions,
+            "credit_applied": {"bills": self.credit_applied, "amount": self.credit_amount},
+        }
 
     def as_dict(self) -> dict:
         return super().as_dict() | self.revisions
@@ -831,13 +841,54 @@ def _revise(pairs: list[tuple[_Row, int]], run: _Run, report: BillImportReport) 
     bills_refresh(refresh)
 
 
+def _credit_balances(account_ids: set[int]) -> dict[int, Decimal]:
+    """The credit held for each of these accounts that holds any (one grouped query)."""
+    rows = (
+        LedgerLine.objects.filter(account_id__in=account_ids, book=Book.CUSTOMER_CREDIT)
+        .values_list("account_id")
+        .annotate(total=Sum("amount"))
+        .filter(total__lt=0)
+        .order_by()
+    )
+    # SQLite sums decimals as binary floats; the lines are whole fen, so the sum is too.
+    balances = {account_id: -Decimal(total).quantize(FEN) for account_id, total in rows}
+    return {account_id: credit for account_id, credit in balances.items() if credit > 0}
+
+
+def _credit_apply(new: list[tuple[_Row, int]], run: _Run, report: BillImportReport) -> None:
+    """Pay new bills from the credit their account holds (an overpayment, money paid on a bill
+    later cancelled): ``credit_applied`` customer_credit +x / receivable −x on the new bill,
+    x = min(credit, amount), dated the bill's issue date, oldest due bill first. Runs after the
+    batch's revisions, so credit a cancellation in the same batch frees goes to its
+    replacement. One query for the batch; more only for the accounts that hold credit."""
+    new = [(row, pk) for row, pk in new if row.amount and not row.cancelled]
+    credit = _credit_balances({row.account_id for row, _pk in new}) if new else {}
+    if not credit:
+        return
+    entries = []
+    for row, pk in sorted(new, key=lambda pair: (pair[0].due_date, pair[0].number)):
+        held = credit.get(row.account_id, ZERO)
+        if not held:
+            continue
+        used = min(held, row.amount)
+        credit[row.account_id] = held - used
+        lines = [
+            Posting(row.account_id, Book.CUSTOMER_CREDIT, used, pk),
+            Posting(row.account_id, Book.RECEIVABLE, -used, pk),
+        ]
+        entries.append((_entry(EntryKind.CREDIT_APPLIED, row.issue_date, row, run), lines))
+        report.credit_applied += 1
+        report.credit_amount += used
+    ledger_post_many(entries)
+    bills_refresh([lines[0].bill_id for _entry, lines in entries])
+
+
 def _write(judged: _Judged, run: _Run, report: BillImportReport) -> None:
     ids = _create(judged.new, run)
+    new = list(zip(judged.new, ids, strict=True))
     # A bill seen for the first time already cancelled: issued, then cancelled, so that its
     # ledger and history read like any other cancelled bill's.
-    revised = judged.revised + [
-        (row, pk) for pk, row in zip(ids, judged.new, strict=True) if row.cancelled
-    ]
+    revised = judged.revised + [(row, pk) for row, pk in new if row.cancelled]
     if revised:
         _revise(revised, run, report)
     _update_rows(
@@ -848,6 +899,7 @@ def _write(judged: _Judged, run: _Run, report: BillImportReport) -> None:
             for row, pk in judged.tariff_changed
         ],
     )
+    _credit_apply(new, run, report)
     report.created += len(judged.new)
     report.updated += len(judged.revised) + len(judged.tariff_changed)
     report.unchanged += judged.unchanged

@@ -325,9 +325,10 @@ def bill_payments_received(bill: Bill) -> list[PaymentReceived]:
         elif line.book == Book.PENALTY_RECEIVABLE:
             row.to_penalty -= line.amount
         elif line.book == Book.CUSTOMER_CREDIT:
-            row.to_credit -= line.amount
             if entry.kind == EntryKind.CREDIT_APPLIED:
-                row.received -= line.amount  # credit used: money that was already ours to use
+                row.received += line.amount  # credit used: the customer's money, already held
+            else:
+                row.to_credit -= line.amount
     return list(by_entry.values())
 
 

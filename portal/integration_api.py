@@ -1,5 +1,7 @@
 """The integration API at /api/integration/v1/ (django-ninja), for the billing system (CIS):
-accounts, bills and outside payments in, each through the same service as its import command.
+accounts, bills and outside payments in, each through the same service as its import command;
+the portal's payments and reconnection requests out, through the billing export's cursor
+(payments/export.py), as ``manage.py export_payments`` writes them.
 
 Every operation needs a bearer token of an active integration client (portal/integration.py)
 holding the operation's scope: no token, a wrong one or a revoked one is 401, a missing scope
@@ -18,11 +20,20 @@ import tempfile
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import NinjaAPI, Schema, Status
+from ninja import NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
 
 from payments.bill_import import BILL_COLUMNS, bills_import
+from payments.export import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    export_batch,
+    export_cursor,
+    export_cursor_advance,
+    export_has_more,
+    export_last_seq,
+)
 from payments.payment_import import PAYMENT_COLUMNS, payments_import
 
 from . import ratelimit
@@ -58,8 +69,8 @@ api = NinjaAPI(
     version="1",
     description=(
         "For the billing system (CIS): import electricity accounts, bills and payments made "
-        "through other channels. Bearer token per integration client, created by staff. See "
-        "docs/integration.md."
+        "through other channels, and read the portal's payments and reconnection requests. "
+        "Bearer token per integration client, created by staff. See docs/integration.md."
     ),
     urls_namespace="integration",
     docs_url=None,
@@ -346,3 +357,56 @@ def payments_import_view(request, strict: bool = False, file_name: str = ""):
         strict=strict,
         file_name=file_name,
     )
+
+
+class ExportMessageOut(Schema):
+    seq: int
+    kind: str
+    data: dict
+
+
+class ExportOut(Schema):
+    messages: list[ExportMessageOut]
+    next: int
+    has_more: bool
+
+
+@api.get(
+    "/payments/export",
+    operation_id="payments_export",
+    summary="Read payments, refunds and reconnection requests, each once (cursor)",
+    description=(
+        "The portal's messages for the billing system in commit order: `payment`, `refund` and "
+        "`reconnection`. Pass `after` = the `next` of the last answer you have processed: that "
+        "confirms everything up to it, and the answer holds what follows. Without `after`, the "
+        "answer starts after the last cursor this client confirmed. The same `after` always "
+        "gives the same messages, so a retry is safe. A transaction's messages are never split "
+        "(an answer may hold a few more than `limit`). Scope `payments:read`."
+    ),
+    response={200: ExportOut, 400: Detail, 401: Detail, 403: Detail, 429: Detail},
+)
+def payments_export_view(
+    request,
+    after: int | None = Query(None, ge=0),
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+):
+    """``?after=<cursor>`` confirms the messages up to it; ``?limit=`` (1 to 1000, default
+    100) bounds the answer."""
+    refused = _check_client(request, IntegrationScope.PAYMENTS_READ)
+    if refused is not None:
+        return refused
+    consumer = f"client:{request.auth.pk}"
+    if after is None:
+        after = export_cursor(consumer)
+    elif after > export_last_seq():
+        # A cursor we never handed out: storing it would skip messages not yet written.
+        return _refusal(
+            request,
+            400,
+            _("after=%(after)s is beyond the last message; send the next value you were given.")
+            % {"after": after},
+        )
+    else:
+        export_cursor_advance(consumer=consumer, seq=after)
+    messages, cursor = export_batch(after=after, limit=limit)
+    return {"messages": messages, "next": cursor, "has_more": export_has_more(after=cursor)}
