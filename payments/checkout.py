@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -125,6 +125,15 @@ def attempt_get_for(*, user: User, uuid) -> PaymentAttempt:
         return PaymentAttempt.objects.get(created_by=user, uuid=uuid)
     except (PaymentAttempt.DoesNotExist, ValueError):
         raise Http404 from None
+
+
+def attempt_list_for(*, user: User) -> QuerySet[PaymentAttempt]:
+    """The person's own payment attempts, newest first, each with ``bill_count``."""
+    return (
+        PaymentAttempt.objects.filter(created_by=user)
+        .annotate(bill_count=Count("items"))
+        .order_by("-created_at", "-id")
+    )
 
 
 def attempt_items(attempt: PaymentAttempt) -> list[AttemptBill]:

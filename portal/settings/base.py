@@ -49,6 +49,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "portal.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Sets no header by itself (no SECURE_CSP: the Wagtail admin has inline scripts); the pay
+    # pages set their own policy with csp_override (payments/views_pay.py).
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

@@ -11,6 +11,7 @@ import uuid
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from payments import checkout
 from portal.models import BindingChallenge, Invitation, MemberRole, Membership, Organisation
 from tests.factories import BillFactory, BindingFactory, ServiceAccountFactory, UserFactory
 
@@ -54,6 +55,11 @@ ROUTES = {
     # A bill's page serves a person's own bill and an organisation's bill alike: the world
     # below names an organisation's, which needs the view scope on its account.
     "bills:detail": ("GET", "viewer"),
+    # A payment attempt is its creator's alone, whoever the bills belong to.
+    "pay:attempt": ("GET", None),
+    "pay:test_gateway": ("POST", None),
+    "pay:done": ("GET", None),
+    "pay:status": ("GET", None),
 }
 
 
@@ -107,6 +113,9 @@ def world():
         channel="phone_code",
         expires_at=timezone.now() + timezone.timedelta(minutes=10),
     )
+    attempt = checkout.attempt_create(
+        user=personal.user, bill_uuids=[BillFactory(account=personal.account).uuid]
+    )
     personal_challenge = BindingChallenge.objects.create(
         user=personal.user,
         account_number="3100000098",
@@ -134,6 +143,10 @@ def world():
         "org:bills": {"org": organisation.uuid},
         "org:statement": {"org": organisation.uuid},
         "bills:detail": {"bill": org_bill.uuid},
+        "pay:attempt": {"attempt": attempt.uuid},
+        "pay:test_gateway": {"attempt": attempt.uuid},
+        "pay:done": {"attempt": attempt.uuid},
+        "pay:status": {"attempt": attempt.uuid},
     }
     return {"member": member, "kwargs": kwargs, "org_binding": org_binding}
 
