@@ -19,6 +19,7 @@ from decimal import Decimal
 import stripe
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from . import stripe_gateway
 from .models import Gateway, LocalIntent, PaymentAttempt
@@ -206,7 +207,8 @@ LOCAL_OUTCOMES = {
     "decline": (
         REQUIRES_PAYMENT_METHOD,
         "payment_intent.payment_failed",
-        "Your card was declined.",
+        # Stripe's own wording for a declined card; the pages translate it (gettext_noop).
+        gettext_noop("Your card was declined."),
     ),
     "cancel": (CANCELED, "payment_intent.canceled", ""),
 }
