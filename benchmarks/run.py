@@ -2,7 +2,8 @@
 
 Every page's speed is reported as a ratio to a bare Django template view measured in the same run,
 because the load generator shares the machine's cores and absolute figures move from run to run.
-Writes benchmarks/results/latest.json.
+Then the webhook benchmark (benchmarks/webhooks.py: payment events per second on PostgreSQL, with
+repeats; its own database and server). Writes benchmarks/results/latest.json.
 """
 
 import json
@@ -16,6 +17,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+
+from benchmarks.webhooks import bench as webhooks_bench  # noqa: E402
+
 PYTHON = sys.executable
 DURATION = os.environ.get("BENCH_DURATION", "8s")
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "16")
@@ -137,9 +144,18 @@ def main():
         "load": f"wrk, 2 threads, {CONNECTIONS} connections, {DURATION} per page",
         "pages": results,
     }
+    # After the pages' server has stopped, so the two do not share the cores.
+    try:
+        report["webhooks"] = webhooks_bench(
+            events=int(os.environ.get("BENCH_WEBHOOK_EVENTS", "3000"))
+        )
+    except psycopg.OperationalError as error:  # no PostgreSQL server for its database
+        report["webhooks"] = {"skipped": f"needs PostgreSQL: {error}".strip(), "problems": []}
     out = ROOT / "benchmarks/results/latest.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    if report["webhooks"]["problems"]:
+        raise SystemExit("webhook benchmark: " + "; ".join(report["webhooks"]["problems"]))
 
 
 if __name__ == "__main__":
