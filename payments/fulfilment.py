@@ -25,6 +25,7 @@ from . import gateways
 from .bills import bill_payment_post, penalty_rules
 from .calendar import business_today
 from .gateways import IntentState
+from .ledger import bills_refresh
 from .models import (
     AttemptStatus,
     Bill,
@@ -148,8 +149,10 @@ def _fulfil(attempt: PaymentAttempt, state: IntentState, *, source: str) -> None
             channel=PaymentChannel.PORTAL,
             reference=attempt.reference,
             rules=rules,
+            refresh=False,
         )
         item.save(update_fields=["entry"])
+    bills_refresh(bills)
     cleared = in_arrears - _accounts_in_arrears(accounts, today=today)
     reconnections = [
         ReconnectionRequest.objects.create(account=accounts[account_id], attempt=attempt)
