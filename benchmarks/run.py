@@ -9,7 +9,6 @@ repeats; its own database and server). Writes benchmarks/results/latest.json.
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,17 +20,12 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
+from benchmarks.serving import gunicorn_start  # noqa: E402
 from benchmarks.webhooks import bench as webhooks_bench  # noqa: E402
 
 PYTHON = sys.executable
 DURATION = os.environ.get("BENCH_DURATION", "8s")
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "16")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def manage(*args, env):
@@ -97,29 +91,9 @@ def main():
     cookie = session_cookie(env)
     signed_in = [f"Cookie: sessionid={cookie}"]
     paths = bill_paths(env)
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            ROOT / ".venv/bin/gunicorn",
-            "benchmarks.wsgi",
-            "--workers",
-            "2",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server, port = gunicorn_start(env)
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.2)
         pages = {
             "bare_view": ("/bench/bare/", []),
             "home_page": ("/", []),

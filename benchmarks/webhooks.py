@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.import_accounts import bench_database, manage, run_driver  # noqa: E402
+from benchmarks.serving import gunicorn_start  # noqa: E402
 
 BENCH_DB = "ph_bench_webhooks"
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -298,24 +298,6 @@ def _with_args(script: str, *args) -> str:
     return f"import sys\nsys.argv[2:] = {[str(arg) for arg in args]!r}\n" + script
 
 
-def wait_for_port(port: int, server: subprocess.Popen) -> None:
-    for _ in range(150):
-        if server.poll() is not None:
-            raise SystemExit("gunicorn did not start")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not start")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def cpu_seconds(pids) -> float:
     """User + system CPU time the processes ``pids`` have used so far (Linux /proc)."""
     total = 0
@@ -363,22 +345,7 @@ def bench(*, events: int = 3000, clients: int = 8, repeats: float = 0.25) -> dic
         manage("migrate", "--no-input", "-v", "0", env=env)
         stream = var / "events.jsonl"
         run_driver(_with_args(SETUP, events), stream, env)
-        port = free_port()
-        server = subprocess.Popen(  # noqa: S603 - our own fixed command line
-            [
-                ROOT / ".venv/bin/gunicorn",
-                "benchmarks.wsgi",
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env={**env, "DJANGO_SETTINGS_MODULE": "benchmarks.settings"},
-        )
-        wait_for_port(port, server)
+        server, port = gunicorn_start(env)
         bare = run_driver(_with_args(LOAD, port, clients, repeats, "bare"), stream, env)
         workers = gunicorn_workers(server)
         workers_before = cpu_seconds(workers)

@@ -1,3 +1,4 @@
+import contextlib
 import socket
 import subprocess
 import sys
@@ -13,11 +14,11 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def localstripe_url():
-    """A localstripe server (a fake Stripe API, a test-only dependency) for the session, on
-    127.0.0.1: it listens on every interface and has no option to change that, so it runs only
-    as long as the tests that need it, and is stopped at the end."""
+@contextlib.contextmanager
+def localstripe_server():
+    """A localstripe server (a fake Stripe API, a test-only dependency) on 127.0.0.1: it listens
+    on every interface and has no option to change that, so it runs only as long as the tests
+    that need it, and is stopped at the end. Yields its base URL."""
     port = _free_port()
     binary = Path(sys.executable).with_name("localstripe")
     server = subprocess.Popen(
@@ -39,6 +40,13 @@ def localstripe_url():
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def localstripe_url():
+    """One localstripe for the test session."""
+    with localstripe_server() as url:
+        yield url
 
 
 @pytest.fixture

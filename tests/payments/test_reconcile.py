@@ -10,14 +10,9 @@ reconciliation alone must find them. Runs on SQLite and on PostgreSQL.
 
 import io
 import json
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import requests
@@ -40,6 +35,7 @@ from payments.reconcile import reconcile_payments
 from payments.webhooks import webhook_receive
 from portal.models import AuditEvent
 from tests.factories import UserFactory
+from tests.payments.conftest import localstripe_server
 from tests.payments.test_checkout import local_pay, own_bill
 from tests.payments.test_ledger import assert_ledger_balances
 
@@ -57,28 +53,8 @@ def localstripe_url():
     """A localstripe for this module alone (it overrides the session's). Reconciliation lists
     every payment at the provider: other tests' payments, and webhook receivers other tests
     register, must not be in its view. Started on 127.0.0.1 and stopped at the module's end."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [Path(sys.executable).with_name("localstripe"), "--from-scratch", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("localstripe did not start") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with localstripe_server() as url:
+        yield url
 
 
 @pytest.fixture
