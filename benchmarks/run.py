@@ -3,7 +3,8 @@
 Every page's speed is reported as a ratio to a bare Django template view measured in the same run,
 because the load generator shares the machine's cores and absolute figures move from run to run.
 Then the webhook benchmark (benchmarks/webhooks.py: payment events per second on PostgreSQL, with
-repeats; its own database and server). Writes benchmarks/results/latest.json.
+repeats; its own database and server), and the receipt benchmark (benchmarks/receipts.py: median
+render time and size of receipt PDFs, in-process). Writes benchmarks/results/latest.json.
 """
 
 import json
@@ -20,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
+from benchmarks.receipts import bench as receipts_bench  # noqa: E402
 from benchmarks.serving import gunicorn_start  # noqa: E402
 from benchmarks.webhooks import bench as webhooks_bench  # noqa: E402
 
@@ -125,11 +127,14 @@ def main():
         )
     except psycopg.OperationalError as error:  # no PostgreSQL server for its database
         report["webhooks"] = {"skipped": f"needs PostgreSQL: {error}".strip(), "problems": []}
+    report["receipts"] = receipts_bench(renders=int(os.environ.get("BENCH_RECEIPT_RENDERS", "30")))
     out = ROOT / "benchmarks/results/latest.json"
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(report, indent=2, ensure_ascii=False))
     if report["webhooks"]["problems"]:
         raise SystemExit("webhook benchmark: " + "; ".join(report["webhooks"]["problems"]))
+    if report["receipts"]["problems"]:
+        raise SystemExit("receipt benchmark: " + "; ".join(report["receipts"]["problems"]))
 
 
 if __name__ == "__main__":

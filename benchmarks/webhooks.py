@@ -339,6 +339,7 @@ def bench(*, events: int = 3000, clients: int = 8, repeats: float = 0.25) -> dic
         "STRIPE_WEBHOOK_SECRET": SECRET,
         "STRIPE_SECRET_KEY": "",
         "REDIS_URL": "",
+        "TASKS_BACKEND": "database",  # as production: renders and e-mails queued, not inline
     }
     server = None
     try:

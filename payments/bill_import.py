@@ -68,6 +68,7 @@ from .models import (
     Tariff,
     TariffVersion,
 )
+from .reminders import bills_issued_notify
 
 BILL_COLUMNS = (
     "bill_number",
@@ -900,6 +901,12 @@ def _write(judged: _Judged, run: _Run, report: BillImportReport) -> None:
         ],
     )
     _credit_apply(new, run, report)
+    # The people bound to the accounts hear of bills issued in the last few days (a backfill of
+    # history mails nobody): no query unless some are, then a few for the batch and one task.
+    bills_issued_notify(
+        bills=[(pk, row.account_id, row.issue_date) for row, pk in new if not row.cancelled],
+        today=run.today,
+    )
     report.created += len(judged.new)
     report.updated += len(judged.revised) + len(judged.tariff_changed)
     report.unchanged += judged.unchanged

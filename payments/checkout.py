@@ -132,6 +132,7 @@ def attempt_list_for(*, user: User) -> QuerySet[PaymentAttempt]:
     return (
         PaymentAttempt.objects.filter(created_by=user)
         .annotate(bill_count=Count("items"))
+        .prefetch_related("receipts")  # the history's receipt links: one query per page
         .order_by("-created_at", "-id")
     )
 

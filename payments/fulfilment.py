@@ -37,6 +37,8 @@ from .models import (
     WebhookStatus,
 )
 from .money import fen_to_yuan, yuan_to_fen
+from .receipts import receipt_issue
+from .reminders import payment_received_notify
 from .selectors import overdue_condition
 
 
@@ -176,6 +178,9 @@ def _fulfil(attempt: PaymentAttempt, state: IntentState, *, source: str) -> None
             "updated_at",
         ]
     )
+    # The receipt's number is taken here, in this transaction (so a rollback gives it back),
+    # after the bills' locks and before the audit chain head; it renders after the commit.
+    receipt = receipt_issue(attempt=attempt, items=items, bills=bills)
     message = payment_message(attempt, items=items, bills=bills)
     event = audit_record(
         action="payment.succeeded",
@@ -187,6 +192,7 @@ def _fulfil(attempt: PaymentAttempt, state: IntentState, *, source: str) -> None
             "source": source,
             "bills": message["bills"],
             "reconnections": [request.account.number for request in reconnections],
+            "receipt": receipt.number,
         },
     )
     BillingExport.objects.bulk_create(
@@ -199,6 +205,11 @@ def _fulfil(attempt: PaymentAttempt, state: IntentState, *, source: str) -> None
                 for r in reconnections
             ),
         ]
+    )
+    # The payer hears of it (with the receipt) once the money is on the books for good; robust:
+    # a failure to record the message is logged and never fails the payment's caller.
+    transaction.on_commit(
+        lambda: payment_received_notify(attempt=attempt, message=message), robust=True
     )
 
 

@@ -66,6 +66,8 @@ from .models import (
     RefundStatus,
 )
 from .money import MoneyError, yuan
+from .receipts import refund_note_issue
+from .reminders import refund_notify
 
 logger = logging.getLogger("powerhall.payments")
 
@@ -324,6 +326,8 @@ def _succeed(refund, attempt, result, *, actor) -> Refund:
     refund.completed_at = timezone.now()
     refund.entry = entry
     refund.save(update_fields=["status", "provider_refund_id", "completed_at", "entry"])
+    # A separate refund note: the payment's receipt is never changed (payments/receipts.py).
+    note = refund_note_issue(refund=refund, attempt=attempt, reversals=reversals)
     message = refund_message(refund, attempt, reversals=reversals, entry=entry)
     event = audit_record(
         action="refund.succeeded",
@@ -336,10 +340,15 @@ def _succeed(refund, attempt, result, *, actor) -> Refund:
             "requested_by": refund.requested_by_id,
             "entry": entry.uuid,
             "bills": message["bills"],
+            "refund_note": note.number,
         },
     )
     # The billing system's message shares the audit record's seq (BillingExport's docstring).
     BillingExport.objects.create(seq=event.seq, kind=ExportKind.REFUND, payload=message)
+    # robust: the refund is booked whatever happens to the message (logged if it fails).
+    transaction.on_commit(
+        lambda: refund_notify(refund=refund, attempt=attempt, message=message), robust=True
+    )
     return refund
 
 

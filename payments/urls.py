@@ -26,4 +26,9 @@ me_urlpatterns = [
 org_urlpatterns = [
     path("<uuid:org>/bills/", views.org_bills, name="bills"),
     path("<uuid:org>/bills/statement.csv", views.org_statement, name="statement"),
+    path(
+        "<uuid:org>/statements/<int:year>-<int:month>.pdf",
+        views.org_statement_pdf,
+        name="statement_pdf",
+    ),
 ]

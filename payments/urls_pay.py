@@ -4,7 +4,7 @@ through ``checkout.attempt_get_for`` (only its creator sees it; tests/portal/tes
 
 from django.urls import path
 
-from . import views_pay, views_webhook
+from . import views_invoices, views_pay, views_webhook
 
 app_name = "pay"
 
@@ -15,5 +15,7 @@ urlpatterns = [
     path("<uuid:attempt>/test-gateway/", views_pay.test_gateway, name="test_gateway"),
     path("<uuid:attempt>/done/", views_pay.attempt_done, name="done"),
     path("<uuid:attempt>/status/", views_pay.attempt_status, name="status"),
+    # The payer, or an administrator of the organisation paid for (invoices.py's selector).
+    path("<uuid:attempt>/invoice/", views_invoices.invoice_request, name="invoice"),
     path("webhooks/stripe/", views_webhook.stripe_webhook, name="stripe_webhook"),
 ]

@@ -6,13 +6,14 @@ routes) or to their membership (``org_member_required``): another person's or or
 bill is "not found".
 """
 
+import io
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
-from django.http import QueryDict
+from django.http import FileResponse, QueryDict
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
@@ -21,7 +22,7 @@ from portal import selectors as portal_selectors
 from portal.csv_export import csv_download
 from portal.org_access import admin_mfa_redirect, org_member_required
 
-from . import selectors
+from . import selectors, statements
 from .calendar import business_today
 from .forms import BillFilterForm, StatementForm
 from .models import BillStatus
@@ -126,6 +127,23 @@ def _statement_defaults(today: date) -> tuple[date, date]:
     return date(today.year, 1, 1), today.replace(day=1)
 
 
+STATEMENT_PDF_MONTHS = 3
+
+
+def _statement_pdf_months(today: date, query: selectors.BillQuery) -> list[date]:
+    """The months whose PDF statement the bill list offers: the month the list is filtered to,
+    if it names one that has begun, else this month and the ones before it."""
+    this_month = today.replace(day=1)
+    if query.year and query.month:
+        chosen = date(query.year, query.month, 1)
+        if chosen <= this_month:
+            return [chosen]
+    months = [this_month]
+    while len(months) < STATEMENT_PDF_MONTHS:
+        months.append((months[-1] - timedelta(days=1)).replace(day=1))
+    return months
+
+
 @org_member_required
 @require_safe
 def org_bills(request):
@@ -139,6 +157,7 @@ def org_bills(request):
             "membership": membership,
             "organisation": membership.organisation,
             "statement_form": StatementForm(None, default_from=first, default_to=last),
+            "statement_pdf_months": _statement_pdf_months(context["today"], form.query()),
         }
     )
     return render(request, "payments/org_bill_list.html", context)
@@ -192,4 +211,20 @@ def org_statement(request):
         filename=f"statement-{first:%Y%m}-{last:%Y%m}.csv",
         header=header,
         rows=_statement_rows(rows, statuses=statuses),
+    )
+
+
+@org_member_required
+@require_safe
+def org_statement_pdf(request, year, month):
+    """The monthly statement of the accounts the member may view, as a PDF in Chinese (bills of
+    the billing month, money received, the organisation's online payments). Rendered on
+    request: it is a read of what the ledger says now, not a document of record."""
+    statement = statements.org_statement_for(membership=request.membership, year=year, month=month)
+    pdf = statements.statement_pdf(statement)
+    return FileResponse(
+        io.BytesIO(pdf),
+        as_attachment=True,
+        filename=f"statement-{statement.month:%Y-%m}.pdf",
+        content_type="application/pdf",
     )

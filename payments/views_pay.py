@@ -39,7 +39,7 @@ from portal.models import Binding
 from portal.org_access import admin_mfa_redirect
 from portal.selectors import binding_list_for, membership_list_for
 
-from . import checkout, fulfilment, gateways, webhooks
+from . import checkout, fulfilment, gateways, invoices, webhooks
 from .calendar import business_today
 from .forms_pay import BillChoiceForm, GatewayOutcomeForm
 from .models import AttemptStatus, Gateway, PaymentAttempt
@@ -332,6 +332,7 @@ def attempt_done(request, attempt):
             "status_label": _status_label(attempt),
             "can_retry": attempt.status in (AttemptStatus.PENDING, AttemptStatus.FAILED)
             and timezone.now() < attempt.expires_at,
+            "invoice": invoices.invoice_state_for(attempt=attempt),
         },
     )
 
@@ -358,7 +359,7 @@ def attempt_status(request, attempt):
 @csp_override(PAGE_CSP)
 def history(request):
     """The person's own payments, newest first."""
-    attempts = checkout.attempt_list_for(user=request.user)
+    attempts = invoices.invoice_status_annotate(checkout.attempt_list_for(user=request.user))
     page = Paginator(attempts, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,

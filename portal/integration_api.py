@@ -16,6 +16,8 @@ open while it trickles in; the import then reads the file as the command would.
 
 import json
 import tempfile
+from typing import Literal
+from uuid import UUID
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -34,10 +36,12 @@ from payments.export import (
     export_has_more,
     export_last_seq,
 )
+from payments.invoices import InvoiceStatusConflict, InvoiceUnknown, invoice_status_set
 from payments.payment_import import PAYMENT_COLUMNS, payments_import
 
 from . import ratelimit
 from .account_import import ACCOUNT_COLUMNS, accounts_import
+from .errors import InvalidInput
 from .integration import integration_client_authenticate
 from .interchange import InterchangeError
 from .models import IntegrationClient, IntegrationScope
@@ -410,3 +414,72 @@ def payments_export_view(
         export_cursor_advance(consumer=consumer, seq=after)
     messages, cursor = export_batch(after=after, limit=limit)
     return {"messages": messages, "next": cursor, "has_more": export_has_more(after=cursor)}
+
+
+# --- VAT invoice requests: the billing system's answer --------------------------------------------
+class InvoiceStatusIn(Schema):
+    status: Literal["issued", "rejected"]
+    invoice_number: str = ""
+    """Required with ``issued``: the number of the invoice issued."""
+    note: str = ""
+    """Required with ``rejected``: why, in words the customer is shown."""
+
+
+class InvoiceStatusOut(Schema):
+    invoice_request: str
+    payment_reference: str
+    status: str
+    invoice_number: str
+    note: str
+    changed: bool
+
+
+@api.post(
+    "/invoices/{uuid}",
+    operation_id="invoice_status_set",
+    summary="Report that a VAT invoice was issued, or why it was not",
+    description=(
+        "The answer to an `invoice_request` message of the export: `issued` with "
+        "`invoice_number`, or `rejected` with a `note` the customer is shown. The portal shows "
+        "the status on the payment's pages. Reporting the same status again changes nothing "
+        "(`changed: false`); a different invoice number for an issued request, or another "
+        "status for a request already issued or rejected, is `409`. Scope `invoices:write`."
+    ),
+    response={
+        200: InvoiceStatusOut,
+        401: Detail,
+        403: Detail,
+        404: Detail,
+        409: Detail,
+        422: Detail,
+        429: Detail,
+    },
+)
+def invoice_status_view(request, uuid: UUID, body: InvoiceStatusIn):
+    """``uuid``: the `invoice_request` of the export's message."""
+    refused = _check_client(request, IntegrationScope.INVOICES_WRITE)
+    if refused is not None:
+        return refused
+    try:
+        result = invoice_status_set(
+            uuid=uuid,
+            status=body.status,
+            invoice_number=body.invoice_number,
+            note=body.note,
+            client=request.auth,
+        )
+    except InvoiceUnknown as error:
+        return _refusal(request, 404, error.message)
+    except InvoiceStatusConflict as error:
+        return _refusal(request, 409, error.message)
+    except InvalidInput as error:
+        return _refusal(request, 422, error.message)
+    invoice = result.request
+    return {
+        "invoice_request": str(invoice.uuid),
+        "payment_reference": invoice.attempt.reference,
+        "status": invoice.status,
+        "invoice_number": invoice.invoice_number,
+        "note": invoice.status_note,
+        "changed": result.changed,
+    }

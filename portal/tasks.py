@@ -45,3 +45,33 @@ def email_deliver(*, payload: dict, attempt: int = 1) -> None:
             return
         logger.exception("e-mail delivery failed for good after %s attempts", attempt)
         raise
+
+
+# --- Notifications (portal/notifications.py) -----------------------------------------------------
+def _notification_try(notification: int, attempt: int) -> None:
+    from .notifications import notification_give_up, notification_send
+
+    error = notification_send(pk=notification, attempt=attempt)
+    if not error:
+        return
+    if _retry_later(notification_deliver, attempt, notification=notification):
+        logger.warning("notification %s failed (attempt %s), retrying later", notification, attempt)
+        return
+    notification_give_up(pk=notification, attempt=attempt)
+    logger.error(
+        "notification %s failed for good after %s attempts: %s", notification, attempt, error
+    )
+
+
+@task()
+def notification_deliver(*, notification: int, attempt: int = 1) -> None:
+    """Send one recorded notification (its id); a failure retries it alone, later."""
+    _notification_try(notification, attempt)
+
+
+@task()
+def notifications_deliver(*, notifications: list[int]) -> None:
+    """Send a batch recorded together (a bill import's batch, a reminder run's): one task for
+    the batch; a notification that fails is retried alone by ``notification_deliver``."""
+    for notification in notifications:
+        _notification_try(notification, 1)

@@ -20,6 +20,7 @@ urlpatterns = [
     path("org/", include("portal.urls_org")),
     path("bills/", include("payments.urls")),
     path("pay/", include("payments.urls_pay")),
+    path("receipts/", include("payments.urls_receipts")),
     path("api/integration/v1/", integration_api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("privacy/", views.privacy_notice, name="privacy_notice"),

@@ -2,7 +2,7 @@ from django.urls import include, path
 
 from payments.urls import me_urlpatterns as bill_urlpatterns
 
-from . import views, views_binding
+from . import views, views_binding, views_notifications
 
 app_name = "me"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views_binding.dashboard, name="dashboard"),
     path("profile/", views.overview, name="overview"),
     path("privacy/", views.privacy, name="privacy"),
+    path("notifications/", views_notifications.notifications, name="notifications"),
     path("privacy/export.json", views.data_export, name="data_export"),
     path("privacy/close/", views.account_close, name="account_close"),
     path("accounts/bind/", views_binding.bind, name="bind"),

@@ -120,8 +120,9 @@ READ_ATTRIBUTES = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 HIDDEN = "\x00"  # stands in for everything that is not literal template text
-# Blocks that base.html places inside an attribute: their text is a value, not something to read.
-ATTRIBUTE_BLOCKS = {"body_class"}
+# Blocks whose text is not something to read: base.html's body_class (an attribute value) and
+# the PDF base's style (CSS inside <style>).
+ATTRIBUTE_BLOCKS = {"body_class", "style"}
 
 
 def _scan_engine() -> Engine:

@@ -11,6 +11,13 @@ from .accounts import (
 from .audit import AuditChainHead, AuditEvent, AuditEventQuerySet, AuditLogIsAppendOnly
 from .identity import User, UserManager
 from .integration import IntegrationClient, IntegrationScope
+from .notifications import (
+    Channel,
+    Notification,
+    NotificationKind,
+    NotificationPreference,
+    NotificationStatus,
+)
 from .organisations import Invitation, MemberRole, MemberScope, Membership, Organisation, Scope
 
 __all__ = [
@@ -21,6 +28,7 @@ __all__ = [
     "AuditLogIsAppendOnly",
     "Binding",
     "BindingChallenge",
+    "Channel",
     "CustomerClass",
     "IntegrationClient",
     "IntegrationScope",
@@ -28,6 +36,10 @@ __all__ = [
     "MemberRole",
     "MemberScope",
     "Membership",
+    "Notification",
+    "NotificationKind",
+    "NotificationPreference",
+    "NotificationStatus",
     "Organisation",
     "ProofMethod",
     "Scope",

@@ -9,6 +9,7 @@ class IntegrationScope(models.TextChoices):
     ACCOUNTS_WRITE = "accounts:write", _("Import accounts")
     BILLS_WRITE = "bills:write", _("Import bills and outside payments")
     PAYMENTS_READ = "payments:read", _("Read payments")
+    INVOICES_WRITE = "invoices:write", _("Report VAT invoices issued")
 
 
 class IntegrationClient(models.Model):

@@ -14,6 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from payments import checkout
 from portal.models import BindingChallenge, Invitation, MemberRole, Membership, Organisation
 from tests.factories import BillFactory, BindingFactory, ServiceAccountFactory, UserFactory
+from tests.payments.test_checkout import local_pay
 
 pytestmark = pytest.mark.django_db
 
@@ -52,6 +53,8 @@ ROUTES = {
     "me:usage": ("GET", None),
     "org:bills": ("GET", "member"),
     "org:statement": ("GET", "member"),
+    # The monthly PDF statement needs the view scope on at least one account.
+    "org:statement_pdf": ("GET", "viewer"),
     # A bill's page serves a person's own bill and an organisation's bill alike: the world
     # below names an organisation's, which needs the view scope on its account.
     "bills:detail": ("GET", "viewer"),
@@ -60,6 +63,13 @@ ROUTES = {
     "pay:test_gateway": ("POST", None),
     "pay:done": ("GET", None),
     "pay:status": ("GET", None),
+    # A VAT invoice request: the payer, or an administrator of the organisation paid for.
+    "pay:invoice": ("GET", None),
+    # A receipt goes to whoever may see the payment: for an organisation's, the members with the
+    # view scope on every account it covers. The verification page is public: a token nobody
+    # was issued is "not a valid receipt" (404) to everyone.
+    "receipts:pdf": ("GET", "viewer"),
+    "receipts:verify": ("GET", None),
 }
 
 
@@ -116,6 +126,10 @@ def world():
     attempt = checkout.attempt_create(
         user=personal.user, bill_uuids=[BillFactory(account=personal.account).uuid]
     )
+    org_payment = checkout.attempt_create(
+        user=admin, bill_uuids=[BillFactory(account=org_binding.account).uuid]
+    )
+    local_pay(org_payment)
     personal_challenge = BindingChallenge.objects.create(
         user=personal.user,
         account_number="3100000098",
@@ -142,11 +156,15 @@ def world():
         "me:usage": {"binding": personal.uuid},
         "org:bills": {"org": organisation.uuid},
         "org:statement": {"org": organisation.uuid},
+        "org:statement_pdf": {"org": organisation.uuid, "year": 2026, "month": 1},
         "bills:detail": {"bill": org_bill.uuid},
         "pay:attempt": {"attempt": attempt.uuid},
         "pay:test_gateway": {"attempt": attempt.uuid},
         "pay:done": {"attempt": attempt.uuid},
         "pay:status": {"attempt": attempt.uuid},
+        "pay:invoice": {"attempt": attempt.uuid},
+        "receipts:pdf": {"number": org_payment.receipts.get().number},
+        "receipts:verify": {"token": "not-a-token-anybody-was-issued"},
     }
     return {"member": member, "kwargs": kwargs, "org_binding": org_binding}
 

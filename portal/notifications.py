@@ -1,0 +1,422 @@
+"""Telling people things: one service for every notice the portal sends, by e-mail and SMS.
+
+``notify`` (one person) and ``notify_many`` (a batch: a bill import, a reminder run) record one
+``Notification`` per channel the person wants and can receive, then hand them to a background
+task after commit (``portal.tasks.notification_deliver`` / ``notifications_deliver``):
+
+- **Preferences.** A person chooses per kind and channel on /me/notifications/; without a
+  choice, ``DEFAULTS`` apply: e-mail for every kind, text messages only for what is urgent or
+  money (a bill overdue, a payment received, a planned outage). E-mail goes to the account's
+  e-mail address, SMS to the mobile number only once it is verified; a person without one
+  simply gets nothing on that channel.
+- **Language.** The person's ``language`` (chosen on the same page), else ``LANGUAGE_CODE``
+  (zh-hans). The subject is rendered when the notice is recorded, the bodies when it is sent,
+  both in that language, from ``templates/notifications/<kind>.subject.txt``, ``<kind>.txt``,
+  ``<kind>.html`` and ``sms/<kind>.txt``.
+- **Idempotency.** ``idempotency_key`` is ``<kind>:<key>:<user id>:<channel>``, ``key`` naming
+  the event (the payment's UUID, the bill's UUID and week …). The same event raised again finds
+  its row and sends nothing more.
+- **The context** is stored as JSON (amounts as strings, dates ISO), and a retry renders the
+  same message from it. Attachments are named in it (``attachments``) and produced when the
+  message is sent (``ATTACHMENTS``), so the row holds no file.
+
+Sending (``notification_send``) is at most once. A try first *claims* the row: a conditional
+UPDATE moves ``attempts`` from n-1 to n while the row is still queued, committed before the
+provider is called (no transaction or lock is held across the network). Two tasks for the same
+row (a duplicate enqueue, a requeue racing a retry) cannot both claim the same try, so they
+cannot both send. Success marks the row sent; a failure the provider reports records the error
+and the task retries later with the delays of portal/tasks.py, then marks the row failed.
+
+The one window left: the process dies after the provider accepted the message and before the
+row is marked sent. The row then stays *queued* with ``attempts`` > 0 and no error, and nothing
+sends it again automatically (the message was probably delivered; a duplicate is worse than a
+question). ``notifications_requeue`` (run daily by ``send_bill_reminders``) re-queues only rows
+that were never claimed, or whose last try failed with a recorded error: both safe to send.
+"""
+
+import json
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+
+from .audit import audit_record
+from .errors import InvalidInput
+from .models import (
+    Channel,
+    Notification,
+    NotificationKind,
+    NotificationPreference,
+    NotificationStatus,
+    User,
+)
+from .sms import sms_send
+
+logger = logging.getLogger("powerhall.notifications")
+
+# Text messages cost money and interrupt: on by default only where a person should hear at once.
+SMS_BY_DEFAULT = frozenset(
+    {NotificationKind.BILL_OVERDUE, NotificationKind.PAYMENT_RECEIVED, NotificationKind.OUTAGE}
+)
+DEFAULTS: dict[tuple[str, str], bool] = {
+    (kind, channel): channel == Channel.EMAIL or kind in SMS_BY_DEFAULT
+    for kind in NotificationKind.values
+    for channel in Channel.values
+}
+# What an attachment named in a notification's context is made by, when the message is sent:
+# a callable taking the reference's other keys and returning (filename, bytes, mimetype), or
+# None when there is nothing to attach.
+ATTACHMENTS = {"receipt": "payments.reminders.receipt_attachment"}
+RECENT_LIMIT = 20
+_ERROR_MAX = Notification._meta.get_field("error").max_length
+_SUBJECT_MAX = Notification._meta.get_field("subject").max_length
+
+
+# --- Preferences ---------------------------------------------------------------------------------
+def preference_pairs() -> list[tuple[str, str]]:
+    """Every (kind, channel) a person can choose, in the order the page shows them."""
+    return [(kind, channel) for kind in NotificationKind.values for channel in Channel.values]
+
+
+def preferences_for(*, user_ids: Iterable[int], kinds: Iterable[str] | None = None) -> dict:
+    """(user id, kind, channel) → enabled, for every pair of these people (and kinds): their
+    choice where they made one, the default otherwise. One query."""
+    user_ids = set(user_ids)
+    kinds = list(kinds) if kinds is not None else NotificationKind.values
+    chosen = NotificationPreference.objects.filter(user_id__in=user_ids, kind__in=kinds)
+    choices = {
+        (user_id, kind, channel): enabled
+        for user_id, kind, channel, enabled in chosen.values_list(
+            "user_id", "kind", "channel", "enabled"
+        )
+    }
+    return {
+        (user_id, kind, channel): choices.get((user_id, kind, channel), DEFAULTS[(kind, channel)])
+        for user_id in user_ids
+        for kind in kinds
+        for channel in Channel.values
+    }
+
+
+def language_for(user: User) -> str:
+    """The language a person's messages are written in."""
+    languages = {code for code, _name in settings.LANGUAGES}
+    return user.language if user.language in languages else settings.LANGUAGE_CODE
+
+
+def notification_preferences_set(*, user: User, enabled: Iterable[str], language: str) -> dict:
+    """Store a person's choices: ``enabled`` holds "<kind>:<channel>" for each pair they want,
+    every other pair is off; ``language`` is a code of ``LANGUAGES``. Returns what changed
+    ({"<kind>:<channel>": bool, "language": code}); a change is audited."""
+    languages = {code for code, _name in settings.LANGUAGES}
+    if language not in languages:
+        raise InvalidInput(_("Choose one of the languages offered."))
+    enabled = set(enabled)
+    wanted = {
+        (kind, channel): f"{kind}:{channel}" in enabled for kind, channel in preference_pairs()
+    }
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        current = preferences_for(user_ids=[user.pk])
+        changes: dict = {
+            f"{kind}:{channel}": value
+            for (kind, channel), value in wanted.items()
+            if current[(user.pk, kind, channel)] != value
+        }
+        # Someone who never chose follows LANGUAGE_CODE; saving the page unchanged keeps it so.
+        language_changed = language != language_for(user)
+        if not changes and not language_changed:
+            return {}
+        # Every pair is stored, defaults included: what the person saw and saved stays their
+        # choice if a default changes later.
+        NotificationPreference.objects.bulk_create(
+            [
+                NotificationPreference(user=user, kind=kind, channel=channel, enabled=value)
+                for (kind, channel), value in wanted.items()
+            ],
+            update_conflicts=True,
+            unique_fields=["user", "kind", "channel"],
+            update_fields=["enabled"],
+        )
+        if language_changed:
+            user.language = language
+            user.save(update_fields=["language"])
+            changes["language"] = language
+        audit_record(action="notifications.preferences_changed", actor=user, obj=user, data=changes)
+    return changes
+
+
+# --- Recording notices ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Notice:
+    """One event to tell one person about."""
+
+    user: User
+    key: str
+    """Names the event (with the kind, the person and the channel: the idempotency key)."""
+    context: dict = field(default_factory=dict)
+
+
+def _recipient(user: User, channel: str) -> str:
+    """Where ``channel`` reaches the person, or "" (then nothing is sent on it)."""
+    if not user.is_active or user.closed_at is not None:
+        return ""
+    if channel == Channel.EMAIL:
+        return user.email
+    return user.phone if user.phone and user.phone_verified else ""
+
+
+def _json_safe(context: dict) -> dict:
+    """The context as it will be stored: Decimals become exact strings, dates ISO text."""
+    return json.loads(json.dumps(context, cls=DjangoJSONEncoder))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def idempotency_key(*, kind: str, key: str, user_id: int, channel: str) -> str:
+    return f"{kind}:{key}:{user_id}:{channel}"
+
+
+def notify_many(*, kind: str, notices: Iterable[Notice]) -> list[int]:
+    """Record ``notices`` of ``kind`` on every channel each person wants and can receive, and
+    send them after commit with one task. Returns the ids of the notifications recorded now (a
+    notice whose key was recorded before is left alone). A handful of queries whatever the
+    number of notices: the preferences, the keys already recorded, the insert, the new ids."""
+    notices = list(notices)
+    if not notices:
+        return []
+    preferences = preferences_for(user_ids={n.user.pk for n in notices}, kinds=[kind])
+    wanted: dict[str, tuple[Notice, str, str]] = {}
+    for notice in notices:
+        for channel in Channel.values:
+            recipient = _recipient(notice.user, channel)
+            if recipient and preferences[(notice.user.pk, kind, channel)]:
+                key = idempotency_key(
+                    kind=kind, key=notice.key, user_id=notice.user.pk, channel=channel
+                )
+                wanted[key] = (notice, channel, recipient)
+    if not wanted:
+        return []
+    seen = set(
+        Notification.objects.filter(idempotency_key__in=list(wanted)).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    by_language = defaultdict(list)
+    for key, (notice, channel, recipient) in wanted.items():
+        if key not in seen:
+            by_language[language_for(notice.user)].append((key, notice, channel, recipient))
+    rows, rendered = [], {}
+    for language, items in by_language.items():
+        with translation.override(language):
+            for key, notice, channel, recipient in items:
+                # One context and subject per notice, shared by its channels.
+                if id(notice) not in rendered:
+                    context = _json_safe(notice.context)
+                    subject = render_to_string(f"notifications/{kind}.subject.txt", context)
+                    rendered[id(notice)] = context, _one_line(subject)[:_SUBJECT_MAX]
+                context, subject = rendered[id(notice)]
+                rows.append(
+                    Notification(
+                        user=notice.user,
+                        kind=kind,
+                        channel=channel,
+                        idempotency_key=key,
+                        recipient=recipient,
+                        subject=subject,
+                        language=language,
+                        context=context,
+                    )
+                )
+    if not rows:
+        return []
+    with transaction.atomic():
+        # A concurrent run may have recorded some of the same keys since we looked: those rows
+        # are skipped here, and whichever run inserted them sends them.
+        Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+        ids = list(
+            Notification.objects.filter(
+                idempotency_key__in=[row.idempotency_key for row in rows],
+                status=NotificationStatus.QUEUED,
+                attempts=0,
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if ids:
+            # robust: the caller's change stands if the queue is unreachable; the rows stay
+            # queued and ``notifications_requeue`` sends them later.
+            transaction.on_commit(lambda: notifications_enqueue(ids), robust=True)
+    return ids
+
+
+def notify(
+    *,
+    user: User,
+    kind: str,
+    key: str,
+    context: dict,
+    attachments: Sequence[dict] = (),
+) -> list[Notification]:
+    """Tell ``user`` about one event (``kind``, named by ``key``) on each channel they want.
+    ``attachments``: references such as ``{"type": "receipt", "payment": "<uuid>"}`` (see
+    ``ATTACHMENTS``), attached to the e-mail when it is sent. Returns the notifications recorded
+    now: none when this event was notified before."""
+    if attachments:
+        context = {**context, "attachments": list(attachments)}
+    ids = notify_many(kind=kind, notices=[Notice(user=user, key=key, context=context)])
+    return list(Notification.objects.filter(pk__in=ids).order_by("pk")) if ids else []
+
+
+def notifications_enqueue(ids: list[int]) -> None:
+    """Hand recorded notifications to the task queue: one task for one, one task for a batch."""
+    from .tasks import notification_deliver, notifications_deliver
+
+    if len(ids) == 1:
+        notification_deliver.enqueue(notification=ids[0])
+    elif ids:
+        notifications_deliver.enqueue(notifications=ids)
+
+
+# --- Sending -------------------------------------------------------------------------------------
+def _tidy(text: str) -> str:
+    """Template output as a plain-text message: no trailing spaces, at most one blank line."""
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+
+
+def _render_context(notification: Notification) -> dict:
+    site = settings.SITE_URL.rstrip("/")
+    return {
+        **notification.context,
+        "subject": notification.subject,
+        "company": settings.COMPANY_NAME,  # lazy: rendered in the notification's language
+        "hotline": settings.SERVICE_HOTLINE,
+        "site_url": site,
+        "preferences_url": site + reverse("me:notifications"),
+    }
+
+
+def _attachments(notification: Notification) -> list[tuple[str, bytes, str]]:
+    files = []
+    for reference in notification.context.get("attachments", []):
+        reference = dict(reference)
+        make = import_string(ATTACHMENTS[reference.pop("type")])
+        if file := make(**reference):
+            files.append(file)
+    return files
+
+
+def notification_message(notification: Notification):
+    """What ``notification`` sends: an ``EmailMultiAlternatives`` (text, HTML and attachments)
+    for e-mail, the text for SMS. Rendered in the notification's language from its context."""
+    context = _render_context(notification)
+    kind = notification.kind
+    if notification.channel == Channel.SMS:
+        with translation.override(notification.language):
+            return _one_line(render_to_string(f"notifications/sms/{kind}.txt", context))
+    files = _attachments(notification)
+    context["attached"] = bool(files)
+    with translation.override(notification.language):
+        text = _tidy(render_to_string(f"notifications/{kind}.txt", context))
+        html = render_to_string(f"notifications/{kind}.html", context)
+    message = EmailMultiAlternatives(
+        subject=notification.subject,
+        body=text,
+        to=[notification.recipient],
+        # RFC 3834: a machine wrote this; auto-responders should not answer it.
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    message.attach_alternative(html, "text/html")
+    for filename, content, mimetype in files:
+        message.attach(filename, content, mimetype)
+    return message
+
+
+def notification_send(*, pk: int, attempt: int = 1) -> str:
+    """Make try number ``attempt`` at sending notification ``pk``. Returns "" when it was sent
+    or there is nothing to do (sent already, given up, or this try claimed by another task), and
+    the error when the provider failed (recorded on the row; the caller retries or gives up).
+
+    Claim, send, mark: see the module's docstring for why the claim commits before the send."""
+    claimed = Notification.objects.filter(
+        pk=pk, status=NotificationStatus.QUEUED, attempts=attempt - 1
+    ).update(attempts=attempt)
+    if not claimed:
+        return ""
+    notification = Notification.objects.select_related("user").get(pk=pk)
+    if not notification.user.is_active or notification.user.closed_at is not None:
+        # Closed (or deactivated) since: their old address is not theirs to be written to.
+        Notification.objects.filter(pk=pk, attempts=attempt).update(
+            status=NotificationStatus.FAILED, error="the person's account is closed or inactive"
+        )
+        return ""
+    try:
+        message = notification_message(notification)
+        if notification.channel == Channel.SMS:
+            sms_send(phone=notification.recipient, body=message, purpose="notification")
+        else:
+            message.send()
+    except Exception as error:
+        # Whatever failed (the mail server, the SMS provider, rendering the receipt), the
+        # notice must not be lost: the error is kept and the task tries again later.
+        logger.warning("notification %s: try %s failed", notification.uuid, attempt, exc_info=True)
+        text = (f"{type(error).__name__}: {error}")[:_ERROR_MAX]
+        Notification.objects.filter(pk=pk, attempts=attempt).update(error=text)
+        return text
+    Notification.objects.filter(pk=pk, attempts=attempt).update(
+        status=NotificationStatus.SENT, sent_at=timezone.now(), error=""
+    )
+    return ""
+
+
+def notification_give_up(*, pk: int, attempt: int) -> None:
+    """After the last try failed: the row says failed, with the last error."""
+    Notification.objects.filter(pk=pk, status=NotificationStatus.QUEUED, attempts=attempt).update(
+        status=NotificationStatus.FAILED
+    )
+
+
+def notifications_requeue(*, older_than: timedelta = timedelta(minutes=30)) -> int:
+    """Queue again the notifications whose task was lost (a worker stopped, a process died
+    between commit and enqueue): still queued after ``older_than`` and either never claimed or
+    last failed with a recorded error. A row claimed without an outcome is left alone (see the
+    module's docstring). Returns how many were queued."""
+    from .tasks import notification_deliver
+
+    stale = Notification.objects.filter(
+        Q(attempts=0) | ~Q(error=""),
+        status=NotificationStatus.QUEUED,
+        created_at__lt=timezone.now() - older_than,
+    ).values_list("pk", "attempts")
+    count = 0
+    for pk, attempts in stale.iterator():
+        # A retry already scheduled for the same try loses the claim and does nothing.
+        notification_deliver.enqueue(notification=pk, attempt=attempts + 1)
+        count += 1
+    return count
+
+
+# --- Reading -------------------------------------------------------------------------------------
+def notifications_recent_for(*, user: User, limit: int = RECENT_LIMIT) -> list[Notification]:
+    """The latest notifications to the person, newest first."""
+    return list(
+        Notification.objects.filter(user=user)
+        .only("uuid", "kind", "channel", "subject", "recipient", "status", "created_at", "sent_at")
+        .order_by("-created_at", "-id")[:limit]
+    )
