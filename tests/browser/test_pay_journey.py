@@ -5,6 +5,8 @@ on their bill list. On a desktop and on a 390-pixel-wide phone.
 Elements are found by URLs, form names and data attributes, not by wording or CSS classes.
 """
 
+import shutil
+import subprocess
 from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -72,7 +74,9 @@ def customer():
 
 
 @pytest.mark.browser
-def test_customer_pays_two_bills_of_two_accounts_and_sees_them_paid(page, customer, screenshot):
+def test_customer_pays_two_bills_of_two_accounts_and_sees_them_paid(
+    page, customer, screenshot, mailoutbox, tmp_path
+):
     overdue, due = customer["overdue"], customer["due"]
     owed = owed_today([overdue, due])
     total = owed[overdue.pk].total + owed[due.pk].total
@@ -144,3 +148,36 @@ def test_customer_pays_two_bills_of_two_accounts_and_sees_them_paid(page, custom
     page.goto(reverse("pay:history"))
     assert attempt.reference in page.locator("main").inner_text()
     both_widths(page, screenshot, "pay-6-history")
+
+    # The e-mail with the receipt: open the PDF, see correct Chinese, scan its QR code.
+    (message,) = [m for m in mailoutbox if attempt.reference in m.body]
+    assert message.to == [EMAIL]
+    ((name, pdf, mimetype),) = message.attachments
+    assert mimetype == "application/pdf"
+    receipt = attempt.receipts.get()
+    assert receipt.number in name
+    (tmp_path / "receipt.pdf").write_bytes(pdf)
+    fonts = run(["pdffonts", "receipt.pdf"], tmp_path)
+    assert "WenQuanYi" in fonts
+    text = run(["pdftotext", "-layout", "receipt.pdf", "-"], tmp_path)
+    assert "电费缴费凭证" in text and "3100000301" in text and "3100000302" in text
+    assert f"{total:.2f}" in text.replace(",", "")
+    assert receipt.snapshot["amount_capitals"] in text.replace(" ", "")
+    if shutil.which("zbarimg"):
+        run(["pdftoppm", "-r", "150", "-png", "-singlefile", "receipt.pdf", "page"], tmp_path)
+        scanned = run(["zbarimg", "--quiet", "--raw", "page.png"], tmp_path).strip()
+    else:  # the link the QR code carries
+        scanned = receipt.snapshot["verify_url"]
+    page.goto(urlsplit(scanned).path)
+    body = page.locator("main").inner_text()
+    assert receipt.number in body and f"{total:.2f}" in body.replace(",", "")
+    both_widths(page, screenshot, "pay-7-verified")
+
+    # A tampered link is refused.
+    response = page.goto(urlsplit(scanned).path[:-2] + "xx/")
+    assert response.status == 404
+    assert receipt.number not in page.locator("main").inner_text()
+
+
+def run(command: list[str], cwd) -> str:
+    return subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True).stdout

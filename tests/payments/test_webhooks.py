@@ -39,7 +39,7 @@ from payments.models import (
 from payments.money import yuan_to_fen
 from payments.reconcile import reconcile_payments
 from payments.webhooks import TOLERANCE_SECONDS, webhook_handle
-from portal.models import AuditEvent
+from portal.models import AuditEvent, Notification, NotificationStatus
 from tests.factories import BillFactory, BindingFactory, UserFactory
 from tests.payments.test_ledger import assert_ledger_balances
 
@@ -628,6 +628,22 @@ def test_localstripes_signed_webhook_credits_a_card_payment(webhooks_to_live_ser
     assert event.payload["data"]["object"]["metadata"] == {"attempt": str(attempt.uuid)}
     assert [line.amount for line in cash_lines()] == [attempt.amount]
     assert_ledger_balances()
+    after_commit_work_done(attempt)
+
+
+def after_commit_work_done(attempt, seconds: int = 20) -> None:
+    """Wait for what the live server does after the payment commits (the receipt's render, the
+    e-mail), so the test's teardown does not empty the database under it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        rendered = attempt.receipts.filter(rendered_at__isnull=False).exists()
+        pending = Notification.objects.filter(
+            user=attempt.created_by, status=NotificationStatus.QUEUED
+        ).exists()
+        if rendered and not pending:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the work after {attempt.reference} committed did not finish")
 
 
 @pytest.mark.django_db(transaction=True)
