@@ -3,8 +3,10 @@
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context as allauth_context
 from allauth.usersessions.adapter import DefaultUserSessionsAdapter
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.sites.shortcuts import get_current_site
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from . import services
@@ -26,11 +28,27 @@ class AccountAdapter(DefaultAccountAdapter):
         return user
 
     def send_mail(self, template_prefix, email, context):
-        # As allauth's own, but delivered by a task (see portal/email.py).
+        # As allauth's own, but delivered by a task (see portal/email.py), with an HTML part
+        # (templates/account/email/*_message.html), and in the language the person chose for
+        # messages (docs/notifications.md) when the address is theirs.
         request = allauth_context.request
-        ctx = {"request": request, "email": email, "current_site": get_current_site(request)}
+        ctx = {
+            "request": request,
+            "email": email,
+            "current_site": get_current_site(request),
+            "company": settings.COMPANY_NAME,
+            "hotline": settings.SERVICE_HOTLINE,
+        }
         ctx.update(context)
-        email_enqueue(self.render_mail(template_prefix, email, ctx))
+        language = (
+            get_user_model()
+            .objects.filter(email__iexact=email)
+            .exclude(language="")
+            .values_list("language", flat=True)
+            .first()
+        )
+        with translation.override(language or translation.get_language()):
+            email_enqueue(self.render_mail(template_prefix, email, ctx))
 
     # --- phone numbers (login by phone and SMS code, verification) -----------------------------
     def phone_form_field(self, **kwargs):

@@ -258,6 +258,26 @@ def test_customer_logs_in_with_a_code_sent_by_email(client, mail_code, audit_act
     assert audit_actions(user) == ["auth.login"]
 
 
+def test_the_code_email_has_an_html_part_in_the_language_the_person_chose(
+    client, mailoutbox, mail_code
+):
+    user = UserFactory(language="en")
+
+    # The browser asks in Chinese; the person chose English for messages.
+    client.post(
+        reverse("account_request_login_code"),
+        {"email": user.email},
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+
+    (message,) = mailoutbox
+    code = mail_code(user.email)
+    assert "Your sign-in code is listed below" in message.body
+    ((html, mimetype),) = message.alternatives
+    assert mimetype == "text/html"
+    assert code in html and "Your sign-in code is listed below" in html
+
+
 def test_login_code_for_an_unknown_address_looks_the_same_and_sends_no_code(
     client, mailoutbox, mail_text, one_time_code
 ):
