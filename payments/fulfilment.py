@@ -6,7 +6,8 @@ alone), so a repeated event, a webhook racing the return page, or a reconciliati
 crash credit a payment exactly once.
 
 Locks are always taken in one order: the webhook event row (webhooks only), the attempt, its
-bills by ascending id, then the audit chain head (by ``audit_record``, the last write). A
+bills by ascending id, the year's receipt counter, then the audit chain head (by
+``audit_record``, the last write). A
 payment's amount, currency and attempt UUID are compared with the attempt before anything is
 credited; a mismatch is flagged for staff and never credited.
 """
