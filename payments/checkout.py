@@ -7,9 +7,11 @@ its penalty as of today (Asia/Shanghai), frozen in a ``PaymentAttempt``. The att
 if the money arrives after midnight and expires unpaid at the end of its day.
 """
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 
+import stripe
 from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import Http404
@@ -24,8 +26,11 @@ from portal.selectors import membership_list_for, org_bindings_for
 
 from . import gateways
 from .calendar import BUSINESS_TIME_ZONE, business_today
+from .fulfilment import intent_apply
 from .models import AttemptBill, AttemptStatus, Bill, PaymentAttempt
 from .selectors import UNPAID, ZERO, owed_today
+
+logger = logging.getLogger(__name__)
 
 MAX_BILLS = 50
 """Bills in one payment: a large organisation pays in several."""
@@ -181,8 +186,6 @@ def attempt_begin(attempt: PaymentAttempt) -> PaymentAttempt:
 def attempt_cancel_stale(attempt: PaymentAttempt) -> None:
     """Cancel an attempt that must not be charged (``attempt_stale_reason``) and its payment at
     the gateway, unless the money already came in (then fulfilment credits it)."""
-    from .fulfilment import intent_apply
-
     with transaction.atomic():
         locked = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
         if locked.status not in (AttemptStatus.PENDING, AttemptStatus.FAILED):
@@ -195,3 +198,25 @@ def attempt_cancel_stale(attempt: PaymentAttempt) -> None:
     PaymentAttempt.objects.filter(
         pk=attempt.pk, status__in=(AttemptStatus.PENDING, AttemptStatus.FAILED)
     ).update(status=AttemptStatus.EXPIRED if expired else AttemptStatus.CANCELLED)
+
+
+def attempt_refresh(attempt: PaymentAttempt) -> PaymentAttempt:
+    """Bring a waiting attempt up to date (the return page): ask the gateway about its payment
+    and run the same idempotent fulfilment as the webhook (whichever comes first credits it;
+    the other changes nothing); cancel one that can no longer be paid (expired, or a bill paid
+    meanwhile)."""
+    if attempt.status in (AttemptStatus.PENDING, AttemptStatus.PROCESSING) and attempt.intent_id:
+        try:
+            state = gateways.intent_retrieve(attempt)
+        except stripe.StripeError:
+            # The webhook or reconciliation settles it; the page says "processing" meanwhile.
+            logger.exception("asking the gateway about attempt %s failed", attempt.uuid)
+            state = None
+        if state is not None:
+            intent_apply(state, source="return_page")
+            attempt.refresh_from_db()
+    payable = attempt.status in (AttemptStatus.PENDING, AttemptStatus.FAILED)
+    if payable and attempt_stale_reason(attempt):
+        attempt_cancel_stale(attempt)
+        attempt.refresh_from_db()
+    return attempt

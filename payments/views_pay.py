@@ -39,7 +39,7 @@ from portal.models import Binding
 from portal.org_access import admin_mfa_redirect
 from portal.selectors import binding_list_for, membership_list_for
 
-from . import checkout, fulfilment, gateways, invoices, webhooks
+from . import checkout, gateways, invoices, webhooks
 from .calendar import business_today
 from .forms_pay import BillChoiceForm, GatewayOutcomeForm
 from .models import AttemptStatus, Gateway, PaymentAttempt
@@ -103,27 +103,6 @@ def _org_mfa_redirect(request, organisation_ids):
 def _is_final(attempt: PaymentAttempt) -> bool:
     # A flagged payment (amount or currency mismatch) waits for staff, not for the gateway.
     return attempt.status in FINAL or bool(attempt.needs_review)
-
-
-def _settle(attempt: PaymentAttempt) -> PaymentAttempt:
-    """Bring a waiting attempt up to date: ask the gateway about its payment and run the same
-    idempotent fulfilment as the webhook (whichever comes first credits it; the other changes
-    nothing); cancel one that can no longer be paid (expired, or a bill paid meanwhile)."""
-    if attempt.status in (AttemptStatus.PENDING, AttemptStatus.PROCESSING) and attempt.intent_id:
-        try:
-            state = gateways.intent_retrieve(attempt)
-        except stripe.StripeError:
-            # The webhook or reconciliation settles it; the page says "processing" meanwhile.
-            logger.exception("asking the gateway about attempt %s failed", attempt.uuid)
-            state = None
-        if state is not None:
-            fulfilment.intent_apply(state, source="return_page")
-            attempt.refresh_from_db()
-    payable = attempt.status in (AttemptStatus.PENDING, AttemptStatus.FAILED)
-    if payable and checkout.attempt_stale_reason(attempt):
-        checkout.attempt_cancel_stale(attempt)
-        attempt.refresh_from_db()
-    return attempt
 
 
 def _done_url(attempt: PaymentAttempt) -> str:
@@ -321,7 +300,7 @@ def _status_label(attempt: PaymentAttempt) -> str:
 @csp_override(PAGE_CSP)
 def attempt_done(request, attempt):
     """Where the customer lands after paying: the attempt's live status."""
-    attempt = _settle(checkout.attempt_get_for(user=request.user, uuid=attempt))
+    attempt = checkout.attempt_refresh(checkout.attempt_get_for(user=request.user, uuid=attempt))
     return render(
         request,
         "payments/pay/done.html",
@@ -347,7 +326,7 @@ def attempt_status(request, attempt):
     if not _is_final(attempt) and cache.add(
         f"pay:checked:{attempt.uuid}", True, timeout=GATEWAY_CHECK_SECONDS
     ):
-        attempt = _settle(attempt)
+        attempt = checkout.attempt_refresh(attempt)
     return JsonResponse(
         {"status": attempt.status, "label": _status_label(attempt), "final": _is_final(attempt)}
     )
