@@ -8,7 +8,6 @@ the first-of-year numbering race runs on PostgreSQL only.
 """
 
 import hashlib
-import shutil
 import subprocess
 from datetime import datetime
 from decimal import Decimal
@@ -243,7 +242,7 @@ def test_an_organisations_receipt_names_the_organisation_and_its_credit_code(pai
     assert organisation.name in text and organisation.uscc in text
 
 
-@pytest.mark.skipif(shutil.which("zbarimg") is None, reason="zbarimg (zbar-tools) is not installed")
+# zbarimg comes with `make` (scripts/system-deps installs zbar-tools).
 def test_the_qr_code_opens_the_page_that_confirms_the_receipt(client, customer, paid, tmp_path):
     receipt = receipt_of(paid(customer, own_bill(customer)))
     (tmp_path / "receipt.pdf").write_bytes(stored(receipt))
