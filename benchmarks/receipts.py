@@ -43,13 +43,13 @@ CJK_FONTS = ("WenQuanYi", "WQY", "NotoSansCJK", "NotoSerifCJK")
 
 def _snapshots() -> dict[str, dict]:
     """The three documents' snapshots, from unsaved rows shaped as a payment leaves them."""
-    from payments.calendar import BUSINESS_TIME_ZONE
     from payments.models import AttemptBill, Bill, PaymentAttempt, Refund
     from payments.receipts import receipt_snapshot, refund_note_snapshot
     from payments.refunds import Reversal
+    from portal.core import clock
     from portal.models import Organisation, ServiceAccount, User
 
-    paid_at = datetime(2026, 11, 27, 10, 15, 2, tzinfo=BUSINESS_TIME_ZONE)
+    paid_at = datetime(2026, 11, 27, 10, 15, 2, tzinfo=clock.BUSINESS_TIME_ZONE)
     token = "bench-token-0123456789abcdefghijkl"  # noqa: S105 - a made-up link token
 
     def payment(accounts: int, organisation=None):

@@ -58,8 +58,7 @@ django.setup()
 from django.db import transaction
 from payments import gateways
 from payments.bills import bill_issue_postings
-from payments.calendar import business_today
-from payments.checkout import end_of_business_day
+from portal.core import clock
 from payments.ledger import bills_refresh, ledger_post_many
 from payments.models import AttemptBill, Bill, EntryKind, LedgerEntry, PaymentAttempt
 from payments.money import yuan_to_fen
@@ -67,7 +66,7 @@ from payments.selectors import owed_today
 from portal.models import Binding, ServiceAccount, User
 
 count = int(sys.argv[2])
-today = business_today()
+today = clock.today()
 with transaction.atomic():
     users = User.objects.bulk_create(
         User(email=f"payer{n}@bench.example.cn", name=f"客户{n}", password="!")
@@ -112,7 +111,7 @@ attempts = []
 for n, bill in enumerate(bills):
     attempt = PaymentAttempt(
         created_by=users[bill.account_id], amount=owed[bill.pk].total, business_date=today,
-        expires_at=end_of_business_day(today), gateway="stripe", intent_id=f"pi_bench{n:08d}",
+        expires_at=clock.day_end(today), gateway="stripe", intent_id=f"pi_bench{n:08d}",
     )
     attempt.idempotency_key = f"attempt-{attempt.uuid}"
     attempts.append(attempt)

@@ -38,9 +38,9 @@ from typing import NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import Sum
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from portal.core import clock
 from portal.interchange import (
     HashingReader,
     ImportReport,
@@ -52,7 +52,6 @@ from portal.interchange import (
 from portal.models import IntegrationClient, ServiceAccount
 
 from .bills import bill_issue_postings
-from .calendar import business_today
 from .ledger import FEN, ZERO, Posting, balanced, bills_refresh, ledger_post_many
 from .models import (
     Bill,
@@ -328,8 +327,8 @@ class _Run:
             actor_id=actor.pk if actor is not None else None,
             known_tariffs=frozenset(Tariff.objects.values_list("code", flat=True)),
             versions=versions,
-            today=business_today(),
-            now=timezone.now(),
+            today=clock.today(),
+            now=clock.now(),
         )
 
     def version_for(self, code: str, day: date) -> int | None:

@@ -9,23 +9,21 @@ if the money arrives after midnight and expires unpaid at the end of its day.
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, time, timedelta
 
 import stripe
 from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import Http404
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from portal import ratelimit
+from portal.core import clock
 from portal.errors import InvalidInput, RateLimited
 from portal.models import Binding, Scope, User
 from portal.selectors import membership_list_for, org_bindings_for
 
 from . import gateways
-from .calendar import BUSINESS_TIME_ZONE, business_today
 from .fulfilment import intent_apply
 from .models import AttemptBill, AttemptStatus, Bill, PaymentAttempt
 from .selectors import UNPAID, ZERO, owed_today
@@ -61,10 +59,6 @@ def payable_bills_for(*, user: User, accounts: dict | None = None) -> QuerySet[B
     )
 
 
-def end_of_business_day(day) -> datetime:
-    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=BUSINESS_TIME_ZONE)
-
-
 def attempt_create(*, user: User, bill_uuids: Sequence) -> PaymentAttempt:
     """Freeze what the chosen bills cost today in a new attempt (its gateway payment is made
     by ``attempt_begin`` when the pay page opens). Refuses, changing nothing, a bill the person
@@ -96,7 +90,7 @@ def attempt_create(*, user: User, bill_uuids: Sequence) -> PaymentAttempt:
         raise InvalidInput(
             _("A payment of one of these bills is still being processed. Please wait for it.")
         )
-    today = business_today()
+    today = clock.today()
     owed = owed_today(bills, as_of=today)
     if any(owed[bill.pk].total <= 0 for bill in bills):
         raise InvalidInput(_("One of the chosen bills has nothing left to pay."))
@@ -107,7 +101,7 @@ def attempt_create(*, user: User, bill_uuids: Sequence) -> PaymentAttempt:
             organisation_id=organisations.pop() if len(organisations) == 1 else None,
             amount=sum((owed[bill.pk].total for bill in bills), ZERO),
             business_date=today,
-            expires_at=end_of_business_day(today),
+            expires_at=clock.day_end(today),
             gateway=gateways.gateway_name(),
         )
         attempt.idempotency_key = f"attempt-{attempt.uuid}"
@@ -154,7 +148,7 @@ def attempt_stale_reason(attempt: PaymentAttempt) -> str:
         return _("This payment has already been made.")
     if attempt.status in (AttemptStatus.CANCELLED, AttemptStatus.EXPIRED):
         return _("This payment was cancelled. Please choose the bills again.")
-    if timezone.now() >= attempt.expires_at:
+    if clock.now() >= attempt.expires_at:
         return _("This payment was priced for %(date)s and has expired. Please start again.") % {
             "date": attempt.business_date.isoformat()
         }
@@ -194,7 +188,7 @@ def attempt_cancel_stale(attempt: PaymentAttempt) -> None:
     if state is not None and state.status != gateways.CANCELED:
         intent_apply(state, source="cancel")
         return
-    expired = attempt.expires_at <= timezone.now()
+    expired = attempt.expires_at <= clock.now()
     PaymentAttempt.objects.filter(
         pk=attempt.pk, status__in=(AttemptStatus.PENDING, AttemptStatus.FAILED)
     ).update(status=AttemptStatus.EXPIRED if expired else AttemptStatus.CANCELLED)

@@ -27,11 +27,11 @@ from decimal import Decimal
 
 from django.db.models import Q
 
+from portal.core import clock
 from portal.models import ServiceAccount
 
 from .bill_import import bills_import
 from .bills import penalty_rules
-from .calendar import BUSINESS_TIME_ZONE, business_today
 from .models import Bill, OutsidePayment, TariffKind
 from .payment_import import payments_import
 from .penalties import penalty_for
@@ -162,7 +162,7 @@ def _payments(account, bills: list[dict], rules, *, late: bool) -> list[dict]:
                 "payment_reference": f"DP-{bill['bill_number'][3:]}",
                 "bill_number": bill["bill_number"],
                 "amount": str(amount),
-                "paid_at": paid_at.replace(tzinfo=BUSINESS_TIME_ZONE).isoformat(),
+                "paid_at": paid_at.replace(tzinfo=clock.BUSINESS_TIME_ZONE).isoformat(),
                 "channel": CHANNELS[rng.randrange(len(CHANNELS))],
             }
         )
@@ -182,7 +182,7 @@ def seed_bills(stdout=None) -> None:
         ).order_by("number")
     )
     late = next((a for a in accounts if a.customer_class == "lv_business"), None)
-    periods = _periods(business_today())
+    periods = _periods(clock.today())
     tariffs = {code: tariff_with_versions(code) for code in {a.tariff_code for a in accounts}}
     rules = penalty_rules()
     bills, payments = [], []

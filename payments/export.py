@@ -16,7 +16,8 @@ the stored cursor only moves forward.
 """
 
 from django.db.models import Max
-from django.utils import timezone
+
+from portal.core import clock
 
 from .models import BillingExport, ExportCursor
 
@@ -62,6 +63,6 @@ def export_cursor_advance(*, consumer: str, seq: int) -> int:
     ExportCursor.objects.get_or_create(consumer=consumer)
     # One conditional UPDATE: two confirmations at once keep the larger, without a lock.
     ExportCursor.objects.filter(consumer=consumer, seq__lt=seq).update(
-        seq=seq, updated_at=timezone.now()
+        seq=seq, updated_at=clock.now()
     )
     return export_cursor(consumer)

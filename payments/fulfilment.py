@@ -17,14 +17,13 @@ from decimal import Decimal
 from uuid import UUID
 
 from django.db import transaction
-from django.utils import timezone
 
 from portal.audit import audit_record
+from portal.core import clock
 from portal.models import AccountStatus
 
 from . import gateways
 from .bills import bill_payment_post, penalty_rules
-from .calendar import business_today
 from .gateways import IntentState
 from .ledger import bills_refresh
 from .models import (
@@ -141,7 +140,7 @@ def _fulfil(attempt: PaymentAttempt, state: IntentState, *, source: str) -> None
         .order_by("pk")
     }
     accounts = {bill.account_id: bill.account for bill in bills.values()}
-    today = business_today()
+    today = clock.today()
     in_arrears = _accounts_in_arrears(accounts, today=today)
     rules = penalty_rules()
     for item in items:
@@ -162,7 +161,7 @@ def _fulfil(attempt: PaymentAttempt, state: IntentState, *, source: str) -> None
         for account_id in sorted(cleared)
     ]
     attempt.status = AttemptStatus.SUCCEEDED
-    attempt.paid_at = timezone.now()
+    attempt.paid_at = clock.now()
     attempt.payment_method = state.payment_method
     attempt.failure_message = ""
     # The payment may arrive before ``attempt_begin`` stored its id (a crash between the

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import time
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -20,6 +19,8 @@ import stripe
 from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext_noop
+
+from portal.core import clock
 
 from . import stripe_gateway
 from .models import Gateway, LocalIntent, PaymentAttempt
@@ -48,7 +49,7 @@ def webhook_secret() -> str:
 def signature_header(payload: bytes, *, secret: str, timestamp: int | None = None) -> str:
     """The ``Stripe-Signature`` header for ``payload``, computed as Stripe does: an HMAC-SHA256
     of ``"<timestamp>.<payload>"`` with the endpoint secret."""
-    timestamp = int(time.time()) if timestamp is None else timestamp
+    timestamp = int(clock.now().timestamp()) if timestamp is None else timestamp
     signed = f"{timestamp}.".encode() + payload
     mac = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={mac}"
@@ -238,7 +239,7 @@ def local_event(state: IntentState, event_type: str) -> tuple[bytes, str]:
         "id": f"evt_local_{secrets.token_hex(12)}",
         "object": "event",
         "api_version": stripe.api_version,
-        "created": int(time.time()),
+        "created": int(clock.now().timestamp()),
         "livemode": False,
         "pending_webhooks": 1,
         "type": event_type,

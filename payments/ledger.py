@@ -25,7 +25,8 @@ from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Sum
-from django.utils import timezone
+
+from portal.core import clock
 
 from .models import Bill, BillStatus, Book, EntryKind, LedgerEntry, LedgerLine
 
@@ -87,7 +88,7 @@ def ledger_post(
     entry = LedgerEntry.objects.create(
         kind=kind,
         effective_date=effective_date,
-        posted_at=timezone.now(),
+        posted_at=clock.now(),
         channel=channel,
         reference=reference,
         memo=memo,
@@ -110,7 +111,7 @@ def ledger_post(
 def ledger_post_many(entries: Sequence[tuple[LedgerEntry, Sequence[Posting]]]) -> None:
     """Post many entries in two bulk inserts (imports). Entries are unsaved ``LedgerEntry``
     objects; ``posted_at`` is filled in when missing. Checks every entry before writing any."""
-    now = timezone.now()
+    now = clock.now()
     for entry, lines in entries:
         _check(lines)
         if entry.posted_at is None:
@@ -206,7 +207,7 @@ def bills_refresh(bill_ids: Iterable[int]) -> None:
     totals = {}
     for start in range(0, len(ids), 1000):
         totals.update(_ledger_totals(ids[start : start + 1000]))
-    now = timezone.now()
+    now = clock.now()
     updated = []
     for pk in ids:
         receivable, paid, penalty_in, penalty_out, cancelled, last_settlement = totals.get(

@@ -32,6 +32,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
+from portal.core import clock
 from portal.interchange import (
     HashingReader,
     ImportReport,
@@ -44,7 +45,6 @@ from portal.models import IntegrationClient
 
 from .bill_import import decimal_value, lock_billing_imports, shown, text_value
 from .bills import bill_payment_post, penalty_rules
-from .calendar import BUSINESS_TIME_ZONE, business_today
 from .ledger import bills_refresh
 from .models import Bill, BillStatus, EntryKind, LedgerLine, OutsidePayment, PaymentChannel
 
@@ -73,7 +73,7 @@ class _Payment:
     @property
     def on_date(self) -> date:
         """The business date: the payment's Asia/Shanghai calendar day."""
-        return self.paid_at.astimezone(BUSINESS_TIME_ZONE).date()
+        return clock.business_date(self.paid_at)
 
 
 def _paid_at(value, problems: list[str]) -> datetime | None:
@@ -96,7 +96,7 @@ def _paid_at(value, problems: list[str]) -> datetime | None:
     except ValueError:
         problems.append(_("paid_at: %(value)s is not a time that exists") % {"value": value})
         return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=BUSINESS_TIME_ZONE)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=clock.BUSINESS_TIME_ZONE)
 
 
 def _clean(line: int, record: dict, *, today: date) -> tuple[_Payment | None, str, list[str]]:
@@ -130,7 +130,7 @@ def _differences(payment: _Payment, stored: OutsidePayment) -> list[str]:
     if stored.amount != payment.amount:
         differences.append(_("amount %(amount)s") % {"amount": stored.amount})
     if stored.paid_at != payment.paid_at:
-        local = stored.paid_at.astimezone(BUSINESS_TIME_ZONE).isoformat()
+        local = clock.localtime(stored.paid_at).isoformat()
         differences.append(_("paid at %(paid_at)s") % {"paid_at": local})
     if stored.channel != payment.channel:
         differences.append(_("channel %(channel)s") % {"channel": stored.channel})
@@ -265,7 +265,7 @@ def payments_import(
     with transaction.atomic(), SeenKeys() as seen:
         lock_billing_imports()
         run = _Run(file_name, actor, strict, penalty_rules(), report, reject)
-        today = business_today()
+        today = clock.today()
         batch: list[_Payment] = []
         pending_progress = 0
         records = read_records(

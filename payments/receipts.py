@@ -45,15 +45,15 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.http import Http404
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import translation
 
 from portal import ratelimit
+from portal.core import clock
 from portal.errors import RateLimited
 from portal.mfa import user_has_mfa
 from portal.models import Scope, User
 from portal.selectors import membership_list_for, org_bindings_for
 
-from .calendar import BUSINESS_TIME_ZONE, business_today
 from .models import (
     AttemptBill,
     Bill,
@@ -109,7 +109,7 @@ def _text(amount: Decimal) -> str:
 
 
 def _shanghai(moment: datetime) -> str:
-    return moment.astimezone(BUSINESS_TIME_ZONE).isoformat(timespec="seconds")
+    return clock.localtime(moment).isoformat(timespec="seconds")
 
 
 def _payer(attempt: PaymentAttempt) -> dict:
@@ -248,7 +248,7 @@ def _issue(*, attempt: PaymentAttempt, kind: str, on_date: date, snapshot, refun
         refund=refund,
         token=token,
         snapshot=snapshot(number, token),
-        issued_at=timezone.now(),
+        issued_at=clock.now(),
     )
     _render_after_commit(receipt)
     return receipt
@@ -267,7 +267,7 @@ def receipt_issue(
     return _issue(
         attempt=attempt,
         kind=ReceiptKind.PAYMENT,
-        on_date=attempt.paid_at.astimezone(BUSINESS_TIME_ZONE).date(),
+        on_date=clock.business_date(attempt.paid_at),
         snapshot=lambda number, token: receipt_snapshot(
             attempt=attempt, items=items, bills=bills, number=number, token=token
         ),
@@ -283,7 +283,7 @@ def refund_note_issue(*, refund: Refund, attempt: PaymentAttempt, reversals) -> 
     receipt_number = (
         attempt.receipts.filter(kind=ReceiptKind.PAYMENT).values_list("number", flat=True).first()
     )
-    today = business_today()
+    today = clock.today()
     return _issue(
         attempt=attempt,
         kind=ReceiptKind.REFUND,
@@ -369,7 +369,7 @@ def receipt_store_pdf(*, receipt_id: int) -> Receipt:
             return receipt  # stored by someone else while we rendered: theirs stands
         receipt.pdf.save(f"{receipt.number}.pdf", ContentFile(data), save=False)
         receipt.pdf_sha256 = hashlib.sha256(data).hexdigest()
-        receipt.rendered_at = timezone.now()
+        receipt.rendered_at = clock.now()
         receipt.save(update_fields=["pdf", "pdf_sha256", "rendered_at"])
     return receipt
 

@@ -29,18 +29,17 @@ each payment credited or flagged has its own audit record from fulfilment as wel
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from itertools import batched
 from uuid import UUID
 
 import stripe
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from portal.audit import audit_record
+from portal.core import clock
 
 from . import checkout, gateways, stripe_gateway
-from .calendar import BUSINESS_TIME_ZONE, business_today
 from .fulfilment import intent_apply
 from .gateways import IntentState
 from .models import (
@@ -120,8 +119,8 @@ def reconcile_payments(*, since: date | None = None) -> Report:
     ``DEFAULT_DAYS`` before today) with the gateway, repairing what it can (module docstring).
     Runs outside any transaction: every repair is its own, as from the webhook."""
     if since is None:
-        since = business_today() - timedelta(days=DEFAULT_DAYS)
-    start = datetime.combine(since, time.min, tzinfo=BUSINESS_TIME_ZONE)
+        since = clock.today() - timedelta(days=DEFAULT_DAYS)
+    start = clock.day_start(since)
     report = Report(since=since)
     _events_again(start, report)
     _open_attempts(start, report)
@@ -283,7 +282,7 @@ def _expire(report: Report) -> None:
     attempts = list(
         PaymentAttempt.objects.filter(
             status__in=(AttemptStatus.PENDING, AttemptStatus.FAILED),
-            expires_at__lte=timezone.now(),
+            expires_at__lte=clock.now(),
             needs_review="",
         ).order_by("expires_at", "pk")
     )
@@ -326,7 +325,7 @@ def _pending_refunds(report: Report) -> None:
     """Refunds whose provider answer never arrived: ask again with the same key, so a refund
     the provider made is recorded and one it did not make is made, never twice."""
     pending = Refund.objects.filter(
-        status=RefundStatus.PENDING, created_at__lt=timezone.now() - REFUND_GRACE
+        status=RefundStatus.PENDING, created_at__lt=clock.now() - REFUND_GRACE
     ).select_related("attempt")
     for refund in pending.order_by("created_at", "pk"):
         report.checked["refunds"] += 1

@@ -41,14 +41,13 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
 from django.db.models import Sum
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from portal.audit import audit_record
+from portal.core import clock
 from portal.errors import InvalidInput
 
 from . import gateways
-from .calendar import business_today
 from .ledger import ZERO, Posting, account_credit, bills_refresh, ledger_post
 from .models import (
     AttemptBill,
@@ -271,7 +270,7 @@ def _settle(refund: Refund, result: gateways.RefundResult, *, actor) -> Refund:
 def _fail(refund, attempt, result, *, actor) -> Refund:
     refund.status = RefundStatus.FAILED
     refund.failure_message = (result.error or _("The provider refused the refund."))[:300]
-    refund.completed_at = timezone.now()
+    refund.completed_at = clock.now()
     refund.provider_refund_id = result.id
     refund.save(update_fields=["status", "failure_message", "completed_at", "provider_refund_id"])
     audit_record(
@@ -311,7 +310,7 @@ def _succeed(refund, attempt, result, *, actor) -> Refund:
         )[:300]
     entry = ledger_post(
         kind=EntryKind.REFUND,
-        effective_date=business_today(),
+        effective_date=clock.today(),
         lines=[line for reversal in reversals for line in reversal.postings()],
         channel=PaymentChannel.PORTAL,
         reference=attempt.reference,
@@ -323,7 +322,7 @@ def _succeed(refund, attempt, result, *, actor) -> Refund:
     attempt.save(update_fields=["refunded", "needs_review", "updated_at"])
     refund.status = RefundStatus.SUCCEEDED
     refund.provider_refund_id = result.id
-    refund.completed_at = timezone.now()
+    refund.completed_at = clock.now()
     refund.entry = entry
     refund.save(update_fields=["status", "provider_refund_id", "completed_at", "entry"])
     # A separate refund note: the payment's receipt is never changed (payments/receipts.py).

@@ -34,12 +34,11 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import QuerySet
 from django.urls import reverse
-from django.utils import timezone
 
+from portal.core import clock
 from portal.models import Binding, MemberRole, MemberScope, Membership, NotificationKind, User
 from portal.notifications import Notice, notifications_requeue, notify, notify_many
 
-from .calendar import business_today
 from .models import Bill, PaymentAttempt, Receipt, ReceiptKind, Refund
 from .receipts import mask_account, receipt_pdf
 from .selectors import UNPAID, overdue_condition, owed_today
@@ -55,7 +54,7 @@ def _url(name: str, **kwargs) -> str:
 
 
 def _local(moment) -> str:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+    return clock.localtime(moment).strftime("%Y-%m-%d %H:%M")
 
 
 # --- Who hears about an account's bills -----------------------------------------------------------
@@ -198,7 +197,7 @@ def bill_reminders_send(*, today: date | None = None) -> ReminderReport:
     and of every overdue bill (once per week overdue), with what is owed ``today``. Idempotent:
     a second run the same day records nothing. Also queues again notifications whose task was
     lost (``portal.notifications.notifications_requeue``)."""
-    today = today or business_today()
+    today = today or clock.today()
     report = ReminderReport(day=today)
     due_soon = Bill.objects.filter(
         status__in=UNPAID,

@@ -21,11 +21,11 @@ from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Su
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
+from portal.core import clock
 from portal.models import Binding, Membership, Scope, User
 from portal.selectors import binding_get_for, membership_list_for, org_bindings_for
 
 from .bills import NOTHING_OWED, Owed, bill_owed, bill_payments, penalty_rules
-from .calendar import business_today
 from .ledger import SETTLEMENT_KINDS
 from .models import (
     Bill,
@@ -91,7 +91,7 @@ def _listed(bills: QuerySet[Bill], query: BillQuery) -> QuerySet[Bill]:
     index on (account, -period_start) serves it); the bill number breaks ties, so pages never
     overlap."""
     return (
-        bills.filter(query.condition(today=business_today()))
+        bills.filter(query.condition(today=clock.today()))
         .select_related("account")
         .order_by("-period_start", "-due_date", "number")
     )
@@ -206,7 +206,7 @@ def owed_today(bills: Iterable[Bill], *, as_of: date | None = None) -> dict[int,
     unpaid = [bill for bill in bills if bill.status in UNPAID]
     if not unpaid:
         return {}
-    as_of = as_of or business_today()
+    as_of = as_of or clock.today()
     payments = bill_payments(bill.pk for bill in unpaid)
     rules = penalty_rules()
     return {
@@ -249,7 +249,7 @@ def account_bills_for(*, bindings: Sequence[Binding]) -> dict[int, AccountBills]
         .select_related("account")
         .order_by("due_date", "pk")
     )
-    today = business_today()
+    today = clock.today()
     owed = owed_today(bills, as_of=today)
     for bill in bills:
         summary = summaries[bill.account_id]
@@ -421,7 +421,7 @@ def usage_for(*, account, months: int = 24) -> Usage:
     billed month (or this month, before any bill), from its bills that were not cancelled.
     Two queries. Months without a bill are in the list with None."""
     live = Bill.objects.filter(account=account).exclude(status=BillStatus.CANCELLED)
-    latest = live.aggregate(last=Max("period_end"))["last"] or business_today()
+    latest = live.aggregate(last=Max("period_end"))["last"] or clock.today()
     end = latest.replace(day=1)
     start = _months_back(end, months - 1)
     totals: dict[date, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
@@ -482,7 +482,7 @@ def bill_page_for(*, user: User, uuid) -> BillPage:
     """One bill with its explanation, penalty, payments and history; 404 unless the person may
     see it (``bill_get_for``). A fixed number of queries."""
     bill = bill_get_for(user=user, uuid=uuid)
-    today = business_today()
+    today = clock.today()
     rules = penalty_rules()
     if bill.status == BillStatus.CANCELLED:
         owed = NOTHING_OWED
@@ -522,7 +522,7 @@ class UsagePage:
 def usage_page_for(*, user: User, binding_uuid) -> UsagePage:
     """The usage of one of the person's own accounts; 404 unless they hold the binding."""
     binding = binding_get_for(user=user, uuid=binding_uuid)
-    today = business_today()
+    today = clock.today()
     return UsagePage(
         binding=binding,
         usage=usage_for(account=binding.account),

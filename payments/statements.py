@@ -15,12 +15,11 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404
-from django.utils import timezone
 
+from portal.core import clock
 from portal.models import Membership, Organisation, Scope
 from portal.selectors import org_bindings_for
 
-from .calendar import BUSINESS_TIME_ZONE, business_today
 from .ledger import SETTLEMENT_KINDS
 from .models import AttemptBill, AttemptStatus, BillStatus, Book, LedgerLine, PaymentChannel
 from .pdf import render_pdf
@@ -128,7 +127,7 @@ class Statement:
 
 def statement_month(*, year: int, month: int) -> date:
     """The first day of the month a URL names, or 404 (no such month, or one still to come)."""
-    this_month = business_today().replace(day=1)
+    this_month = clock.today().replace(day=1)
     if not (1 <= month <= 12 and FIRST_YEAR <= year <= this_month.year):
         raise Http404
     first = date(year, month, 1)
@@ -200,8 +199,7 @@ def _received(accounts: QuerySet, month: date) -> list[MoneyReceived]:
 def _online(membership: Membership, accounts: QuerySet, month: date) -> list[OnlinePayment]:
     """The organisation's online payments paid in the month, each with the bills of it on the
     accounts the member may view (a payment may span accounts they may not)."""
-    start = datetime.combine(month, datetime.min.time(), tzinfo=BUSINESS_TIME_ZONE)
-    end = datetime.combine(_next_month(month), datetime.min.time(), tzinfo=BUSINESS_TIME_ZONE)
+    start, end = clock.day_start(month), clock.day_start(_next_month(month))
     items = (
         AttemptBill.objects.filter(
             attempt__organisation_id=membership.organisation_id,
@@ -220,7 +218,7 @@ def _online(membership: Membership, accounts: QuerySet, month: date) -> list[Onl
         if payment is None:
             payment = payments[attempt.pk] = OnlinePayment(
                 reference=attempt.reference,
-                paid_at=attempt.paid_at.astimezone(BUSINESS_TIME_ZONE),
+                paid_at=clock.localtime(attempt.paid_at),
                 payment_method=attempt.payment_method,
             )
         payment.items.append(item)
@@ -241,7 +239,7 @@ def org_statement_for(*, membership: Membership, year: int, month: int) -> State
     return Statement(
         organisation=membership.organisation,
         month=first,
-        generated_at=timezone.now().astimezone(BUSINESS_TIME_ZONE),
+        generated_at=clock.localtime(),
         account_count=account_count,
         bills=_bills(membership, first),
         received=_received(accounts, first),

@@ -19,11 +19,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from portal import selectors as portal_selectors
+from portal.core import clock
 from portal.csv_export import csv_download
 from portal.org_access import admin_mfa_redirect, org_member_required
 
 from . import selectors, statements
-from .calendar import business_today
 from .forms import BillFilterForm, StatementForm
 from .models import BillStatus
 from .usage_chart import tier_gauge, usage_chart
@@ -48,7 +48,7 @@ def _params(form: BillFilterForm) -> QueryDict:
 def _bill_page(request, bills, form: BillFilterForm) -> dict:
     """One page of ``bills`` with what each row owes today (two queries for the whole page)."""
     page = Paginator(bills, PAGE_SIZE).get_page(request.GET.get("page"))
-    today = business_today()
+    today = clock.today()
     owed = selectors.owed_today(page.object_list, as_of=today)
     for bill in page.object_list:
         bill.owed = owed.get(bill.pk)
@@ -187,7 +187,7 @@ def org_statement(request):
     """Every bill of the organisation's accounts the member may view, for the billing months
     ``from``–``to`` (YYYY-MM; this year so far by default), as CSV. Streamed."""
     membership = request.membership
-    first, last = _statement_defaults(business_today())
+    first, last = _statement_defaults(clock.today())
     form = StatementForm(request.GET, default_from=first, default_to=last)
     if not form.is_valid():
         raise BadRequest("invalid statement period")

@@ -27,20 +27,19 @@ from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.csp import CSP
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_http_methods, require_safe
 
+from portal.core import clock
 from portal.errors import InvalidInput, RateLimited
 from portal.models import Binding
 from portal.org_access import admin_mfa_redirect
 from portal.selectors import binding_list_for, membership_list_for
 
 from . import checkout, gateways, invoices, webhooks
-from .calendar import business_today
 from .forms_pay import BillChoiceForm, GatewayOutcomeForm
 from .models import AttemptStatus, Gateway, PaymentAttempt
 from .money import yuan_to_fen
@@ -115,7 +114,7 @@ def _account_groups(request, accounts: dict, bills: list, selected: set) -> list
     the person's label for the account or, for an organisation's, the organisation and holder.
     Two queries (the bills' payments, the penalty rules) plus one for labels and one for
     organisations' names, whatever the number of bills."""
-    today = business_today()
+    today = clock.today()
     owed = owed_today(bills, as_of=today)
     labels = {}
     if any(organisation is None for organisation in accounts.values()):
@@ -194,7 +193,7 @@ def pay_bills(request):
             "bill_count": len(bills),
             "selected_count": sum(1 for g in groups for b in g["bills"] if b.selected),
             "selected_total": total,
-            "today": business_today(),
+            "today": clock.today(),
             "max_bills": checkout.MAX_BILLS,
         },
     )
@@ -310,7 +309,7 @@ def attempt_done(request, attempt):
             "final": _is_final(attempt),
             "status_label": _status_label(attempt),
             "can_retry": attempt.status in (AttemptStatus.PENDING, AttemptStatus.FAILED)
-            and timezone.now() < attempt.expires_at,
+            and clock.now() < attempt.expires_at,
             "invoice": invoices.invoice_state_for(attempt=attempt),
         },
     )

@@ -26,7 +26,6 @@ from django.db import transaction
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import FormView
@@ -44,10 +43,10 @@ from wagtail.admin.widgets.button import HeaderButton
 from wagtail.permissions import register_permission_policy
 
 from portal.audit import audit_record, object_ref_for
+from portal.core import clock
 from portal.errors import InvalidInput
 from portal.wagtail_hooks import ReadOnlyPermissionPolicy
 
-from .calendar import business_today
 from .forms_refund import RefundForm
 from .models import (
     AttemptStatus,
@@ -412,7 +411,7 @@ class TariffVersionViewSet(AuditedModelViewSet):
 class PenaltyRuleForm(WagtailAdminModelForm):
     def clean_effective_from(self):
         day = self.cleaned_data["effective_from"]
-        today = business_today()
+        today = clock.today()
         if day <= today:
             raise forms.ValidationError(
                 _("A rule must start after today (%(today)s): penalties already counted stand.")
@@ -422,7 +421,7 @@ class PenaltyRuleForm(WagtailAdminModelForm):
 
 
 def _rule_locked(rule: PenaltyRule) -> str | None:
-    if not penalty_rule_in_force(rule, today=business_today()):
+    if not penalty_rule_in_force(rule, today=clock.today()):
         return None
     return _(
         "The rule from %(day)s is or was in force, so penalties were counted with it and it "
@@ -562,7 +561,7 @@ class PaymentInspectView(generic.InspectView):
         return self.object.reference
 
     def _moment(self, value) -> str:
-        return date_format(timezone.localtime(value), "Y-m-d H:i:s") if value else "—"
+        return date_format(clock.localtime(value), "Y-m-d H:i:s") if value else "—"
 
     def get_created_at_display_value(self):
         return self._moment(self.object.created_at)

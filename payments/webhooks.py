@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import stripe
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.utils import timezone
+
+from portal.core import clock
 
 from .fulfilment import Outcome, intent_apply
 from .gateways import IntentState, webhook_secret
@@ -103,7 +104,7 @@ def webhook_handle(row: WebhookEvent) -> Answer:
             locked.status = outcome.status
             locked.attempt = outcome.attempt
             locked.error = ""
-            locked.processed_at = timezone.now()
+            locked.processed_at = clock.now()
             locked.save(update_fields=["status", "attempt", "error", "processed_at"])
     except Exception:
         logger.exception("webhook event %s failed", row.event_id)

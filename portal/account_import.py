@@ -25,11 +25,11 @@ from collections.abc import Callable
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from payments.models import Tariff
 
+from .core import clock
 from .interchange import (
     HashingReader,
     ImportReport,
@@ -202,7 +202,7 @@ def accounts_import(
         _lock_imports()
         # A few hundred codes at most: read once, not per row.
         known_tariffs = frozenset(Tariff.objects.values_list("code", flat=True))
-        now = timezone.now()
+        now = clock.now()
         batch: dict[str, dict] = {}
         pending_progress = 0
         records = read_records(

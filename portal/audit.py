@@ -21,9 +21,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, router, transaction
-from django.utils import timezone
 
 from . import request_context
+from .core import clock
 from .models import AuditChainHead, AuditEvent
 
 logger = logging.getLogger("powerhall.audit")
@@ -215,7 +215,7 @@ def audit_record(
     with transaction.atomic(using=using, savepoint=False):
         head = _lock_head(using)
         # The time is taken under the lock, so times never go backwards along the chain.
-        values.update(seq=head.seq + 1, occurred_at=timezone.now(), prev_mac=head.mac)
+        values.update(seq=head.seq + 1, occurred_at=clock.now(), prev_mac=head.mac)
         event = AuditEvent(**values, mac=compute_mac(key=key, **values))
         event.save(using=using, force_insert=True)
         AuditChainHead.objects.using(using).filter(pk=head.pk).update(
@@ -236,7 +236,7 @@ def audit_events_by(*, user) -> list[dict]:
     )
     return [
         {
-            "time": timezone.localtime(occurred_at).isoformat(),
+            "time": clock.localtime(occurred_at).isoformat(),
             "action": action,
             "ip": ip,
             "object": object_ref,

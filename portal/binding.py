@@ -15,11 +15,11 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import ratelimit
 from .audit import audit_record
+from .core import clock
 from .email import email_enqueue
 from .errors import BindingRefused, NotAllowed, RateLimited
 from .models import (
@@ -228,7 +228,7 @@ def binding_challenge_start(
         account=account if destination else None,
         account_number=number,
         channel=channel,
-        expires_at=timezone.now() + CODE_TTL,
+        expires_at=clock.now() + CODE_TTL,
     )
     challenge.code_hash = _code_hash(challenge.uuid, code) if destination else ""
     challenge.save()
@@ -270,7 +270,7 @@ def account_bind_with_code(*, user: User, challenge_uuid, code: str, label: str 
             raise BindingRefused
         usable = (
             challenge.used_at is None
-            and challenge.expires_at > timezone.now()
+            and challenge.expires_at > clock.now()
             and challenge.attempts < CODE_MAX_ATTEMPTS
         )
         challenge.attempts += 1
@@ -280,7 +280,7 @@ def account_bind_with_code(*, user: User, challenge_uuid, code: str, label: str 
             and _same(challenge.code_hash, _code_hash(challenge.uuid, code.strip()))
         )
         if correct:
-            challenge.used_at = timezone.now()
+            challenge.used_at = clock.now()
         challenge.save(update_fields=["attempts", "used_at"])
         if not correct:
             audit_record(
@@ -314,7 +314,7 @@ def binding_end(*, user: User, binding: Binding) -> Binding:
     with transaction.atomic():
         binding = Binding.objects.select_for_update().get(pk=binding.pk)
         if binding.ended_at is None:
-            binding.ended_at = timezone.now()
+            binding.ended_at = clock.now()
             binding.ended_by = user
             binding.save(update_fields=["ended_at", "ended_by"])
             audit_record(action="binding.ended", actor=user, obj=binding)

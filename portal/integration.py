@@ -12,10 +12,10 @@ import hmac
 import secrets
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .audit import audit_record
+from .core import clock
 from .errors import InvalidInput
 from .models import IntegrationClient, IntegrationScope
 
@@ -75,7 +75,7 @@ def integration_client_revoke(*, client: IntegrationClient, revoked_by=None) -> 
         client = IntegrationClient.objects.select_for_update().get(pk=client.pk)
         if client.revoked_at is not None:
             return client
-        client.revoked_at = timezone.now()
+        client.revoked_at = clock.now()
         client.save(update_fields=["revoked_at"])
         audit_record(
             action="integration.client_revoked",
@@ -99,6 +99,6 @@ def integration_client_authenticate(*, token: str) -> IntegrationClient | None:
         return None
     if client.revoked_at is not None:
         return None
-    client.last_used_at = timezone.now()
+    client.last_used_at = clock.now()
     IntegrationClient.objects.filter(pk=client.pk).update(last_used_at=client.last_used_at)
     return client

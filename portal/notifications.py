@@ -49,11 +49,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from .audit import audit_record
+from .core import clock
 from .errors import InvalidInput
 from .models import (
     Channel,
@@ -380,7 +381,7 @@ def notification_send(*, pk: int, attempt: int = 1) -> str:
         Notification.objects.filter(pk=pk, attempts=attempt).update(error=text)
         return text
     Notification.objects.filter(pk=pk, attempts=attempt).update(
-        status=NotificationStatus.SENT, sent_at=timezone.now(), error=""
+        status=NotificationStatus.SENT, sent_at=clock.now(), error=""
     )
     return ""
 
@@ -402,7 +403,7 @@ def notifications_requeue(*, older_than: timedelta = timedelta(minutes=30)) -> i
     stale = Notification.objects.filter(
         Q(attempts=0) | ~Q(error=""),
         status=NotificationStatus.QUEUED,
-        created_at__lt=timezone.now() - older_than,
+        created_at__lt=clock.now() - older_than,
     ).values_list("pk", "attempts")
     count = 0
     for pk, attempts in stale.iterator():

@@ -23,7 +23,6 @@ from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -32,6 +31,7 @@ from stdnum.exceptions import ValidationError as StdnumValidationError
 
 from . import ratelimit
 from .audit import audit_record
+from .core import clock
 from .email import email_enqueue
 from .errors import InvalidInput, NotAllowed, PowerhallError, RateLimited
 from .models import (
@@ -204,7 +204,7 @@ def _invitation_send(*, invitation: Invitation, token: str, inviter: User) -> No
         "role": MemberRole(invitation.role).label,
         "email": invitation.email,
         "link": link,
-        "expires": date_format(timezone.localtime(invitation.expires_at), "DATETIME_FORMAT"),
+        "expires": date_format(clock.localtime(invitation.expires_at), "DATETIME_FORMAT"),
     }
     message = EmailMessage(
         subject=_("Invitation to join %(organisation)s") % {"organisation": organisation.name},
@@ -247,7 +247,7 @@ def invitation_create(*, by: Membership, email: str, role: str) -> Invitation:
                 _("%(email)s is already a member of the organisation.") % {"email": email}
             )
         token = secrets.token_urlsafe(32)
-        expires_at = timezone.now() + INVITATION_TTL
+        expires_at = clock.now() + INVITATION_TTL
         invitation = (
             Invitation.objects.select_for_update()
             .filter(
@@ -255,7 +255,7 @@ def invitation_create(*, by: Membership, email: str, role: str) -> Invitation:
                 email=email,
                 accepted_at__isnull=True,
                 revoked_at__isnull=True,
-                expires_at__gt=timezone.now(),
+                expires_at__gt=clock.now(),
             )
             .first()
         )
@@ -304,7 +304,7 @@ def invitation_revoke(*, by: Membership, invitation: Invitation) -> Invitation:
         )
         if invitation is None or not invitation.is_open:
             raise InvalidInput(_("This invitation is no longer open."))
-        invitation.revoked_at = timezone.now()
+        invitation.revoked_at = clock.now()
         invitation.save(update_fields=["revoked_at"])
         audit_record(
             action="invitation.revoked",
@@ -381,7 +381,7 @@ def invitation_accept(*, user: User, token: str) -> Membership:
                 membership, created = Membership.objects.get_or_create(
                     organisation=organisation, user=user, defaults={"role": invitation.role}
                 )
-                invitation.accepted_at = timezone.now()
+                invitation.accepted_at = clock.now()
                 invitation.accepted_by = user
                 invitation.save(update_fields=["accepted_at", "accepted_by"])
                 audit_record(

@@ -6,10 +6,11 @@ so one call can check several at once and the strictest wins.
 """
 
 import hashlib
-import time
 from dataclasses import dataclass
 
 from django.core.cache import cache
+
+from .core import clock
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ def hit(*limits: Limit) -> bool:
     An attempt refused by one limit is still counted by the others, so hammering one key keeps
     the others closed too.
     """
-    now = time.time()
+    now = clock.now().timestamp()
     allowed = True
     for limit in limits:
         key = limit.cache_key(now)

@@ -21,6 +21,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
+from .core import clock
 from .models import Binding, Invitation, MemberScope, Membership, Organisation, Scope, User
 
 
@@ -221,13 +222,12 @@ def org_account_rows(*, membership: Membership) -> QuerySet[Binding]:
     without the penalty), which the table, the filter, the summary and the CSV export pick up
     from here.
     """
-    from payments.calendar import business_today
     from payments.selectors import org_account_owed_annotations
 
     return (
         org_bindings_for(membership=membership, scope=Scope.VIEW)
         .select_related("account")
-        .annotate(**org_account_owed_annotations(today=business_today()))
+        .annotate(**org_account_owed_annotations(today=clock.today()))
     )
 
 

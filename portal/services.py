@@ -7,9 +7,9 @@ from allauth.mfa.models import Authenticator
 from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from .audit import audit_record
+from .core import clock
 from .models import User
 
 
@@ -18,7 +18,7 @@ def user_signup_complete(*, user: User, privacy_accepted: bool) -> None:
     with transaction.atomic():
         if privacy_accepted:
             user.privacy_notice_version = settings.PRIVACY_NOTICE_VERSION
-            user.privacy_accepted_at = timezone.now()
+            user.privacy_accepted_at = clock.now()
             user.save(update_fields=["privacy_notice_version", "privacy_accepted_at"])
         audit_record(
             action="user.signed_up",
@@ -62,7 +62,7 @@ def user_data_export(*, user: User) -> dict:
     from .audit import audit_events_by
 
     data = {
-        "exported_at": timezone.now().isoformat(),
+        "exported_at": clock.now().isoformat(),
         "profile": {
             "id": str(user.uuid),
             "email": user.email,
@@ -118,7 +118,7 @@ def user_close(*, user: User) -> None:
         user.phone_verified = False
         user.language = ""
         user.is_active = False
-        user.closed_at = timezone.now()
+        user.closed_at = clock.now()
         user.set_unusable_password()
         user.save()
         user.groups.clear()

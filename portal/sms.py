@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.utils import timezone
 from django.utils.module_loading import import_string
+
+from .core import clock
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class FileSmsBackend(SmsBackend):
     def send(self, message: SmsMessage) -> str:
         self.path.mkdir(parents=True, exist_ok=True)
         message_id = uuid.uuid4().hex
-        sent_at = timezone.now()
+        sent_at = clock.now()
         record = {"id": message_id, "sent_at": sent_at.isoformat(), **asdict(message)}
         name = f"{sent_at:%Y%m%dT%H%M%S%f}-{message_id[:8]}.json"
         (self.path / name).write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")

@@ -9,8 +9,8 @@ import smtplib
 from datetime import timedelta
 
 from django.tasks import default_task_backend, task
-from django.utils import timezone
 
+from .core import clock
 from .email import email_from_payload
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def _retry_later(task_func, attempt: int, **kwargs) -> bool:
     if attempt >= MAX_ATTEMPTS or not default_task_backend.supports_defer:
         return False
     delay = RETRY_DELAYS[min(attempt - 1, len(RETRY_DELAYS) - 1)]
-    task_func.using(run_after=timezone.now() + delay).enqueue(attempt=attempt + 1, **kwargs)
+    task_func.using(run_after=clock.now() + delay).enqueue(attempt=attempt + 1, **kwargs)
     return True
 
 

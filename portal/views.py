@@ -9,11 +9,11 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from . import services
+from .core import clock
 from .forms import AccountCloseForm
 from .mfa import user_has_mfa, user_must_have_mfa
 from .phone import mask_phone
@@ -51,7 +51,7 @@ def data_export(request):
         json.dumps(data, ensure_ascii=False, indent=2),
         content_type="application/json; charset=utf-8",
     )
-    stamp = timezone.localdate().isoformat()
+    stamp = clock.today().isoformat()
     response["Content-Disposition"] = f'attachment; filename="powerhall-my-data-{stamp}.json"'
     return response
 

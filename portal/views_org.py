@@ -14,13 +14,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import organisations as services
 from . import selectors
+from .core import clock
 from .errors import PowerhallError
 from .forms import InvitationForm, OrganisationCreateForm, RoleForm
 from .models import Scope
@@ -88,7 +88,7 @@ def _members_page(request, form):
     invitations = selectors.org_invitations_for(membership=membership).select_related(
         "invited_by", "accepted_by"
     )
-    now = timezone.now()
+    now = clock.now()
     rows = [
         {
             "membership": member,

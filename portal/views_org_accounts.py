@@ -10,12 +10,12 @@ from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.http import QueryDict
 from django.shortcuts import render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_safe
 
 from . import selectors
+from .core import clock
 from .csv_export import csv_download
 from .forms_org_accounts import AccountSelectionForm, AccountTableForm
 from .models import AccountStatus, CustomerClass
@@ -203,7 +203,7 @@ def account_export(request):
     classes, statuses = _choice_labels()
     overdue_words = {True: _("yes"), False: _("no")}
     return csv_download(
-        filename=f"accounts-{timezone.localdate():%Y%m%d}.csv",
+        filename=f"accounts-{clock.today():%Y%m%d}.csv",
         header=header,
         rows=_csv_rows(rows, classes=classes, statuses=statuses, overdue_words=overdue_words),
     )

@@ -47,7 +47,8 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text=_("Whether the user may reach the back office (MFA required)."),
     )
     is_active = models.BooleanField(_("active"), default=True)
-    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+    # Django's own default for this field: clock.now is the same instant.
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)  # noqa: TID251
     privacy_notice_version = models.CharField(max_length=20, blank=True)
     privacy_accepted_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(

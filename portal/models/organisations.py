@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from ..core import clock
+
 
 class Organisation(models.Model):
     """A business customer (企业/非居民客户), identified by its unified social credit code.
@@ -144,10 +146,6 @@ class Invitation(models.Model):
 
     @property
     def is_open(self) -> bool:
-        from django.utils import timezone
-
         return (
-            self.accepted_at is None
-            and self.revoked_at is None
-            and self.expires_at > timezone.now()
+            self.accepted_at is None and self.revoked_at is None and self.expires_at > clock.now()
         )

@@ -14,9 +14,9 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
-from payments.calendar import business_today
 from payments.models import AttemptStatus, BillStatus, PaymentAttempt
 from payments.selectors import owed_today
+from portal.core import clock
 from tests.factories import (
     PASSWORD,
     BillFactory,
@@ -56,7 +56,7 @@ def customer():
         label="小卖部",
         account=ServiceAccountFactory(number="3100000302", address="海淀区成府路 8 号"),
     )
-    today = business_today()
+    today = clock.today()
     overdue = BillFactory(
         number="B2026100301",
         account=home.account,

@@ -17,7 +17,6 @@ from django.utils import translation
 
 from payments.bill_import import BILL_COLUMNS, bills_import
 from payments.bills import bill_owed
-from payments.calendar import business_today
 from payments.ledger import account_credit
 from payments.models import (
     Bill,
@@ -30,6 +29,7 @@ from payments.models import (
     Tariff,
     TariffVersion,
 )
+from portal.core import clock
 from portal.interchange import InterchangeError
 from portal.models import AuditEvent
 from tests.factories import ServiceAccountFactory, pay
@@ -465,7 +465,7 @@ def test_a_new_amount_on_an_unpaid_bill_replaces_it_with_a_history_entry():
     assert revision.source == "bills.jsonl line 1"
     (revised,) = entries(EntryKind.BILL_REVISED)
     assert lines_of(revised) == {Book.RECEIVABLE: D("-5.38"), Book.ENERGY_REVENUE: D("5.38")}
-    assert revised.effective_date == business_today()
+    assert revised.effective_date == clock.today()
     assert balance(Book.RECEIVABLE, bill=bill) == D("123.08")
     assert bill_owed(bill, as_of=date(2026, 11, 25)).total == D("123.08")
     assert_ledger_balances()

@@ -11,7 +11,6 @@ import pytest
 import time_machine
 
 from payments import checkout, gateways
-from payments.calendar import BUSINESS_TIME_ZONE
 from payments.ledger import account_credit
 from payments.models import (
     AttemptStatus,
@@ -28,6 +27,7 @@ from payments.models import (
 )
 from payments.selectors import owed_today
 from payments.webhooks import webhook_receive
+from portal.core import clock
 from portal.errors import InvalidInput
 from portal.models import AccountStatus
 from tests.factories import (
@@ -149,10 +149,10 @@ def test_an_amount_that_does_not_match_is_flagged_not_credited(customer, audit_a
 
 def test_priced_before_midnight_settled_after_it_is_honoured(customer):
     bill = own_bill(customer)
-    with time_machine.travel(datetime(2026, 11, 27, 23, 59, tzinfo=BUSINESS_TIME_ZONE)):
+    with time_machine.travel(datetime(2026, 11, 27, 23, 59, tzinfo=clock.BUSINESS_TIME_ZONE)):
         attempt = checkout.attempt_create(user=customer, bill_uuids=[bill.uuid])
         checkout.attempt_begin(attempt)
-    with time_machine.travel(datetime(2026, 11, 28, 0, 5, tzinfo=BUSINESS_TIME_ZONE)):
+    with time_machine.travel(datetime(2026, 11, 28, 0, 5, tzinfo=clock.BUSINESS_TIME_ZONE)):
         local_pay(attempt)
 
     bill.refresh_from_db()

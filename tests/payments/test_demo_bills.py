@@ -10,9 +10,9 @@ from django.core.management import call_command
 from django.db.models import Sum
 
 from payments.bills import bill_owed
-from payments.calendar import business_today
 from payments.demo import LATE_BILLS_AGO, OVERDUE_BILLS_AGO, _periods
 from payments.models import Bill, BillStatus, LedgerLine, OutsidePayment
+from portal.core import clock
 from portal.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 def test_seed_demo_gives_every_demo_account_two_years_of_bills_once():
     call_command("seed_demo", stdout=io.StringIO())
-    today = business_today()
+    today = clock.today()
 
     home = Bill.objects.filter(account__number="3100000001").order_by("period_start")
     assert home.count() == 24

@@ -14,7 +14,6 @@ import time_machine
 from django.urls import reverse
 
 from payments import stripe_gateway
-from payments.calendar import BUSINESS_TIME_ZONE, business_today
 from payments.models import (
     AttemptStatus,
     BillStatus,
@@ -25,6 +24,7 @@ from payments.models import (
     WebhookEvent,
 )
 from payments.selectors import owed_today
+from portal.core import clock
 from tests.factories import (
     BillFactory,
     BindingFactory,
@@ -98,7 +98,7 @@ def bills(customer):
     shop = BindingFactory(user=customer, label="")
     overdue = BillFactory(account=home.account, amount=D("110.00"))
     due = BillFactory(
-        account=shop.account, amount=D("250.50"), due_date=business_today() + timedelta(days=10)
+        account=shop.account, amount=D("250.50"), due_date=clock.today() + timedelta(days=10)
     )
     return overdue, due
 
@@ -169,7 +169,7 @@ def test_posting_the_chosen_bills_freezes_todays_total_in_an_attempt(signed_in, 
     assert f"{overdue.number} {overdue.account.number}" in text
     assert f"¥110.00 ¥{penalty} ¥{owed[overdue.pk].total}" in text
     assert f"¥250.50 ¥0.00 ¥250.50 Total ¥{attempt.amount:,}" in text
-    assert f"Priced for {business_today().isoformat()} (Beijing time), valid until the end" in text
+    assert f"Priced for {clock.today().isoformat()} (Beijing time), valid until the end" in text
     assert "Test payment — no real money moves" in text
     attempt.refresh_from_db()
     assert attempt.intent_id.startswith("pi_local_")
@@ -191,7 +191,7 @@ def test_a_bill_that_cannot_be_paid_is_refused_and_nothing_is_created(
     if chosen == "foreign":
         values = [str(overdue.uuid), str(BillFactory(account=BindingFactory().account).uuid)]
     elif chosen == "paid":
-        pay(overdue, D("200.00"), business_today())
+        pay(overdue, D("200.00"), clock.today())
         values = [str(overdue.uuid)]
     elif chosen == "malformed":
         values = [str(overdue.uuid), "not-a-bill"]
@@ -355,7 +355,7 @@ def test_a_bill_paid_elsewhere_after_pricing_is_refused_before_charging(signed_i
     overdue, _due = bills
     attempt = choose(signed_in, overdue)
     get(signed_in, attempt_url("attempt", attempt))  # the payment page opens the local payment
-    pay(overdue, D("200.00"), business_today(), channel="counter")
+    pay(overdue, D("200.00"), clock.today(), channel="counter")
 
     response = press(signed_in, attempt, "succeed")
 
@@ -370,9 +370,9 @@ def test_a_bill_paid_elsewhere_after_pricing_is_refused_before_charging(signed_i
 
 
 def test_the_payment_page_refuses_an_attempt_past_its_day(signed_in, bills):
-    with time_machine.travel(datetime(2026, 11, 27, 23, 50, tzinfo=BUSINESS_TIME_ZONE)):
+    with time_machine.travel(datetime(2026, 11, 27, 23, 50, tzinfo=clock.BUSINESS_TIME_ZONE)):
         attempt = choose(signed_in, bills[0])
-    with time_machine.travel(datetime(2026, 11, 28, 0, 10, tzinfo=BUSINESS_TIME_ZONE)):
+    with time_machine.travel(datetime(2026, 11, 28, 0, 10, tzinfo=clock.BUSINESS_TIME_ZONE)):
         text = page_text(get(signed_in, attempt_url("attempt", attempt)))
         done = page_text(get(signed_in, attempt_url("done", attempt)))
 
@@ -484,7 +484,7 @@ def test_the_pay_pages_cost_a_bounded_number_of_queries(
         binding = BindingFactory(user=customer)
         for month in range(3):
             chosen.append(
-                BillFactory(account=binding.account, due_date=business_today() - timedelta(month))
+                BillFactory(account=binding.account, due_date=clock.today() - timedelta(month))
             )
     membership = MembershipFactory(user=customer)
     MemberScopeFactory(

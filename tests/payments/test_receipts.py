@@ -22,12 +22,12 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from payments import checkout
-from payments.calendar import BUSINESS_TIME_ZONE, business_today
 from payments.models import AttemptStatus, DocumentSequence, Receipt, ReceiptKind, RefundStatus
 from payments.numerals import rmb_capitals
 from payments.receipts import VERIFY_LIMIT_PER_IP, receipt_number_next, receipt_store_pdf
 from payments.refunds import refund_request
 from payments.tasks import receipt_render
+from portal.core import clock
 from portal.roles import SERVICE_STAFF, roles_ensure
 from tests.factories import (
     BillFactory,
@@ -96,7 +96,7 @@ def pdf_fonts(data: bytes, tmp_path) -> list[str]:
 
 
 def year_number(n: int, year: int | None = None) -> str:
-    return f"{year or business_today().year}-{n:08d}"
+    return f"{year or clock.today().year}-{n:08d}"
 
 
 def verify_path(receipt: Receipt) -> str:
@@ -171,21 +171,21 @@ def test_a_declined_payment_and_a_repeated_event_issue_no_receipt(customer, paid
 def test_numbers_start_again_at_one_each_year(customer, paid):
     paid(customer, own_bill(customer))
     paid(customer, own_bill(customer))
-    next_year = business_today().year + 1
+    next_year = clock.today().year + 1
 
-    with time_machine.travel(datetime(next_year, 1, 4, 9, 30, tzinfo=BUSINESS_TIME_ZONE)):
+    with time_machine.travel(datetime(next_year, 1, 4, 9, 30, tzinfo=clock.BUSINESS_TIME_ZONE)):
         attempt = paid(customer, own_bill(customer))
 
     assert receipt_of(attempt).number == year_number(1, next_year)
     assert dict(DocumentSequence.objects.values_list("series", "last")) == {
-        f"receipt-{business_today().year}": 2,
+        f"receipt-{clock.today().year}": 2,
         f"receipt-{next_year}": 1,
     }
 
 
 def test_just_after_midnight_in_shanghai_the_receipt_belongs_to_the_new_year(customer, paid):
     # 2026-12-31 16:30 UTC is 00:30 on 1 January 2027 in Shanghai.
-    with time_machine.travel(datetime(2027, 1, 1, 0, 30, tzinfo=BUSINESS_TIME_ZONE)):
+    with time_machine.travel(datetime(2027, 1, 1, 0, 30, tzinfo=clock.BUSINESS_TIME_ZONE)):
         attempt = paid(customer, own_bill(customer))
 
     assert receipt_of(attempt).number == "2027-00000001"

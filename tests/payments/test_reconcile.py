@@ -21,7 +21,6 @@ from django.core.management import CommandError, call_command
 from django.utils import translation
 
 from payments import checkout, gateways, stripe_gateway
-from payments.calendar import BUSINESS_TIME_ZONE
 from payments.models import (
     AttemptStatus,
     BillStatus,
@@ -33,6 +32,7 @@ from payments.models import (
 )
 from payments.reconcile import reconcile_payments
 from payments.webhooks import webhook_receive
+from portal.core import clock
 from portal.models import AuditEvent
 from tests.factories import UserFactory
 from tests.payments.conftest import localstripe_server
@@ -320,7 +320,7 @@ def test_a_period_with_nothing_wrong_reports_nothing_to_fix(customer):
 
 
 def test_since_limits_the_period(customer):
-    with time_machine.travel(datetime(2026, 11, 20, 10, tzinfo=BUSINESS_TIME_ZONE)):
+    with time_machine.travel(datetime(2026, 11, 20, 10, tzinfo=clock.BUSINESS_TIME_ZONE)):
         attempt, _bill = begun(customer)
         gateways.local_outcome(attempt, "succeed")
 

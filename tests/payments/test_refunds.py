@@ -15,10 +15,8 @@ from bs4 import BeautifulSoup
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.urls import reverse
-from django.utils import timezone
 
 from payments import checkout, fulfilment, gateways
-from payments.calendar import business_today
 from payments.ledger import ZERO, Posting, account_credit, ledger_post
 from payments.models import (
     AttemptStatus,
@@ -37,6 +35,7 @@ from payments.reconcile import reconcile_payments
 from payments.refunds import refund_available, refund_request, refund_retry
 from payments.selectors import owed_today
 from payments.stripe_gateway import stripe_client
+from portal.core import clock
 from portal.errors import InvalidInput
 from portal.models import AuditEvent
 from portal.roles import SERVICE_STAFF, roles_ensure
@@ -102,7 +101,7 @@ def test_a_partial_refund_takes_back_the_credit_first_then_the_penalty(customer,
     assert second_item.penalty > 0  # both overdue since 2026-10-20
     # The first bill is paid at a counter before the online payment arrives: the money the
     # payment brought for it is held as credit on its account.
-    pay(first, owed_today([first])[first.pk].total, business_today())
+    pay(first, owed_today([first])[first.pk].total, clock.today())
     local_pay(attempt)
     assert account_credit(first.account_id) == first_item.total
     cash_before = balance(Book.CASH)
@@ -134,7 +133,7 @@ def test_a_partial_refund_takes_back_the_credit_first_then_the_penalty(customer,
         "portal",
         attempt.reference,
     )
-    assert entry.effective_date == business_today()
+    assert entry.effective_date == clock.today()
 
 
 def test_a_full_refund_leaves_the_bill_unpaid_and_payable_again(
@@ -273,7 +272,7 @@ def test_a_payment_that_did_not_succeed_cannot_be_refunded(customer, clerk):
 def test_credit_the_payment_left_and_since_used_on_another_bill_is_not_refunded(customer, clerk):
     bill = own_bill(customer, amount=D("110.00"))
     attempt = checkout.attempt_create(user=customer, bill_uuids=[bill.uuid])
-    pay(bill, owed_today([bill])[bill.pk].total, business_today())
+    pay(bill, owed_today([bill])[bill.pk].total, clock.today())
     local_pay(attempt)  # all of it becomes credit: the bill was paid at a counter meanwhile
     later = BillFactory(account=bill.account, amount=D("40.00"))
     with_credit = [
@@ -282,7 +281,7 @@ def test_credit_the_payment_left_and_since_used_on_another_bill_is_not_refunded(
     ]
     ledger_post(
         kind=EntryKind.CREDIT_APPLIED,
-        effective_date=business_today(),
+        effective_date=clock.today(),
         lines=with_credit,
         reference=later.number,
     )
@@ -437,7 +436,7 @@ def test_reconciliation_settles_a_refund_left_pending(stripe_settings, customer,
     )
     assert reconcile_payments().checked["refunds"] == 0  # young: its request may still be running
 
-    with time_machine.travel(timezone.now() + timedelta(minutes=10)):
+    with time_machine.travel(clock.now() + timedelta(minutes=10)):
         report = reconcile_payments()
 
     refund.refresh_from_db()

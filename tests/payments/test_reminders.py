@@ -13,9 +13,9 @@ from django.core.management import call_command
 from django_tasks_db.models import DBTaskResult
 
 from payments.bills import bill_owed
-from payments.calendar import BUSINESS_TIME_ZONE, business_today
 from payments.reminders import ISSUED_NOTICE_DAYS, account_recipients, bill_reminders_send
 from payments.templatetags.bill_format import yuan
+from portal.core import clock
 from portal.models import Notification, NotificationKind
 from tests.factories import (
     BillFactory,
@@ -46,7 +46,7 @@ def reminders(capture) -> str:
 
 
 def timezone_noon(day):
-    return datetime.combine(day, time(12), tzinfo=BUSINESS_TIME_ZONE)
+    return datetime.combine(day, time(12), tzinfo=clock.BUSINESS_TIME_ZONE)
 
 
 def sent(mailoutbox, kind_subject: str) -> list:
@@ -58,7 +58,7 @@ def test_reminders_go_once_for_a_bill_due_soon_and_once_a_week_for_an_overdue_on
     customer, mailoutbox, django_capture_on_commit_callbacks
 ):
     account = BindingFactory(user=customer, label="Home").account
-    today = business_today()
+    today = clock.today()
     due_soon = BillFactory(
         account=account, issue_date=today - timedelta(10), due_date=today + timedelta(2)
     )
@@ -118,7 +118,7 @@ def test_an_organisations_bill_reaches_its_administrators_and_members_who_pay(
     ).membership.user
     gone = MembershipFactory(organisation=organisation, role="admin", user__is_active=False).user
     UserFactory()  # anybody else
-    today = business_today()
+    today = clock.today()
     BillFactory(account=binding.account, issue_date=today, due_date=today + timedelta(1))
 
     reminders(django_capture_on_commit_callbacks)
@@ -137,7 +137,7 @@ def test_a_household_with_two_people_bound_tells_each_once(
     # The second person also administers an organisation that bound the same account.
     membership = MembershipFactory(user=second.user, role="admin")
     OrgBindingFactory(organisation=membership.organisation, account=first.account)
-    today = business_today()
+    today = clock.today()
     BillFactory(account=first.account, issue_date=today, due_date=today + timedelta(3))
 
     reminders(django_capture_on_commit_callbacks)
@@ -149,7 +149,7 @@ def test_a_household_with_two_people_bound_tells_each_once(
 def test_a_reminder_run_costs_the_same_queries_for_few_or_many_bills(
     accounts, django_assert_max_num_queries, django_capture_on_commit_callbacks
 ):
-    today = business_today()
+    today = clock.today()
     for _n in range(accounts):
         binding = BindingFactory()
         BillFactory(account=binding.account, issue_date=today, due_date=today + timedelta(1))
@@ -178,7 +178,7 @@ def bound(customer):
 def test_a_newly_issued_bill_is_announced_once_and_an_old_one_never(
     bound, customer, mailoutbox, django_capture_on_commit_callbacks
 ):
-    today = business_today()
+    today = clock.today()
     recent = csv_row(
         "B-NEW",
         issue_date=f"{today - timedelta(2):%Y-%m-%d}",
@@ -221,7 +221,7 @@ def test_a_bill_import_sends_its_notices_with_one_task_per_batch(
     settings, django_capture_on_commit_callbacks
 ):
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-    today = business_today()
+    today = clock.today()
     rows = []
     for n in range(5):
         account = BindingFactory().account

@@ -14,7 +14,7 @@ import time_machine
 from django.urls import reverse
 
 from payments import checkout
-from payments.calendar import BUSINESS_TIME_ZONE
+from portal.core import clock
 from tests.factories import (
     BillFactory,
     MemberScopeFactory,
@@ -38,7 +38,7 @@ QUERY_BUDGET = 15
 @pytest.fixture(autouse=True)
 def _late_november():
     """The statements are of October 2026, a month that is over."""
-    with time_machine.travel(datetime(2026, 11, 27, 10, 0, tzinfo=BUSINESS_TIME_ZONE)):
+    with time_machine.travel(datetime(2026, 11, 27, 10, 0, tzinfo=clock.BUSINESS_TIME_ZONE)):
         yield
 
 
@@ -89,7 +89,7 @@ def october(organisation, admin):
     bill(north, "N-2026-10", month=date(2026, 10, 1), amount="1300.00")
     bill(south, "S-2026-10", month=date(2026, 10, 1), amount="900.00")
     pay(south_09, "800.00", date(2026, 10, 15), reference="CIS-PAY-1015-0001")
-    with time_machine.travel(datetime(2026, 10, 18, 12, 0, tzinfo=BUSINESS_TIME_ZONE)):
+    with time_machine.travel(datetime(2026, 10, 18, 12, 0, tzinfo=clock.BUSINESS_TIME_ZONE)):
         attempt = checkout.attempt_create(user=admin.user, bill_uuids=[north_09.uuid])
         local_pay(attempt)
     assert attempt.status == "succeeded" and attempt.organisation == organisation

@@ -9,9 +9,9 @@ import pytest
 from bs4 import BeautifulSoup
 from django.contrib.auth.models import Permission
 from django.urls import reverse
-from django.utils import timezone
 
 from payments.models import PenaltyRule, Tariff, TariffBand, TariffVersion
+from portal.core import clock
 from portal.models import AuditEvent
 from portal.roles import SERVICE_STAFF, roles_ensure
 from tests.factories import (
@@ -259,7 +259,7 @@ def test_a_penalty_rule_in_force_is_never_edited_and_a_new_one_starts_after_toda
     rule_1996.refresh_from_db()
     assert rule_1996.residential_rate == D("0.001")
 
-    tomorrow = timezone.localdate() + datetime.timedelta(days=1)
+    tomorrow = clock.today() + datetime.timedelta(days=1)
     data = form_fields(client.get(RULES + "new/"), "effective_from") | {
         "residential_rate": "0.001",
         "current_year_rate": "0.002",
@@ -267,7 +267,7 @@ def test_a_penalty_rule_in_force_is_never_edited_and_a_new_one_starts_after_toda
         "minimum_total": "0",
         "source": "供电营业规则（示例修订）",
     }
-    backdated = client.post(RULES + "new/", data | {"effective_from": str(timezone.localdate())})
+    backdated = client.post(RULES + "new/", data | {"effective_from": str(clock.today())})
     assert backdated.status_code == 200
     assert b"A rule must start after today" in backdated.content
 

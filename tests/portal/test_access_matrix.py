@@ -12,6 +12,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from payments import checkout
+from portal.core import clock
 from portal.models import BindingChallenge, Invitation, MemberRole, Membership, Organisation
 from tests.factories import BillFactory, BindingFactory, ServiceAccountFactory, UserFactory
 from tests.payments.test_checkout import local_pay
@@ -113,7 +114,7 @@ def world():
         organisation=organisation,
         email="new@example.cn",
         token_hash="x" * 64,
-        expires_at=timezone.now() + timezone.timedelta(days=7),
+        expires_at=clock.now() + timezone.timedelta(days=7),
     )
     org_challenge = BindingChallenge.objects.create(
         user=admin,
@@ -121,7 +122,7 @@ def world():
         account=ServiceAccountFactory(),
         account_number="3100000099",
         channel="phone_code",
-        expires_at=timezone.now() + timezone.timedelta(minutes=10),
+        expires_at=clock.now() + timezone.timedelta(minutes=10),
     )
     attempt = checkout.attempt_create(
         user=personal.user, bill_uuids=[BillFactory(account=personal.account).uuid]
@@ -134,7 +135,7 @@ def world():
         user=personal.user,
         account_number="3100000098",
         channel="phone_code",
-        expires_at=timezone.now() + timezone.timedelta(minutes=10),
+        expires_at=clock.now() + timezone.timedelta(minutes=10),
     )
     kwargs = {
         "me:bind_code": {"challenge": personal_challenge.uuid},

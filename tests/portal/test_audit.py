@@ -19,7 +19,6 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, connections, transaction
-from django.utils import timezone
 
 from portal import request_context
 from portal.audit import (
@@ -31,6 +30,7 @@ from portal.audit import (
     key_id_for,
 )
 from portal.audit_db import audit_protection_enforced, audit_triggers
+from portal.core import clock
 from portal.models import AuditChainHead, AuditEvent, AuditLogIsAppendOnly
 from tests.factories import StaffUserFactory, UserFactory, totp_enrol
 
@@ -90,7 +90,11 @@ def test_event_records_actor_role_object_data_and_request_context(in_request, se
         action="bill.paid",
         actor=user,
         obj=user,
-        data={"amount": Decimal("128.30"), "currency": "CNY", "when": datetime(2026, 11, 1)},
+        data={
+            "amount": Decimal("128.30"),
+            "currency": "CNY",
+            "when": datetime(2026, 11, 1, tzinfo=UTC),
+        },
     )
 
     event = AuditEvent.objects.get(seq=event.seq)
@@ -104,7 +108,7 @@ def test_event_records_actor_role_object_data_and_request_context(in_request, se
         "req-0123456789",
     )
     # Canonical JSON: sorted keys, no spaces, the Decimal as its exact string.
-    assert event.data == '{"amount":"128.30","currency":"CNY","when":"2026-11-01T00:00:00"}'
+    assert event.data == '{"amount":"128.30","currency":"CNY","when":"2026-11-01T00:00:00Z"}'
     assert json.loads(event.data)["amount"] == "128.30"
     assert event.key_id == key_id_for(settings.AUDIT_KEY)
 
@@ -541,7 +545,7 @@ def test_superuser_lists_filters_and_opens_audit_events(superuser_client):
     assert b"bill.paid" in by_action.content
     assert b"application.submitted" not in by_action.content
 
-    today = timezone.localtime(paid.occurred_at).date().isoformat()
+    today = clock.localtime(paid.occurred_at).date().isoformat()
     by_date = superuser_client.get(
         "/cms-admin/audit-log/", {"occurred_at_from": today, "occurred_at_to": today}
     )

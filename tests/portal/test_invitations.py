@@ -12,9 +12,10 @@ from allauth.account.models import EmailAddress
 from bs4 import BeautifulSoup
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import translation
 
 from portal import organisations as services
+from portal.core import clock
 from portal.errors import RateLimited
 from portal.models import AuditEvent, Invitation, MemberRole, Membership
 from tests.factories import MembershipFactory, OrganisationFactory, UserFactory, totp_enrol
@@ -133,7 +134,7 @@ def test_only_the_tokens_hash_is_stored_and_the_link_expires_in_seven_days(invit
     assert len(token) >= 40
     assert invitation.token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert not Invitation.objects.filter(token_hash=token).exists()
-    expected = timezone.now() + timedelta(days=7)
+    expected = clock.now() + timedelta(days=7)
     assert abs(invitation.expires_at - expected) < timedelta(minutes=1)
 
 
@@ -176,7 +177,7 @@ def invited_address_is_only_secondary_and_unverified(invite, invitee):
 
 def expired(invite, invitee):
     link = invite()
-    Invitation.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    Invitation.objects.update(expires_at=clock.now() - timedelta(seconds=1))
     return link, invitee
 
 
@@ -252,7 +253,7 @@ def test_sending_again_gives_a_new_link_and_a_new_expiry(
     organisation, admin, invite, invitee, mailoutbox, django_capture_on_commit_callbacks
 ):
     old_link = invite()
-    Invitation.objects.update(expires_at=timezone.now() + timedelta(hours=1))
+    Invitation.objects.update(expires_at=clock.now() + timedelta(hours=1))
     invitation = Invitation.objects.get()
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -264,7 +265,7 @@ def test_sending_again_gives_a_new_link_and_a_new_expiry(
     new_link = urlsplit(LINK_RE.search(mailoutbox[-1].body).group(0)).path
     assert new_link != old_link
     invitation.refresh_from_db()
-    assert invitation.expires_at > timezone.now() + timedelta(days=6)
+    assert invitation.expires_at > clock.now() + timedelta(days=6)
     assert Invitation.objects.count() == 1
     assert [e.object_ref for e in actions("invitation.resent")] == [
         f"portal.invitation:{invitation.uuid}"

@@ -16,7 +16,6 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.urls import reverse
-from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
@@ -26,6 +25,7 @@ from payments.refunds import refund_request
 from payments.reminders import payment_received_notify
 from payments.webhooks import webhook_receive
 from portal import notifications
+from portal.core import clock
 from portal.models import Channel, Notification, NotificationKind, NotificationStatus
 from portal.services import user_close
 from tests.factories import BindingFactory, PhoneUserFactory, StaffUserFactory, UserFactory
@@ -280,7 +280,7 @@ def test_a_failing_mail_server_leaves_the_notification_queued_and_the_retry_send
         status=TaskResultStatus.READY, task_path="portal.tasks.notification_deliver"
     )
     assert retry.args_kwargs["kwargs"] == {"notification": row.pk, "attempt": 2}
-    assert retry.run_after > timezone.now()
+    assert retry.run_after > clock.now()
 
     # The mail server is back; the worker runs the retry when it falls due.
     settings.MAILERS = LOCAL_MAIL
@@ -309,7 +309,7 @@ def test_notifications_whose_task_was_lost_are_queued_again_but_never_one_claime
         # The process died while sending: the message may well have gone out.
         attempts=1,
     )
-    Notification.objects.update(created_at=timezone.now() - timedelta(hours=1))
+    Notification.objects.update(created_at=clock.now() - timedelta(hours=1))
 
     assert notifications.notifications_requeue() == 1
 

@@ -7,9 +7,9 @@ import re
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from payments.models import Tariff
+from portal.core import clock
 from portal.models import AccountStatus, CustomerClass
 from portal.selectors import OrgAccountQuery, org_account_summary, org_account_table
 from tests.factories import (
@@ -151,7 +151,7 @@ def test_admin_sees_every_active_account_and_no_other_organisations(
     client, admin, five, organisation
 ):
     ended = bind(organisation, number="5900000009")
-    ended.ended_at = timezone.now()
+    ended.ended_at = clock.now()
     ended.save()
     bind(OrganisationFactory(), number="5900000010")  # another organisation's
     OrgBindingFactory(  # a personal binding of one of the same accounts
@@ -221,7 +221,7 @@ def test_member_cannot_open_an_account_they_may_not_view(client, member, five):
 
 
 def test_an_unbound_account_is_not_found(client, admin, five):
-    five[0].ended_at = timezone.now()
+    five[0].ended_at = clock.now()
     five[0].save()
     client.force_login(admin.user)
 

@@ -8,9 +8,9 @@ ticket. Later, ``manage.py audit_verify --head SEQ:MAC`` checks the log still re
 import logging
 
 from django.core.management.base import BaseCommand
-from django.utils import timezone
 
 from portal.audit import audit_head, format_head
+from portal.core import clock
 
 logger = logging.getLogger("powerhall.audit")
 
@@ -20,7 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         seq, mac = audit_head()
-        now = timezone.now().isoformat(timespec="seconds")
+        now = clock.now().isoformat(timespec="seconds")
         head_text = format_head(seq, mac)
         logger.info("audit head %s at %s", head_text, now)
         self.stdout.write(f"{head_text} {now}")

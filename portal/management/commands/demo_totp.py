@@ -15,7 +15,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if settings.POWERHALL_ENV != "development":
             raise CommandError("demo_totp is for development mode only.")
-        counter = int(time.time()) // mfa_settings.TOTP_PERIOD
+        # allauth counts TOTP steps from the system clock: so must the codes shown here.
+        counter = int(time.time()) // mfa_settings.TOTP_PERIOD  # noqa: TID251
         totps = Authenticator.objects.filter(
             type=Authenticator.Type.TOTP, user__email__endswith="@demo.powerhall.cn"
         ).select_related("user")
