@@ -122,9 +122,15 @@ def usage(request, binding):
 
 
 # --- Organisation -------------------------------------------------------------------------------
+STATEMENT_DEFAULT_MONTHS = 12
+
+
 def _statement_defaults(today: date) -> tuple[date, date]:
-    """This calendar year so far."""
-    return date(today.year, 1, 1), today.replace(day=1)
+    """The twelve billing months up to this one. Not "this year so far": in January that holds
+    no bill yet, and December's is the statement a business asks for then."""
+    last = today.replace(day=1)
+    index = last.year * 12 + last.month - STATEMENT_DEFAULT_MONTHS
+    return date(index // 12, index % 12 + 1, 1), last
 
 
 STATEMENT_PDF_MONTHS = 3
@@ -185,7 +191,7 @@ def _statement_rows(rows, *, statuses):
 @require_safe
 def org_statement(request):
     """Every bill of the organisation's accounts the member may view, for the billing months
-    ``from``–``to`` (YYYY-MM; this year so far by default), as CSV. Streamed."""
+    ``from``–``to`` (YYYY-MM; the last twelve months by default), as CSV. Streamed."""
     membership = request.membership
     first, last = _statement_defaults(clock.today())
     form = StatementForm(request.GET, default_from=first, default_to=last)

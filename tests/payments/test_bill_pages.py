@@ -6,13 +6,12 @@ the pages count the penalty to, so the figures below hold whenever the tests run
 """
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 
-from payments.calendar import business_today
 from payments.models import (
     BillLine,
     BillRevision,
@@ -23,6 +22,7 @@ from payments.models import (
     TariffVersion,
     TierPeriod,
 )
+from portal.core import clock
 from tests.factories import (
     BillFactory,
     BindingFactory,
@@ -46,7 +46,7 @@ DASHBOARD_QUERY_BUDGET = 14
 
 
 def today() -> date:
-    return business_today()
+    return clock.today()
 
 
 def page_text(response) -> str:
@@ -322,9 +322,8 @@ def test_another_persons_bill_is_not_found(client, overdue_bill):
 
 
 def test_a_bill_of_an_account_the_person_unbound_is_not_found(client, binding, overdue_bill):
-    from django.utils import timezone
 
-    binding.ended_at = timezone.now()
+    binding.ended_at = clock.now()
     binding.save()
     client.force_login(binding.user)
 
@@ -554,7 +553,8 @@ def test_usage_page_draws_24_months_with_the_same_figures_in_a_table(client, bin
     assert "999 kWh" not in text
 
 
-def test_usage_page_shows_the_tier_gauge_for_a_tiered_tariff(client):
+def yearly_tier_binding():
+    """An account on a yearly ladder: 2,880 and 4,800 kWh a calendar year (Beijing's)."""
     tariff = Tariff.objects.create(code="RES-Y", name="居民阶梯（年度）", kind=TariffKind.TIERED)
     TariffVersion.objects.create(
         tariff=tariff,
@@ -564,26 +564,53 @@ def test_usage_page_shows_the_tier_gauge_for_a_tiered_tariff(client):
         tier1_limit_kwh=Decimal("2880"),
         tier2_limit_kwh=Decimal("4800"),
     )
-    binding = BindingFactory(account=ServiceAccountFactory(tariff_code="RES-Y"))
-    year = today().year
-    BillFactory(
+    return BindingFactory(account=ServiceAccountFactory(tariff_code="RES-Y"))
+
+
+def month_bill(binding, first: date, kwh: str):
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return BillFactory(
         account=binding.account,
-        period_start=date(year, 1, 1),
-        period_end=date(year, 1, 31),
-        kwh=Decimal("310"),
-        amount=Decimal("151.37"),
-        issue_date=date(year, 2, 5),
-        due_date=date(year, 2, 20),
+        period_start=first,
+        period_end=last,
+        kwh=Decimal(kwh),
+        amount=(Decimal(kwh) * Decimal("0.4883")).quantize(Decimal("0.01")),
+        issue_date=last + timedelta(days=1),
+        due_date=last + timedelta(days=15),
     )
+
+
+@pytest.mark.time_machine(datetime(2026, 3, 10, 9, tzinfo=clock.BUSINESS_TIME_ZONE), tick=False)
+def test_usage_page_shows_the_tier_gauge_for_a_tiered_tariff(client):
+    binding = yearly_tier_binding()
+    month_bill(binding, date(2026, 1, 1), "310")
     client.force_login(binding.user)
 
     text = page_text(get(client, reverse("me:usage", kwargs={"binding": binding.uuid})))
 
-    assert f"Your tier this year ({year})" in text
+    assert "Your tier this year (2026)" in text
     assert "310 kWh used so far: tier 1 ." in text
     assert "2,570 kWh left before tier 2." in text
     assert "up to 2,880 kWh 0.4883" in text
     assert "10 kWh a day" in text
+
+
+@pytest.mark.time_machine(datetime(2027, 1, 2, 0, 30, tzinfo=clock.BUSINESS_TIME_ZONE), tick=False)
+def test_a_yearly_tier_starts_again_on_the_first_of_january(client):
+    binding = yearly_tier_binding()
+    for month in (10, 11, 12):
+        month_bill(binding, date(2026, month, 1), "310")
+    client.force_login(binding.user)
+
+    text = page_text(get(client, reverse("me:usage", kwargs={"binding": binding.uuid})))
+
+    # 00:30 on 2 January in Beijing (still 1 January in UTC): 2027's ladder, nothing used on it
+    # yet, December's pace carried forward.
+    assert "Your tier this year (2027)" in text
+    assert "0 kWh used so far: tier 1 ." in text
+    assert "2,880 kWh left before tier 2." in text
+    assert "10 kWh a day (from your latest bill)" in text
+    assert "At this pace you reach tier 2 around 2027-10-16." in text
 
 
 def test_usage_without_bills_says_the_chart_comes_with_the_first_bill(client, binding):

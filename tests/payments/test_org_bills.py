@@ -4,14 +4,14 @@ accounts table's overdue filter and amounts owed."""
 import codecs
 import csv
 import io
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
 
-from payments.calendar import business_today
+from portal.core import clock
 from tests.factories import (
     BillFactory,
     MemberScopeFactory,
@@ -23,7 +23,10 @@ from tests.factories import (
     totp_enrol,
 )
 
-pytestmark = pytest.mark.django_db
+# The bills below are of 2026; the pages are read on 20 November 2026 unless a test says otherwise.
+NOW = datetime(2026, 11, 20, 10, tzinfo=clock.BUSINESS_TIME_ZONE)
+NEW_YEAR = datetime(2027, 1, 2, 0, 30, tzinfo=clock.BUSINESS_TIME_ZONE)
+pytestmark = [pytest.mark.django_db, pytest.mark.time_machine(NOW, tick=False)]
 
 QUERY_BUDGET = 15
 
@@ -174,12 +177,20 @@ def test_the_list_shows_what_each_bill_owes_today_with_its_penalty(client, admin
 
     response = client.get(bills_url(admin.organisation, account="5200000003"))
 
-    page = response.content.decode()
-    # A business bill of ¥50 overdue since 2026-09-20: 0.2 % a day (within 2026).
-    days = (business_today() - sites["E-08"].due_date).days
-    penalty = (Decimal("50") * Decimal("0.002") * days).quantize(Decimal("0.01"))
-    penalty = max(penalty, Decimal("1.00"))
-    assert f"¥{Decimal('50') + penalty:,}" in page
+    # A business bill of ¥50 due 2026-09-20, unpaid on 2026-11-20: 61 days at 0.2 % = ¥6.10.
+    assert "¥56.10" in response.content.decode()
+
+
+@pytest.mark.time_machine(NEW_YEAR, tick=False)
+def test_days_after_the_year_of_the_due_date_cost_the_earlier_year_rate(client, admin, sites):
+    client.force_login(admin.user)
+
+    response = client.get(bills_url(admin.organisation, account="5200000003"))
+
+    # The same bill on 2 January 2027 (still 1 January in UTC): the 102 days of 2026 at 0.2 %
+    # (¥10.20) and the 2 days of 2027 at 0.3 % (¥0.30), as the rules count arrears of an
+    # earlier year.
+    assert "¥60.50" in response.content.decode()
 
 
 def test_the_list_costs_a_bounded_number_of_queries(
@@ -244,6 +255,26 @@ def test_statement_holds_every_bill_of_the_period_with_its_payments(client, admi
     assert len(rows) == 2
 
 
+@pytest.mark.time_machine(NEW_YEAR, tick=False)
+def test_in_january_the_statement_holds_the_last_twelve_months(client, admin, sites):
+    bill(sites["north"], "N-2026-12", month=date(2026, 12, 1))
+    bill(sites["north"], "N-2026-01", month=date(2026, 1, 1))
+    client.force_login(admin.user)
+
+    response = client.get(statement_url(admin.organisation))
+
+    assert response["Content-Disposition"] == 'attachment; filename="statement-202602-202701.csv"'
+    _header, *rows = csv_rows(response)
+    assert [row[0] for row in rows] == [
+        "E-2026-08",
+        "N-2026-09",
+        "S-2026-09",
+        "N-2026-10",
+        "S-2026-10",
+        "N-2026-12",
+    ]
+
+
 def test_statement_headers_and_statuses_are_in_the_readers_language(client, admin, sites):
     pay(sites["N-09"], "1200.00", sites["N-09"].due_date)
     client.force_login(admin.user)
@@ -301,7 +332,7 @@ def test_statement_refuses_a_bad_period(client, admin, sites, params):
 def test_the_accounts_table_shows_amounts_owed_and_filters_the_overdue(client, admin, sites):
     # North: September partly paid (¥1,000 still owed) and overdue, October not yet due.
     # South: both paid. East: its August bill overdue.
-    today = business_today()
+    today = clock.today()
     pay(sites["N-09"], "200.00", sites["N-09"].due_date)
     for key in ("S-09", "S-10"):
         pay(sites[key], sites[key].amount, sites[key].due_date)
@@ -341,7 +372,7 @@ def test_the_accounts_table_shows_amounts_owed_and_filters_the_overdue(client, a
 
 def test_a_bill_due_today_is_not_overdue(client, admin, organisation):
     binding = bind(organisation, "5300000009")
-    bill(binding, "T-1", month=date(2026, 9, 1), due=business_today())
+    bill(binding, "T-1", month=date(2026, 9, 1), due=clock.today())
     client.force_login(admin.user)
 
     response = client.get(
