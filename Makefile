@@ -8,7 +8,7 @@ MANAGE := $(PY) manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test lint format messages totp bench clean
+.PHONY: setup run test test-on test-sweep lint format messages totp bench clean
 
 # A venv from the lock file; refreshed whenever requirements.lock changes.
 $(VENV)/.synced: requirements.lock
@@ -29,6 +29,16 @@ run: setup
 
 test: setup
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+# The whole suite on another day: make test-on DATE='2027-01-02 00:30' (Beijing time; the clock
+# starts there and ticks). docs/time.md.
+test-on: setup
+	@scripts/test-on "$(DATE)" $(PYTEST_ARGS)
+
+# The suite on each date of scripts/test-sweep (month and year ends, 29 February…), one after the
+# other; a summary line per date. About two minutes a date.
+test-sweep: setup
+	@scripts/test-sweep $(DATES)
 
 lint: setup
 	@$(VENV)/bin/ruff check .
