@@ -182,26 +182,26 @@ def test_tiered_prices_and_the_version_dates_are_shown(client, binding):
     assert "0.4883 yuan/kWh up to 240 kWh, +0.05 up to 400 kWh, +0.30 above" in text
 
 
+# Half an hour into the new year in Beijing; still 31 December in UTC.
+@pytest.mark.time_machine(datetime(2027, 1, 1, 0, 30, tzinfo=clock.BUSINESS_TIME_ZONE), tick=False)
 def test_a_business_penalty_across_new_year_shows_both_rates(client):
     binding = BindingFactory(account=ServiceAccountFactory(customer_class="lv_business"))
-    due = date(today().year - 1, 12, 20)
     bill = BillFactory(
         account=binding.account,
-        period_start=date(due.year, 11, 1),
-        period_end=date(due.year, 11, 30),
-        issue_date=date(due.year, 12, 5),
-        due_date=due,
+        period_start=date(2026, 11, 1),
+        period_end=date(2026, 11, 30),
+        issue_date=date(2026, 12, 5),
+        due_date=date(2026, 12, 20),
         amount=Decimal("1000.00"),
     )
     client.force_login(binding.user)
 
     text = page_text(get(client, bill_url(bill)))
 
-    days_this_year = (today() - date(today().year, 1, 1)).days + 1
-    assert f"0.2% of the amount still unpaid for each day in {due.year}" in text
-    assert f"{due.year}-12-21 – {due.year}-12-31 11 days ¥1,000.00 0.2% ¥22.00" in text
-    later = Decimal("3") * days_this_year
-    assert f"{days_this_year} days · a later year: higher rate ¥1,000.00 0.3% ¥{later:,}.00" in text
+    assert "0.2% of the amount still unpaid for each day in 2026" in text
+    assert "2026-12-21 – 2026-12-31 11 days ¥1,000.00 0.2% ¥22.00" in text
+    assert "2027-01-01 1 day · a later year: higher rate ¥1,000.00 0.3% ¥3.00" in text
+    assert "¥1,025.00" in text
 
 
 def test_the_minimum_penalty_is_shown_as_applied(client, binding):
