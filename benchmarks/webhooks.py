@@ -61,7 +61,7 @@ from payments.bills import bill_issue_postings
 from portal.core import clock
 from payments.ledger import bills_refresh, ledger_post_many
 from payments.models import AttemptBill, Bill, EntryKind, LedgerEntry, PaymentAttempt
-from payments.money import yuan_to_fen
+from portal.core.money import yuan_to_fen
 from payments.selectors import owed_today
 from portal.models import Binding, ServiceAccount, User
 
@@ -268,7 +268,7 @@ django.setup()
 from django.db.models import Sum
 from payments.models import (AttemptStatus, BillingExport, Book, LedgerLine, PaymentAttempt,
                              ReconnectionRequest, WebhookEvent)
-from portal.audit import audit_head
+from portal.core.audit import audit_head
 from portal.models import AuditEvent
 
 by_entry = {}

@@ -41,7 +41,7 @@ from django.db.models import Sum
 from django.utils.translation import gettext as _
 
 from portal.core import clock
-from portal.interchange import (
+from portal.core.interchange import (
     HashingReader,
     ImportReport,
     RowError,
@@ -49,10 +49,11 @@ from portal.interchange import (
     import_finish,
     read_records,
 )
+from portal.core.money import FEN, ZERO
 from portal.models import IntegrationClient, ServiceAccount
 
 from .bills import bill_issue_postings
-from .ledger import FEN, ZERO, Posting, balanced, bills_refresh, ledger_post_many
+from .ledger import Posting, balanced, bills_refresh, ledger_post_many
 from .models import (
     Bill,
     BillLine,

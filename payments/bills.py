@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from .ledger import SETTLEMENT_KINDS, ZERO, Posting, bill_status, bills_refresh, ledger_post
+from portal.core.money import ZERO
+
+from .ledger import SETTLEMENT_KINDS, Posting, bill_status, bills_refresh, ledger_post
 from .models import Bill, BillStatus, Book, EntryKind, LedgerEntry, LedgerLine, PenaltyRule
 from .penalties import NO_PENALTY, Penalty, Rule, penalty_for
 

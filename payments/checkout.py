@@ -17,9 +17,8 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from portal import ratelimit
-from portal.core import clock
-from portal.errors import InvalidInput, RateLimited
+from portal.core import clock, ratelimit
+from portal.core.errors import InvalidInput, RateLimited
 from portal.models import Binding, Scope, User
 from portal.selectors import membership_list_for, org_bindings_for
 

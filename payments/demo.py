@@ -28,6 +28,7 @@ from decimal import Decimal
 from django.db.models import Q
 
 from portal.core import clock
+from portal.core.money import FEN
 from portal.models import ServiceAccount
 
 from .bill_import import bills_import
@@ -39,7 +40,6 @@ from .tariffs import charges_for, tariff_with_versions
 
 MONTHS = 24
 ISSUE_DAY = 3
-FEN = Decimal("0.01")
 OVERDUE_ACCOUNT, OVERDUE_BILLS_AGO = "3100000001", 2
 LATE_BILLS_AGO = 3
 # A price for accounts whose tariff the portal does not know (LEGACY-R1): their bills carry no

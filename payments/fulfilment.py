@@ -13,13 +13,13 @@ credited; a mismatch is flagged for staff and never credited.
 """
 
 from dataclasses import dataclass
-from decimal import Decimal
 from uuid import UUID
 
 from django.db import transaction
 
-from portal.audit import audit_record
-from portal.core import clock
+from portal.core import clock, money
+from portal.core.audit import audit_record
+from portal.core.money import fen_to_yuan, yuan_to_fen
 from portal.models import AccountStatus
 
 from . import gateways
@@ -36,7 +36,6 @@ from .models import (
     ReconnectionRequest,
     WebhookStatus,
 )
-from .money import fen_to_yuan, yuan_to_fen
 from .receipts import receipt_issue
 from .reminders import payment_received_notify
 from .selectors import overdue_condition
@@ -227,10 +226,6 @@ def _accounts_in_arrears(accounts: dict, *, today) -> set[int]:
     )
 
 
-def _text(amount: Decimal) -> str:
-    return f"{amount:.2f}"
-
-
 def payment_message(attempt: PaymentAttempt, *, items, bills) -> dict:
     """The payment as the billing system receives it (docs/integration.md)."""
     return {
@@ -240,14 +235,14 @@ def payment_message(attempt: PaymentAttempt, *, items, bills) -> dict:
         "provider_payment_id": attempt.intent_id or "",
         "paid_at": attempt.paid_at.isoformat(),
         "business_date": attempt.business_date.isoformat(),
-        "amount": _text(attempt.amount),
+        "amount": money.plain(attempt.amount),
         "currency": attempt.currency.upper(),
         "bills": [
             {
                 "bill_number": bills[item.bill_id].number,
                 "account_number": bills[item.bill_id].account.number,
-                "amount": _text(item.principal),
-                "penalty": _text(item.penalty),
+                "amount": money.plain(item.principal),
+                "penalty": money.plain(item.penalty),
             }
             for item in items
         ],

@@ -21,10 +21,10 @@ from django.db import transaction
 from django.utils.translation import gettext_noop
 
 from portal.core import clock
+from portal.core.money import yuan_to_fen
 
 from . import stripe_gateway
 from .models import Gateway, LocalIntent, PaymentAttempt
-from .money import yuan_to_fen
 
 # A PaymentIntent's statuses (Stripe's names; the local gateway uses the same).
 SUCCEEDED = "succeeded"

@@ -31,8 +31,8 @@ from django.utils.translation import gettext_lazy
 from stdnum.cn import uscc as uscc_checker
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
-from portal.audit import audit_record
-from portal.errors import InvalidInput, NotAllowed, PowerhallError
+from portal.core.audit import audit_record
+from portal.core.errors import InvalidInput, NotAllowed, PowerhallError
 from portal.models import IntegrationClient, MemberRole, Membership, User
 from portal.organisations import UsccInvalid, uscc_normalise
 

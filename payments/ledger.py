@@ -27,11 +27,10 @@ from django.db import connection
 from django.db.models import Sum
 
 from portal.core import clock
+from portal.core.money import FEN, ZERO
 
 from .models import Bill, BillStatus, Book, EntryKind, LedgerEntry, LedgerLine
 
-FEN = Decimal("0.01")
-ZERO = Decimal("0.00")
 # Entries that move money in or out for a bill: they decide what is paid.
 SETTLEMENT_KINDS = (EntryKind.PAYMENT, EntryKind.CREDIT_APPLIED, EntryKind.REFUND)
 # Book.values builds a new list on every access; the bill import checks millions of lines.

@@ -25,7 +25,7 @@ Choices the rules leave open, made once here:
 
 from decimal import Decimal
 
-from .money import yuan
+from portal.core.money import yuan
 
 DIGITS = "零壹贰叁肆伍陆柒捌玖"
 IN_GROUP = ("", "拾", "佰", "仟")

@@ -33,7 +33,7 @@ from django.db.models import Max
 from django.utils.translation import gettext as _
 
 from portal.core import clock
-from portal.interchange import (
+from portal.core.interchange import (
     HashingReader,
     ImportReport,
     RowError,

@@ -16,11 +16,11 @@ How powerhall counts (DOMAIN.md, docs/bills.md; 供电营业规则 1996, 第九�
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Protocol
 
-FEN = Decimal("0.01")
-ZERO = Decimal("0")
+from portal.core.money import ZERO, to_fen
+
 RESIDENTIAL = "residential"
 
 
@@ -111,7 +111,7 @@ class Penalty:
         return spans
 
 
-NO_PENALTY = Penalty(total=ZERO.quantize(FEN), exact=ZERO, days=(), minimum_applied=False)
+NO_PENALTY = Penalty(total=ZERO, exact=ZERO, days=(), minimum_applied=False)
 
 
 def penalty_for(
@@ -172,9 +172,9 @@ def penalty_for(
     exact = sum((d.amount for d in days), ZERO)
     if exact == 0:  # no day accrued anything (a rate of 0): no minimum either
         return NO_PENALTY
-    total = exact.quantize(FEN, rounding=ROUND_HALF_UP)
+    total = to_fen(exact)
     minimum = days[-1].rule.minimum_total
     minimum_applied = total < minimum
     if minimum_applied:
-        total = Decimal(minimum).quantize(FEN)
+        total = to_fen(minimum)
     return Penalty(total=total, exact=exact, days=tuple(days), minimum_applied=minimum_applied)

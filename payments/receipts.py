@@ -37,7 +37,6 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 
 import qrcode
 from django.conf import settings
@@ -47,9 +46,8 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import translation
 
-from portal import ratelimit
-from portal.core import clock
-from portal.errors import RateLimited
+from portal.core import clock, money, ratelimit
+from portal.core.errors import RateLimited
 from portal.mfa import user_has_mfa
 from portal.models import Scope, User
 from portal.selectors import membership_list_for, org_bindings_for
@@ -102,10 +100,6 @@ def receipt_number_next(*, year: int) -> str:
     sequence.last += 1
     sequence.save(update_fields=["last"])
     return f"{year}-{sequence.last:08d}"
-
-
-def _text(amount: Decimal) -> str:
-    return f"{amount:.2f}"
 
 
 def _shanghai(moment: datetime) -> str:
@@ -179,9 +173,9 @@ def receipt_snapshot(
         (
             bills[item.bill_id],
             {
-                "amount": _text(item.principal),
-                "penalty": _text(item.penalty),
-                "total": _text(item.total),
+                "amount": money.plain(item.principal),
+                "penalty": money.plain(item.penalty),
+                "total": money.plain(item.total),
             },
         )
         for item in sorted(items, key=lambda i: _bill_order(bills[i.bill_id]))
@@ -190,7 +184,7 @@ def receipt_snapshot(
         **_common(attempt, number=number, token=token, kind=ReceiptKind.PAYMENT),
         "paid_at": _shanghai(attempt.paid_at),
         "business_date": attempt.business_date.isoformat(),
-        "amount": _text(attempt.amount),
+        "amount": money.plain(attempt.amount),
         "amount_capitals": rmb_capitals(attempt.amount),
         "accounts": _accounts(rows),
     }
@@ -212,10 +206,10 @@ def refund_note_snapshot(
         (
             reversal.bill,
             {
-                "amount": _text(reversal.principal),
-                "penalty": _text(reversal.penalty),
-                "credit": _text(reversal.credit),
-                "total": _text(reversal.total),
+                "amount": money.plain(reversal.principal),
+                "penalty": money.plain(reversal.penalty),
+                "credit": money.plain(reversal.credit),
+                "total": money.plain(reversal.total),
             },
         )
         for reversal in sorted(reversals, key=lambda r: _bill_order(r.bill))
@@ -224,12 +218,12 @@ def refund_note_snapshot(
         **_common(attempt, number=number, token=token, kind=ReceiptKind.REFUND),
         "refunded_at": _shanghai(refund.completed_at),
         "business_date": on_date.isoformat(),
-        "amount": _text(refund.amount),
+        "amount": money.plain(refund.amount),
         "amount_capitals": rmb_capitals(refund.amount),
         "provider_refund_reference": refund.provider_refund_id,
         "payment": {
             "receipt_number": receipt_number,
-            "amount": _text(attempt.amount),
+            "amount": money.plain(attempt.amount),
             "paid_at": _shanghai(attempt.paid_at) if attempt.paid_at else "",
         },
         "accounts": _accounts(rows),

@@ -36,8 +36,9 @@ from uuid import UUID
 import stripe
 from django.utils.translation import gettext as _
 
-from portal.audit import audit_record
 from portal.core import clock
+from portal.core.audit import audit_record
+from portal.core.money import fen_to_yuan, yuan_to_fen
 
 from . import checkout, gateways, stripe_gateway
 from .fulfilment import intent_apply
@@ -51,7 +52,6 @@ from .models import (
     WebhookEvent,
     WebhookStatus,
 )
-from .money import fen_to_yuan, yuan_to_fen
 from .refunds import refund_retry
 from .webhooks import webhook_handle
 

@@ -43,12 +43,13 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils.translation import gettext as _
 
-from portal.audit import audit_record
-from portal.core import clock
-from portal.errors import InvalidInput
+from portal.core import clock, money
+from portal.core.audit import audit_record
+from portal.core.errors import InvalidInput
+from portal.core.money import FEN, ZERO, MoneyError, yuan
 
 from . import gateways
-from .ledger import ZERO, Posting, account_credit, bills_refresh, ledger_post
+from .ledger import Posting, account_credit, bills_refresh, ledger_post
 from .models import (
     AttemptBill,
     AttemptStatus,
@@ -64,7 +65,6 @@ from .models import (
     Refund,
     RefundStatus,
 )
-from .money import MoneyError, yuan
 from .receipts import refund_note_issue
 from .reminders import refund_notify
 
@@ -155,7 +155,7 @@ def refund_reversals(
 
 def _pending_total(attempt: PaymentAttempt) -> Decimal:
     total = attempt.refunds.filter(status=RefundStatus.PENDING).aggregate(total=Sum("amount"))
-    return Decimal(total["total"] or 0).quantize(Decimal("0.01"))
+    return Decimal(total["total"] or 0).quantize(FEN)
 
 
 def refund_available(attempt: PaymentAttempt) -> Decimal:
@@ -351,10 +351,6 @@ def _succeed(refund, attempt, result, *, actor) -> Refund:
     return refund
 
 
-def _text(amount: Decimal) -> str:
-    return f"{amount:.2f}"
-
-
 def refund_message(refund: Refund, attempt: PaymentAttempt, *, reversals, entry) -> dict:
     """The refund as the billing system receives it (docs/integration.md): what went back to the
     customer and what each bill got back, so the billing system reopens the same amounts."""
@@ -366,16 +362,16 @@ def refund_message(refund: Refund, attempt: PaymentAttempt, *, reversals, entry)
         "provider_refund_id": refund.provider_refund_id,
         "refunded_at": refund.completed_at.isoformat(),
         "business_date": entry.effective_date.isoformat(),
-        "amount": _text(refund.amount),
+        "amount": money.plain(refund.amount),
         "currency": attempt.currency.upper(),
         "reason": refund.reason,
         "bills": [
             {
                 "bill_number": reversal.bill.number,
                 "account_number": reversal.bill.account.number,
-                "amount": _text(reversal.principal),
-                "penalty": _text(reversal.penalty),
-                "credit": _text(reversal.credit),
+                "amount": money.plain(reversal.principal),
+                "penalty": money.plain(reversal.penalty),
+                "credit": money.plain(reversal.credit),
             }
             for reversal in reversed(reversals)
         ],

@@ -22,6 +22,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from portal.core import clock
+from portal.core.money import FEN, ZERO
 from portal.models import Binding, Membership, Scope, User
 from portal.selectors import binding_get_for, membership_list_for, org_bindings_for
 
@@ -39,7 +40,6 @@ from .models import (
 )
 from .tariffs import Explanation, bill_explanation, tier_position
 
-ZERO = Decimal("0.00")
 UNPAID = (BillStatus.OPEN, BillStatus.PARTLY_PAID)
 OVERDUE = "overdue"
 """A status filter value beyond BillStatus: unpaid and past the due date."""
@@ -365,7 +365,7 @@ def arrears_for(bill: Bill, *, owed: Owed, today: date) -> ArrearsTimeline | Non
         return None
     notice_from = bill.due_date + timedelta(days=1)
     days = owed.penalty.days
-    next_day = days[-1].amount.quantize(Decimal("0.01")) if days else None
+    next_day = days[-1].amount.quantize(FEN) if days else None
     return ArrearsTimeline(
         due_date=bill.due_date,
         penalty_from=bill.penalty_start_date or bill.due_date + timedelta(days=1),

@@ -1,6 +1,6 @@
 """The one module that talks to Stripe (STYLE.md; Saleor's stripe_api.py, dj-stripe).
 
-- Amounts cross as integer fen in CNY, converted only by ``payments.money``.
+- Amounts cross as integer fen in CNY, converted only by ``portal.core.money``.
 - Every call that creates something passes an idempotency key, derived by the caller from our
   own record's UUID and stored with it, so our own retries reuse it and Stripe answers a retry
   with the object it already made (keys live at least 24 h; reusing one with other parameters
@@ -19,7 +19,7 @@ from uuid import UUID
 import stripe
 from django.conf import settings
 
-from .money import CURRENCY, yuan_to_fen
+from portal.core.money import CURRENCY, yuan_to_fen
 
 # The SDK retries connection failures and 5xx itself, with the same idempotency key.
 NETWORK_RETRIES = 2

@@ -36,13 +36,13 @@ from typing import Literal
 from django.db.models import Max, Q
 from django.utils.translation import gettext as _
 
+from portal.core.money import ZERO, to_fen
 from portal.models import ServiceAccount
 
 from .models import Bill, BillStatus, LineKind, Tariff, TariffKind, TariffVersion, TierPeriod
 
-FEN = Decimal("0.01")
 KWH_STEP = Decimal("0.01")
-ZERO = Decimal("0")
+NO_KWH = Decimal("0")
 
 
 @dataclass(frozen=True)
@@ -62,16 +62,12 @@ class ChargeLine:
     """1, 2 or 3 for a tier line."""
 
 
-def _money(value: Decimal) -> Decimal:
-    return value.quantize(FEN, rounding=ROUND_HALF_UP)
-
-
 def _kwh(value: Decimal) -> Decimal:
     return value.quantize(KWH_STEP, rounding=ROUND_HALF_UP)
 
 
 def _line(kind, label, kwh, unit_price, version, tier=None) -> ChargeLine:
-    return ChargeLine(kind, label, kwh, unit_price, _money(kwh * unit_price), version, tier)
+    return ChargeLine(kind, label, kwh, unit_price, to_fen(kwh * unit_price), version, tier)
 
 
 def version_in_force(versions: Sequence[TariffVersion], day: date) -> TariffVersion | None:
@@ -123,7 +119,7 @@ def _prorate(total: Decimal, parts: Sequence[_Part]) -> list[Decimal]:
     """``total`` shared by days, to 0.01 kWh; the last part takes the remainder."""
     days = sum(part.days for part in parts)
     shares = [_kwh(total * part.days / days) for part in parts[:-1]]
-    return [*shares, total - sum(shares, ZERO)]
+    return [*shares, total - sum(shares, NO_KWH)]
 
 
 def _tier_lines(
@@ -133,7 +129,7 @@ def _tier_lines(
     end = start + kwh
     base = version.unit_price
     ladder = [
-        (1, ZERO, limit1, base),
+        (1, NO_KWH, limit1, base),
         (2, limit1, limit2, base + version.tier2_step),
         (3, limit2, None, base + version.tier3_step),
     ]
@@ -161,12 +157,12 @@ def _tiered(parts, kwh, prior_kwh) -> list[ChargeLine] | None:
     for part, share in zip(parts, _prorate(kwh, parts), strict=True):
         version = part.version
         if version.tier_period == TierPeriod.YEARLY:
-            start = position.get(part.first.year, ZERO)
+            start = position.get(part.first.year, NO_KWH)
             position[part.first.year] = start + share
             limits = (version.tier1_limit_kwh, version.tier2_limit_kwh)
         else:
             # Monthly ladder: this part's share of the days is its share of each threshold.
-            start = ZERO
+            start = NO_KWH
             limits = tuple(
                 _kwh(limit * part.days / total_days)
                 for limit in (version.tier1_limit_kwh, version.tier2_limit_kwh)
@@ -176,7 +172,7 @@ def _tiered(parts, kwh, prior_kwh) -> list[ChargeLine] | None:
 
 
 def _time_of_use(parts, kwh, band_kwh) -> list[ChargeLine] | None:
-    if band_kwh is None or sum(band_kwh.values(), ZERO) != kwh:
+    if band_kwh is None or sum(band_kwh.values(), NO_KWH) != kwh:
         return None
     lines = []
     for code, band_total in band_kwh.items():
@@ -206,7 +202,7 @@ def charges_for(
     period_start: date,
     period_end: date,
     kwh: Decimal,
-    prior_kwh: Decimal = ZERO,
+    prior_kwh: Decimal = NO_KWH,
     band_kwh: Mapping[str, Decimal] | None = None,
 ) -> list[ChargeLine] | None:
     """The lines that ``kwh`` consumed from ``period_start`` through ``period_end`` (inclusive)
@@ -257,7 +253,7 @@ def _share_in(bill_first: date, bill_last: date, kwh: Decimal, first: date, last
     """The kWh of a bill falling in [first, last], prorated by days; and the overlap's last day."""
     lo, hi = max(bill_first, first), min(bill_last, last)
     if hi < lo:
-        return ZERO, None
+        return NO_KWH, None
     days = (bill_last - bill_first).days + 1
     overlap = (hi - lo).days + 1
     return (kwh if overlap == days else _kwh(kwh * overlap / days)), hi
@@ -280,7 +276,8 @@ def prior_kwh_for(bill: Bill) -> Decimal:
     )
     day_before = bill.period_start - timedelta(days=1)
     return sum(
-        (_share_in(first, last, kwh, year_start, day_before)[0] for first, last, kwh in rows), ZERO
+        (_share_in(first, last, kwh, year_start, day_before)[0] for first, last, kwh in rows),
+        NO_KWH,
     )
 
 
@@ -331,7 +328,7 @@ def bill_explanation(bill: Bill) -> Explanation:
     unavailable = Explanation((), "unavailable", versions, tariff)
     if tariff is None or not all_versions:
         return unavailable
-    prior = ZERO
+    prior = NO_KWH
     if tariff.kind == TariffKind.TIERED and any(
         v.tier_period == TierPeriod.YEARLY for v in versions
     ):
@@ -416,14 +413,14 @@ def tier_position(*, account, as_of: date) -> TierPosition | None:
         .order_by("period_end")
         .values_list("period_start", "period_end", "kwh")
     )
-    used, billed_until = ZERO, None
+    used, billed_until = NO_KWH, None
     for bill_first, bill_last, kwh in bills:
         share, until = _share_in(bill_first, bill_last, kwh, first, min(last, as_of))
         used += share
         if until is not None:
             billed_until = max(billed_until or until, until)
 
-    pace, from_earlier = ZERO, False
+    pace, from_earlier = NO_KWH, False
     if billed_until is not None:
         pace = used / ((billed_until - first).days + 1)
     else:

@@ -10,8 +10,6 @@ from decimal import Decimal
 
 from .selectors import Usage, UsageMonth
 
-ZERO = Decimal("0")
-
 # The drawing's coordinate system (the SVG scales to the width of the page).
 WIDTH = 720
 HEIGHT = 310
@@ -161,7 +159,7 @@ def tier_gauge(position) -> TierGauge:
     limit1, limit2 = position.thresholds
     used = position.used_kwh
     scale_end = max(limit2 * Decimal("1.25"), used * Decimal("1.08"))
-    bounds = [(1, ZERO, limit1), (2, limit1, limit2), (3, limit2, scale_end)]
+    bounds = [(1, Decimal(0), limit1), (2, limit1, limit2), (3, limit2, scale_end)]
     segments = [
         GaugeSegment(
             tier=tier,

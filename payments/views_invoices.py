@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_http_methods
 
-from portal.errors import InvalidInput
+from portal.core.errors import InvalidInput
 from portal.org_access import admin_mfa_redirect
 from portal.selectors import membership_list_for
 

@@ -34,7 +34,8 @@ from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_http_methods, require_safe
 
 from portal.core import clock
-from portal.errors import InvalidInput, RateLimited
+from portal.core.errors import InvalidInput, RateLimited
+from portal.core.money import yuan_to_fen
 from portal.models import Binding
 from portal.org_access import admin_mfa_redirect
 from portal.selectors import binding_list_for, membership_list_for
@@ -42,7 +43,6 @@ from portal.selectors import binding_list_for, membership_list_for
 from . import checkout, gateways, invoices, webhooks
 from .forms_pay import BillChoiceForm, GatewayOutcomeForm
 from .models import AttemptStatus, Gateway, PaymentAttempt
-from .money import yuan_to_fen
 from .selectors import ZERO, owed_today
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_safe
 
-from portal.errors import RateLimited
+from portal.core.errors import RateLimited
 from portal.middleware import client_ip
 
 from . import receipts

@@ -42,9 +42,9 @@ from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.admin.widgets.button import HeaderButton
 from wagtail.permissions import register_permission_policy
 
-from portal.audit import audit_record, object_ref_for
 from portal.core import clock
-from portal.errors import InvalidInput
+from portal.core.audit import audit_record, object_ref_for
+from portal.core.errors import InvalidInput
 from portal.wagtail_hooks import ReadOnlyPermissionPolicy
 
 from .forms_refund import RefundForm

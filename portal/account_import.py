@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 from payments.models import Tariff
 
 from .core import clock
-from .interchange import (
+from .core.interchange import (
     HashingReader,
     ImportReport,
     RowError,

@@ -8,6 +8,6 @@ class PortalConfig(AppConfig):
 
     def ready(self):
         from . import receivers  # noqa: F401  (audit of identity events raised by allauth)
-        from .audit_db import install_connection_hooks
+        from .core.audit_db import install_connection_hooks
 
         install_connection_hooks()

@@ -17,11 +17,11 @@ from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from . import ratelimit
-from .audit import audit_record
-from .core import clock
+from .core import clock, ratelimit
+from .core.audit import audit_record
+from .core.errors import BindingRefused, NotAllowed, RateLimited
+from .core.request_context import current as current_request
 from .email import email_enqueue
-from .errors import BindingRefused, NotAllowed, RateLimited
 from .models import (
     Binding,
     BindingChallenge,
@@ -31,7 +31,6 @@ from .models import (
     ServiceAccount,
     User,
 )
-from .request_context import current as current_request
 from .sms import sms_send
 
 CODE_TTL = timedelta(minutes=10)

@@ -14,9 +14,9 @@ import secrets
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from .audit import audit_record
 from .core import clock
-from .errors import InvalidInput
+from .core.audit import audit_record
+from .core.errors import InvalidInput
 from .models import IntegrationClient, IntegrationScope
 
 TOKEN_PREFIX = "phk"  # noqa: S105  (a fixed label that starts every token, not a secret)

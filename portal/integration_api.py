@@ -39,11 +39,11 @@ from payments.export import (
 from payments.invoices import InvoiceStatusConflict, InvoiceUnknown, invoice_status_set
 from payments.payment_import import PAYMENT_COLUMNS, payments_import
 
-from . import ratelimit
 from .account_import import ACCOUNT_COLUMNS, accounts_import
-from .errors import InvalidInput
+from .core import ratelimit
+from .core.errors import InvalidInput
+from .core.interchange import InterchangeError
 from .integration import integration_client_authenticate
-from .interchange import InterchangeError
 from .models import IntegrationClient, IntegrationScope
 
 JSONL_CONTENT_TYPES = ("application/x-ndjson", "application/jsonl")

@@ -4,7 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
-from . import request_context
+from .core import request_context
 from .mfa import user_has_mfa, user_must_have_mfa
 
 

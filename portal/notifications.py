@@ -53,9 +53,9 @@ from django.utils import translation
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-from .audit import audit_record
 from .core import clock
-from .errors import InvalidInput
+from .core.audit import audit_record
+from .core.errors import InvalidInput
 from .models import (
     Channel,
     Notification,

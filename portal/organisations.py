@@ -29,11 +29,11 @@ from django.utils.translation import gettext_lazy
 from stdnum.cn import uscc as uscc_checker
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
-from . import ratelimit
-from .audit import audit_record
-from .core import clock
+from .core import clock, ratelimit
+from .core.audit import audit_record
+from .core.errors import InvalidInput, NotAllowed, PowerhallError, RateLimited
+from .core.request_context import current as current_request
 from .email import email_enqueue
-from .errors import InvalidInput, NotAllowed, PowerhallError, RateLimited
 from .models import (
     Binding,
     Invitation,
@@ -44,7 +44,6 @@ from .models import (
     Scope,
     User,
 )
-from .request_context import current as current_request
 
 INVITATION_TTL = timedelta(days=7)
 

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth import signals as auth_signals
 from django.dispatch import receiver
 
-from .audit import audit_record
+from .core.audit import audit_record
 
 
 def _identifier_digest(identifier: str) -> str:

@@ -8,8 +8,8 @@ from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.db import transaction
 
-from .audit import audit_record
 from .core import clock
+from .core.audit import audit_record
 from .models import User
 
 
@@ -59,7 +59,7 @@ def user_sessions_ended(*, sessions: list[UserSession]) -> None:
 
 def user_data_export(*, user: User) -> dict:
     """Everything we hold about a person, as they can download it (privacy law: access)."""
-    from .audit import audit_events_by
+    from .core.audit import audit_events_by
 
     data = {
         "exported_at": clock.now().isoformat(),

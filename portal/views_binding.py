@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from . import binding as binding_services
 from . import selectors
-from .errors import BindingRefused, NotAllowed, RateLimited
+from .core.errors import BindingRefused, NotAllowed, RateLimited
 from .forms import (
     BindByBillForm,
     BindByHolderForm,

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from . import notifications as service
-from .errors import InvalidInput
+from .core.errors import InvalidInput
 from .models import Channel, NotificationKind
 from .phone import mask_phone
 

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from . import organisations as services
 from . import selectors
 from .core import clock
-from .errors import PowerhallError
+from .core.errors import PowerhallError
 from .forms import InvitationForm, OrganisationCreateForm, RoleForm
 from .models import Scope
 from .org_access import org_member_required

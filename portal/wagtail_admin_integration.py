@@ -28,7 +28,7 @@ from wagtail.admin.views.generic.base import BaseListingView, WagtailAdminTempla
 from wagtail.admin.viewsets.base import ViewSet
 from wagtail.admin.widgets.button import HeaderButton
 
-from .errors import InvalidInput
+from .core.errors import InvalidInput
 from .integration import TOKEN_PREFIX, integration_client_create, integration_client_revoke
 from .models import IntegrationClient, IntegrationScope, ServiceAccount
 

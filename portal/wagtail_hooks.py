@@ -3,7 +3,7 @@
 Superusers, and staff whose group has "Can view audit event", can list the log with filters and
 open one event. Nobody can create, edit or delete an event here: the views do not exist, and the
 permission policy refuses those actions even to superusers (the log is written only by
-portal.audit.audit_record).
+portal.core.audit.audit_record).
 """
 
 import django_filters

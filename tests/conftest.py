@@ -138,7 +138,7 @@ def _audit_maintenance():
     """Unlock the audit log's append-only triggers on the test connections: flushes between
     transactional and live-server tests delete every table. Set before the test database is
     created, so every connection opens unlocked; tests re-lock with
-    portal.audit_db.audit_protection_enforced()."""
+    portal.core.audit_db.audit_protection_enforced()."""
     from django.conf import settings
 
     settings.AUDIT_ALLOW_MAINTENANCE = True
@@ -148,7 +148,7 @@ def _audit_maintenance():
 def audit_actions():
     """``audit_actions(user)``: the actions recorded about ``user``, oldest first;
     ``audit_actions(action=…)``: every row with that action."""
-    from portal.audit import object_ref_for
+    from portal.core.audit import object_ref_for
     from portal.models import AuditEvent
 
     def read(user=None, *, action: str | None = None) -> list[str]:

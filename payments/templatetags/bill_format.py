@@ -4,9 +4,11 @@ Amounts are shown exactly as stored (Decimal, never float): ``¥1,234.50``; unit
 decimals they carry (up to 6) but at least 2; a daily rate as a percentage (0.001 → 0.1%).
 """
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 from django import template
+
+from portal.core import money
 
 register = template.Library()
 
@@ -23,12 +25,8 @@ def _decimal(value) -> Decimal | None:
 @register.filter
 def yuan(value) -> str:
     """¥ and the amount with thousands separators and 2 decimals (rounded half-up, as penalties
-    are); a minus sign for negatives."""
-    amount = _decimal(value)
-    if amount is None:
-        return ""
-    text = f"{abs(amount).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,}"
-    return f"−¥{text}" if amount < 0 else f"¥{text}"
+    are); a minus sign for negatives (``portal.core.money.display``)."""
+    return money.display(value)
 
 
 @register.filter

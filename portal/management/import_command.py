@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from tqdm import tqdm
 
-from portal.interchange import FORMATS, ImportReport, InterchangeError, format_for
+from portal.core.interchange import FORMATS, ImportReport, InterchangeError, format_for
 
 EXIT_REJECTED_STRICT = 1
 EXIT_UNREADABLE = 2

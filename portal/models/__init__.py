@@ -1,5 +1,6 @@
 """The portal's data: people, the audit log, electricity accounts and organisations."""
 
+from ..core.models import AuditChainHead, AuditEvent, AuditEventQuerySet, AuditLogIsAppendOnly
 from .accounts import (
     AccountStatus,
     Binding,
@@ -8,7 +9,6 @@ from .accounts import (
     ProofMethod,
     ServiceAccount,
 )
-from .audit import AuditChainHead, AuditEvent, AuditEventQuerySet, AuditLogIsAppendOnly
 from .identity import User, UserManager
 from .integration import IntegrationClient, IntegrationScope
 from .notifications import (

@@ -241,7 +241,7 @@ STRIPE_API_BASE = env_str("STRIPE_API_BASE")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request": {"()": "portal.logging.RequestContextFilter"}},
+    "filters": {"request": {"()": "portal.core.logging.RequestContextFilter"}},
     "formatters": {
         "plain": {
             "format": "%(asctime)s %(levelname)s %(name)s [request_id=%(request_id)s] %(message)s"

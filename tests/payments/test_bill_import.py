@@ -30,7 +30,7 @@ from payments.models import (
     TariffVersion,
 )
 from portal.core import clock
-from portal.interchange import InterchangeError
+from portal.core.interchange import InterchangeError
 from portal.models import AuditEvent
 from tests.factories import ServiceAccountFactory, pay
 

@@ -28,7 +28,7 @@ from payments.models import (
 from payments.selectors import owed_today
 from payments.webhooks import webhook_receive
 from portal.core import clock
-from portal.errors import InvalidInput
+from portal.core.errors import InvalidInput
 from portal.models import AccountStatus
 from tests.factories import (
     BillFactory,

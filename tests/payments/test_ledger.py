@@ -24,7 +24,7 @@ from payments.ledger import (
     ledger_post_many,
 )
 from payments.models import Bill, BillStatus, Book, EntryKind, LedgerEntry, LedgerLine
-from portal.audit_db import audit_protection_enforced
+from portal.core.audit_db import audit_protection_enforced
 from tests.factories import BillFactory, ServiceAccountFactory, pay
 
 pytestmark = pytest.mark.django_db

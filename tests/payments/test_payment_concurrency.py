@@ -22,7 +22,7 @@ from payments.models import (
     PaymentAttempt,
 )
 from payments.webhooks import webhook_receive
-from portal.errors import InvalidInput
+from portal.core.errors import InvalidInput
 from tests.factories import (
     BillFactory,
     MemberScopeFactory,

@@ -17,7 +17,7 @@ from django.db import connection
 from django.urls import reverse
 
 from payments import checkout, fulfilment, gateways
-from payments.ledger import ZERO, Posting, account_credit, ledger_post
+from payments.ledger import Posting, account_credit, ledger_post
 from payments.models import (
     AttemptStatus,
     BillingExport,
@@ -36,7 +36,8 @@ from payments.refunds import refund_available, refund_request, refund_retry
 from payments.selectors import owed_today
 from payments.stripe_gateway import stripe_client
 from portal.core import clock
-from portal.errors import InvalidInput
+from portal.core.errors import InvalidInput
+from portal.core.money import ZERO
 from portal.models import AuditEvent
 from portal.roles import SERVICE_STAFF, roles_ensure
 from tests.factories import PASSWORD, BillFactory, StaffUserFactory, UserFactory, pay, totp_enrol

@@ -8,13 +8,13 @@ import pytest
 import stripe
 from stripe._http_client import RequestsClient
 
-from payments.money import MoneyError, fen_to_yuan
 from payments.stripe_gateway import (
     payment_intent_create,
     payment_intent_retrieve,
     refund_create,
     stripe_client,
 )
+from portal.core.money import MoneyError, fen_to_yuan
 
 
 class RecordingClient(RequestsClient):

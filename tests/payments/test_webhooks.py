@@ -36,9 +36,9 @@ from payments.models import (
     WebhookEvent,
     WebhookStatus,
 )
-from payments.money import yuan_to_fen
 from payments.reconcile import reconcile_payments
 from payments.webhooks import TOLERANCE_SECONDS, webhook_handle
+from portal.core.money import yuan_to_fen
 from portal.models import AuditEvent, Notification, NotificationStatus
 from tests.factories import BillFactory, BindingFactory, UserFactory
 from tests.payments.test_ledger import assert_ledger_balances

@@ -12,7 +12,7 @@ from django.utils import translation
 
 from payments.models import Tariff
 from portal.account_import import ACCOUNT_COLUMNS, accounts_import
-from portal.interchange import InterchangeError
+from portal.core.interchange import InterchangeError
 from portal.models import AccountStatus, AuditEvent, CustomerClass, ServiceAccount
 
 pytestmark = pytest.mark.django_db

@@ -20,8 +20,8 @@ from django.contrib.auth.models import Group, Permission
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, connections, transaction
 
-from portal import request_context
-from portal.audit import (
+from portal.core import clock, request_context
+from portal.core.audit import (
     GENESIS_MAC,
     audit_chain_verify,
     audit_events_by,
@@ -29,8 +29,7 @@ from portal.audit import (
     compute_mac,
     key_id_for,
 )
-from portal.audit_db import audit_protection_enforced, audit_triggers
-from portal.core import clock
+from portal.core.audit_db import audit_protection_enforced, audit_triggers
 from portal.models import AuditChainHead, AuditEvent, AuditLogIsAppendOnly
 from tests.factories import StaffUserFactory, UserFactory, totp_enrol
 

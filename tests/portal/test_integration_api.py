@@ -15,7 +15,7 @@ from django.test import Client
 from django.utils import translation
 
 from payments.models import Tariff
-from portal.errors import InvalidInput
+from portal.core.errors import InvalidInput
 from portal.integration import (
     integration_client_authenticate,
     integration_client_create,

@@ -16,7 +16,7 @@ from django.utils import translation
 
 from portal import organisations as services
 from portal.core import clock
-from portal.errors import RateLimited
+from portal.core.errors import RateLimited
 from portal.models import AuditEvent, Invitation, MemberRole, Membership
 from tests.factories import MembershipFactory, OrganisationFactory, UserFactory, totp_enrol
 

@@ -9,8 +9,8 @@ import logging
 
 from django.core.management.base import BaseCommand
 
-from portal.audit import audit_head, format_head
 from portal.core import clock
+from portal.core.audit import audit_head, format_head
 
 logger = logging.getLogger("powerhall.audit")
 

@@ -5,8 +5,8 @@ import logging
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from portal.audit import audit_chain_verify, format_head, parse_head
-from portal.audit_db import EXPECTED_TRIGGERS, audit_triggers
+from portal.core.audit import audit_chain_verify, format_head, parse_head
+from portal.core.audit_db import EXPECTED_TRIGGERS, audit_triggers
 
 logger = logging.getLogger("powerhall.audit")
 

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from portal.errors import InvalidInput
+from portal.core.errors import InvalidInput
 from portal.integration import integration_client_create
 from portal.models import IntegrationScope
 

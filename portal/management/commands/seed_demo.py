@@ -15,7 +15,7 @@ from django.db import transaction
 
 from payments.demo import seed_bills
 from payments.models import Tariff, TariffBand, TariffVersion
-from portal.audit import audit_record
+from portal.core.audit import audit_record
 from portal.models import (
     Binding,
     MemberRole,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payments.money import MoneyError, fen_to_yuan, yuan, yuan_to_fen
+from portal.core.money import MoneyError, fen_to_yuan, yuan, yuan_to_fen
 
 
 @pytest.mark.parametrize(

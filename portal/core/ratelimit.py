@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 
-from .core import clock
+from . import clock
 
 
 @dataclass(frozen=True)

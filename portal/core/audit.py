@@ -22,8 +22,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, router, transaction
 
-from . import request_context
-from .core import clock
+from . import clock, request_context
 from .models import AuditChainHead, AuditEvent
 
 logger = logging.getLogger("powerhall.audit")
@@ -184,7 +183,7 @@ def audit_record(
     ``actor`` is the User who acted (None: the system); only their id and a role label are
     stored. ``obj`` is the model instance concerned (or a reference string). ``data`` is any
     JSON-serialisable dict (Decimals are stored as exact strings). IP, user agent and request id
-    come from the current request (portal.request_context).
+    come from the current request (portal.core.request_context).
 
     Atomic with the caller: inside ``transaction.atomic()`` the row commits or rolls back with the
     caller's change, and a rollback leaves no row and no gap. Appends are serialised by a row lock

@@ -24,7 +24,7 @@ class AuditEvent(models.Model):
     the row before it, so an edited, deleted or inserted row breaks the chain and
     ``manage.py audit_verify`` names it. Database triggers refuse UPDATE, DELETE and TRUNCATE
     (migration 0002); the chain is what detects someone who removed them. Rows are written only by
-    ``portal.audit.audit_record``. See docs/audit.md.
+    ``portal.core.audit.audit_record``. See docs/audit.md.
 
     The actor is a plain number, not a foreign key: a row must never need editing when a user is
     closed or removed, and it holds no names or contact data.
