@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from portal.core.money import ZERO
 
-from .ledger import SETTLEMENT_KINDS, Posting, bill_status, bills_refresh, ledger_post
+from .ledger import SETTLEMENT_KINDS, Posting, bills_refresh, ledger_post
 from .models import Bill, BillStatus, Book, EntryKind, LedgerEntry, LedgerLine, PenaltyRule
 from .penalties import NO_PENALTY, Penalty, Rule, penalty_for
 
@@ -184,7 +184,8 @@ def bill_payment_post(
     The caller holds the transaction, has locked the bill row (``select_for_update``) and writes
     its audit record last. Returns the payment's ledger entry. A bulk caller passes
     ``refresh=False`` and calls ``bills_refresh`` once for all its bills before it commits: the
-    ``bill`` object is then brought up to date in memory only, for the next payment towards it.
+    ``bill`` object then keeps running totals in memory, for the next payment towards it, and
+    its status waits for the refresh.
     """
     allocation = payment_allocation(bill, amount=amount, on_date=on_date, rules=rules)
     charge, payment = allocation.postings(bill, amount=amount)
@@ -209,25 +210,16 @@ def bill_payment_post(
         bills_refresh([bill.pk])
         bill.refresh_from_db()
     else:
-        _bill_apply(bill, allocation, on_date=on_date)
+        _running_totals(bill, allocation)
     return entry
 
 
-def _bill_apply(bill: Bill, allocation: Allocation, *, on_date: date) -> None:
-    """``bill``'s derived columns after ``allocation``, as ``bills_refresh`` will compute them
-    from the ledger (which stays the truth: the bulk caller refreshes before committing)."""
+def _running_totals(bill: Bill, allocation: Allocation) -> None:
+    """What ``bill`` has been paid so far in this batch, for allocating the next payment towards
+    it before ``bills_refresh`` runs. Only the running totals: the bill's status and settlement
+    date come from the ledger alone (``bills_refresh``), never from here."""
     if bill.status == BillStatus.CANCELLED:
         return
     bill.principal_paid += allocation.principal
     bill.penalty_charged += allocation.penalty_charge
     bill.penalty_paid += allocation.penalty
-    settled = bill.amount - bill.principal_paid <= 0
-    if settled and allocation.principal > 0:
-        bill.settled_on = on_date
-    bill.status = bill_status(
-        cancelled=False,
-        settled=settled,
-        paid=bill.principal_paid,
-        penalty_charged=bill.penalty_charged,
-        penalty_paid=bill.penalty_paid,
-    )
