@@ -10,7 +10,6 @@ if the money arrives after midnight and expires unpaid at the end of its day.
 import logging
 from collections.abc import Sequence
 
-import stripe
 from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import Http404
@@ -19,13 +18,16 @@ from django.utils.translation import ngettext
 
 from portal.core import clock, ratelimit
 from portal.core.errors import InvalidInput, RateLimited
+from portal.core.transitions import transition
 from portal.models import Binding, Scope, User
 from portal.selectors import membership_list_for, org_bindings_for
 
 from . import gateways
 from .fulfilment import intent_apply
+from .gateways.errors import GatewayError
 from .models import AttemptBill, AttemptStatus, Bill, PaymentAttempt
 from .selectors import UNPAID, ZERO, owed_today
+from .workflow import ATTEMPT
 
 logger = logging.getLogger(__name__)
 
@@ -188,9 +190,16 @@ def attempt_cancel_stale(attempt: PaymentAttempt) -> None:
         intent_apply(state, source="cancel")
         return
     expired = attempt.expires_at <= clock.now()
-    PaymentAttempt.objects.filter(
-        pk=attempt.pk, status__in=(AttemptStatus.PENDING, AttemptStatus.FAILED)
-    ).update(status=AttemptStatus.EXPIRED if expired else AttemptStatus.CANCELLED)
+    with transaction.atomic():
+        locked = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+        if locked.status not in (AttemptStatus.PENDING, AttemptStatus.FAILED):
+            return  # paid or cancelled meanwhile (the webhook of the cancellation)
+        transition(
+            locked,
+            ATTEMPT,
+            to=AttemptStatus.EXPIRED if expired else AttemptStatus.CANCELLED,
+            data={"intent": locked.intent_id or ""},
+        )
 
 
 def attempt_refresh(attempt: PaymentAttempt) -> PaymentAttempt:
@@ -201,7 +210,7 @@ def attempt_refresh(attempt: PaymentAttempt) -> PaymentAttempt:
     if attempt.status in (AttemptStatus.PENDING, AttemptStatus.PROCESSING) and attempt.intent_id:
         try:
             state = gateways.intent_retrieve(attempt)
-        except stripe.StripeError:
+        except GatewayError:
             # The webhook or reconciliation settles it; the page says "processing" meanwhile.
             logger.exception("asking the gateway about attempt %s failed", attempt.uuid)
             state = None

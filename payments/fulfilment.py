@@ -20,6 +20,7 @@ from django.db import transaction
 from portal.core import clock, money
 from portal.core.audit import audit_record
 from portal.core.money import fen_to_yuan, yuan_to_fen
+from portal.core.transitions import transition
 from portal.models import AccountStatus
 
 from . import gateways
@@ -39,6 +40,7 @@ from .models import (
 from .receipts import receipt_issue
 from .reminders import payment_received_notify
 from .selectors import overdue_condition
+from .workflow import ATTEMPT
 
 
 @dataclass(frozen=True)
@@ -86,13 +88,17 @@ def _apply(attempt: PaymentAttempt, state: IntentState, *, source: str) -> Outco
         gateways.REQUIRES_PAYMENT_METHOD: AttemptStatus.FAILED if state.error else None,
         gateways.CANCELED: AttemptStatus.CANCELLED,
     }.get(state.status)
-    if new_status is None or new_status == attempt.status:
+    # A late or repeated event (a decline after the attempt was cancelled, the same decline
+    # twice) changes nothing.
+    if new_status is None or not ATTEMPT.allows(attempt.status, new_status):
         return Outcome(WebhookStatus.PROCESSED, attempt)
-    if attempt.status in (AttemptStatus.CANCELLED, AttemptStatus.EXPIRED):
-        return Outcome(WebhookStatus.PROCESSED, attempt)
-    attempt.status = new_status
-    attempt.failure_message = state.error if new_status == AttemptStatus.FAILED else ""
-    attempt.save(update_fields=["status", "failure_message", "updated_at"])
+    transition(
+        attempt,
+        ATTEMPT,
+        to=new_status,
+        changes={"failure_message": state.error if new_status == AttemptStatus.FAILED else ""},
+        data={"intent": state.id, "source": source, "error": state.error},
+    )
     return Outcome(WebhookStatus.PROCESSED, attempt, changed=True)
 
 
@@ -159,31 +165,26 @@ def _fulfil(attempt: PaymentAttempt, state: IntentState, *, source: str) -> None
         ReconnectionRequest.objects.create(account=accounts[account_id], attempt=attempt)
         for account_id in sorted(cleared)
     ]
-    attempt.status = AttemptStatus.SUCCEEDED
-    attempt.paid_at = clock.now()
-    attempt.payment_method = state.payment_method
-    attempt.failure_message = ""
-    # The payment may arrive before ``attempt_begin`` stored its id (a crash between the
-    # provider's answer and our write): keep it, or the payment could not be refunded,
-    # reconciled or exported under the provider's id.
-    attempt.intent_id = attempt.intent_id or state.id
-    attempt.save(
-        update_fields=[
-            "status",
-            "paid_at",
-            "payment_method",
-            "failure_message",
-            "intent_id",
-            "updated_at",
-        ]
-    )
+    changes = {
+        "paid_at": clock.now(),
+        "payment_method": state.payment_method,
+        "failure_message": "",
+        # The payment may arrive before ``attempt_begin`` stored its id (a crash between the
+        # provider's answer and our write): keep it, or the payment could not be refunded,
+        # reconciled or exported under the provider's id.
+        "intent_id": attempt.intent_id or state.id,
+    }
+    for name, value in changes.items():
+        setattr(attempt, name, value)  # what the receipt and the message print
     # The receipt's number is taken here, in this transaction (so a rollback gives it back),
     # after the bills' locks and before the audit chain head; it renders after the commit.
     receipt = receipt_issue(attempt=attempt, items=items, bills=bills)
     message = payment_message(attempt, items=items, bills=bills)
-    event = audit_record(
-        action="payment.succeeded",
-        obj=attempt,
+    event = transition(
+        attempt,
+        ATTEMPT,
+        to=AttemptStatus.SUCCEEDED,
+        changes=changes,
         data={
             "amount": attempt.amount,
             "reference": attempt.reference,
@@ -193,7 +194,7 @@ def _fulfil(attempt: PaymentAttempt, state: IntentState, *, source: str) -> None
             "reconnections": [request.account.number for request in reconnections],
             "receipt": receipt.number,
         },
-    )
+    ).event
     BillingExport.objects.bulk_create(
         [
             BillingExport(seq=event.seq, kind=ExportKind.PAYMENT, payload=message),

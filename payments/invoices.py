@@ -33,6 +33,7 @@ from stdnum.exceptions import ValidationError as StdnumValidationError
 
 from portal.core.audit import audit_record
 from portal.core.errors import InvalidInput, NotAllowed, PowerhallError
+from portal.core.transitions import transition
 from portal.models import IntegrationClient, MemberRole, Membership, User
 from portal.organisations import UsccInvalid, uscc_normalise
 
@@ -44,14 +45,7 @@ from .models import (
     InvoiceStatus,
     PaymentAttempt,
 )
-
-# Which status the billing system may report after which. Issued and rejected are final: a
-# rejected request stays rejected and the customer makes a new one.
-INVOICE_TRANSITIONS = {
-    InvoiceStatus.REQUESTED: {InvoiceStatus.ISSUED, InvoiceStatus.REJECTED},
-    InvoiceStatus.ISSUED: set(),
-    InvoiceStatus.REJECTED: set(),
-}
+from .workflow import INVOICE
 
 BANK_ACCOUNT_DIGITS = (8, 30)
 PHONE_DIGITS = (7, 20)
@@ -354,22 +348,21 @@ def invoice_status_set(
                     % {"number": request.invoice_number}
                 )
             return InvoiceStatusResult(request, changed=False)
-        if status not in INVOICE_TRANSITIONS[request.status]:
+        if not INVOICE.allows(request.status, status):
             raise InvoiceStatusConflict(
                 _("This request is already %(status)s.") % {"status": request.status}
             )
-        request.status = status
-        request.invoice_number = invoice_number if status == InvoiceStatus.ISSUED else ""
-        request.status_note = note
-        request.save(update_fields=["status", "invoice_number", "status_note", "updated_at"])
-        audit_record(
-            action=f"invoice.{status}",
-            obj=request,
+        number = invoice_number if status == InvoiceStatus.ISSUED else ""
+        transition(
+            request,
+            INVOICE,
+            to=status,
+            changes={"invoice_number": number, "status_note": note},
             actor_role="integration",
             data={
                 "client": client.name,
                 "payment_reference": request.attempt.reference,
-                "invoice_number": request.invoice_number,
+                "invoice_number": number,
                 "note": note,
             },
         )

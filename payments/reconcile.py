@@ -33,19 +33,18 @@ from datetime import date, datetime, timedelta
 from itertools import batched
 from uuid import UUID
 
-import stripe
 from django.utils.translation import gettext as _
 
 from portal.core import clock
 from portal.core.audit import audit_record
 from portal.core.money import fen_to_yuan, yuan_to_fen
 
-from . import checkout, gateways, stripe_gateway
+from . import checkout, gateways
 from .fulfilment import intent_apply
 from .gateways import IntentState
+from .gateways.errors import GatewayError
 from .models import (
     AttemptStatus,
-    Gateway,
     PaymentAttempt,
     Refund,
     RefundStatus,
@@ -194,15 +193,12 @@ def _open_attempts(start: datetime, report: Report) -> None:
 def _provider_payments(start: datetime, report: Report) -> dict[str, IntentState] | None:
     """The provider's payments of the period, by id (Stripe only: the local gateway's are made
     from our attempts). Money taken that no attempt of ours accounts for needs a person."""
-    if gateways.gateway_name() != Gateway.STRIPE:
-        return None
     try:
-        states = [
-            IntentState.from_stripe(intent)
-            for intent in stripe_gateway.payment_intents_list(int(start.timestamp()))
-        ]
-    except stripe.StripeError as error:
+        states = gateways.intents_since(start)
+    except GatewayError as error:
         report.need("stripe", _("Could not list the payments at Stripe: %(error)s") % _err(error))
+        return None
+    if states is None:
         return None
     report.checked["provider"] += len(states)
     taken = [state for state in states if state.status == gateways.SUCCEEDED]
@@ -290,7 +286,7 @@ def _expire(report: Report) -> None:
         before = attempt.status
         try:
             checkout.attempt_cancel_stale(attempt)
-        except stripe.StripeError as error:
+        except GatewayError as error:
             report.need(
                 attempt.reference,
                 _("%(reference)s: could not cancel its payment at the gateway: %(error)s")
@@ -373,7 +369,7 @@ def _ask(attempt: PaymentAttempt, report: Report) -> IntentState | None:
     none or cannot be asked. The next run asks again."""
     try:
         state = gateways.intent_retrieve(attempt)
-    except stripe.StripeError as error:
+    except GatewayError as error:
         report.need(
             attempt.reference,
             _("%(reference)s: could not ask the gateway about %(intent)s: %(error)s")
@@ -447,5 +443,5 @@ def _attempt_for(attempt_uuid: str) -> PaymentAttempt | None:
     return PaymentAttempt.objects.filter(uuid=value).first() if value else None
 
 
-def _err(error: stripe.StripeError) -> dict[str, str]:
-    return {"error": (getattr(error, "user_message", None) or str(error))[:200]}
+def _err(error: GatewayError) -> dict[str, str]:
+    return {"error": str(error.message)[:200]}

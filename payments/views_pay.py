@@ -17,7 +17,6 @@ the payment page Stripe's script and frames (card data stays inside Stripe's fra
 
 import logging
 
-import stripe
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -42,6 +41,7 @@ from portal.selectors import binding_list_for, membership_list_for
 
 from . import checkout, gateways, invoices, webhooks
 from .forms_pay import BillChoiceForm, GatewayOutcomeForm
+from .gateways.errors import GatewayError
 from .models import AttemptStatus, Gateway, PaymentAttempt
 from .selectors import ZERO, owed_today
 
@@ -224,7 +224,7 @@ def attempt_pay(request, attempt):
     else:
         try:
             attempt = checkout.attempt_begin(attempt)
-        except stripe.StripeError:
+        except GatewayError:
             logger.exception("creating the payment of attempt %s failed", attempt.uuid)
             provider_error = True
     context = {

@@ -229,7 +229,7 @@ INTEGRATION_API_RATE_WINDOW = env_int("INTEGRATION_API_RATE_WINDOW", 3600)
 # Retired audit keys, still needed to verify rows written before a key rotation (docs/audit.md).
 AUDIT_PREVIOUS_KEYS = env_list("AUDIT_PREVIOUS_KEYS")
 
-# --- Payments (payments/stripe_gateway.py) ------------------------------------------------------
+# --- Payments (payments/gateways/) ----------------------------------------------------------------
 # Without a secret key, development pays through the local test gateway; production requires
 # all three keys. STRIPE_API_BASE points the SDK at a Stripe-compatible test server.
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")

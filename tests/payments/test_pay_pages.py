@@ -13,7 +13,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from payments import stripe_gateway
+from payments.gateways import stripe_api
 from payments.models import (
     AttemptStatus,
     BillStatus,
@@ -440,7 +440,7 @@ def test_the_return_page_credits_a_succeeded_stripe_payment_without_a_webhook(
     attempt.refresh_from_db()
     # What the Payment Element does in the browser: confirm the intent with a card.
     # (localstripe cannot confirm with a payment_method parameter: it is attached first.)
-    client = stripe_gateway.stripe_client()
+    client = stripe_api.stripe_client()
     client.v1.payment_intents.update(attempt.intent_id, params={"payment_method": "pm_card_visa"})
     intent = client.v1.payment_intents.confirm(attempt.intent_id)
     assert intent.status == "succeeded"

@@ -20,7 +20,8 @@ import time_machine
 from django.core.management import CommandError, call_command
 from django.utils import translation
 
-from payments import checkout, gateways, stripe_gateway
+from payments import checkout, gateways
+from payments.gateways import stripe_api
 from payments.models import (
     AttemptStatus,
     BillStatus,
@@ -79,7 +80,7 @@ def begun(customer, **bill_kwargs):
 def stripe_confirm(intent_id: str):
     """The customer's card payment, confirmed at Stripe, whose news never reaches us.
     (localstripe refuses ``confirm`` with a payment method, so it is attached first.)"""
-    client = stripe_gateway.stripe_client()
+    client = stripe_api.stripe_client()
     client.v1.payment_intents.update(intent_id, params={"payment_method": "pm_card_visa"})
     return client.v1.payment_intents.confirm(intent_id)
 
@@ -143,7 +144,7 @@ def test_a_payment_made_before_we_stored_its_id_is_found_at_stripe_and_credited(
     bill = own_bill(customer)
     attempt = checkout.attempt_create(user=customer, bill_uuids=[bill.uuid])
     # Stripe made and charged the payment; we crashed before storing its id on the attempt.
-    intent = stripe_gateway.payment_intent_create(
+    intent = stripe_api.payment_intent_create(
         attempt_uuid=attempt.uuid,
         amount=attempt.amount,
         idempotency_key=attempt.idempotency_key,
@@ -172,7 +173,7 @@ def test_an_attempt_unpaid_at_the_end_of_its_day_expires_and_its_payment_is_canc
 
     attempt.refresh_from_db()
     assert attempt.status == AttemptStatus.EXPIRED
-    assert stripe_gateway.payment_intent_retrieve(attempt.intent_id).status == "canceled"
+    assert stripe_api.payment_intent_retrieve(attempt.intent_id).status == "canceled"
     assert list(report.expired) == [attempt.reference]
     assert report.nothing_to_fix  # expiring is routine, not a repair
     assert not LedgerLine.objects.filter(book=Book.CASH).exists()
@@ -199,7 +200,7 @@ def test_money_that_came_in_for_an_attempt_past_its_day_is_credited_not_cancelle
 
 def test_money_at_stripe_for_no_attempt_of_ours_needs_a_person(own_stripe):
     stranger = uuid.uuid4()
-    intent = stripe_gateway.payment_intent_create(
+    intent = stripe_api.payment_intent_create(
         attempt_uuid=stranger,
         amount=Decimal("88.00"),
         idempotency_key=f"attempt-{stranger}",

@@ -17,6 +17,7 @@ from django.db import connection
 from django.urls import reverse
 
 from payments import checkout, fulfilment, gateways
+from payments.gateways.stripe_api import stripe_client
 from payments.ledger import Posting, account_credit, ledger_post
 from payments.models import (
     AttemptStatus,
@@ -34,7 +35,6 @@ from payments.models import (
 from payments.reconcile import reconcile_payments
 from payments.refunds import refund_available, refund_request, refund_retry
 from payments.selectors import owed_today
-from payments.stripe_gateway import stripe_client
 from portal.core import clock
 from portal.core.errors import InvalidInput
 from portal.core.money import ZERO

@@ -5,10 +5,10 @@ import uuid
 from decimal import Decimal
 
 import pytest
-import stripe
 from stripe._http_client import RequestsClient
 
-from payments.stripe_gateway import (
+from payments.gateways.errors import GatewayRefused
+from payments.gateways.stripe_api import (
     payment_intent_create,
     payment_intent_retrieve,
     refund_create,
@@ -53,10 +53,10 @@ def test_a_confirmed_card_payment_succeeds_for_the_amount_in_fen(stripe_settings
     )
 
 
-def test_a_declined_card_raises_card_declined(stripe_settings):
+def test_a_declined_card_is_refused_with_stripes_reason(stripe_settings):
     attempt = uuid.uuid4()
 
-    with pytest.raises(stripe.CardError) as declined:
+    with pytest.raises(GatewayRefused) as declined:
         payment_intent_create(
             attempt_uuid=attempt,
             amount=Decimal("50.00"),

@@ -24,7 +24,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.test import Client
 
-from payments import checkout, fulfilment, gateways, stripe_gateway
+from payments import checkout, fulfilment, gateways
+from payments.gateways import stripe_api
 from payments.models import (
     AttemptStatus,
     BillingExport,
@@ -590,7 +591,7 @@ def stripe_attempt():
 def confirm_at_stripe(attempt, payment_method: str):
     """What the customer's browser does with the Payment Element, done server-side: localstripe
     takes the payment method by update (its confirm refuses one) and then confirms."""
-    intents = stripe_gateway.stripe_client().v1.payment_intents
+    intents = stripe_api.stripe_client().v1.payment_intents
     intents.update(attempt.intent_id, params={"payment_method": payment_method})
     return intents.confirm(attempt.intent_id)
 

@@ -1,4 +1,5 @@
-"""The one module that talks to Stripe (STYLE.md; Saleor's stripe_api.py, dj-stripe).
+"""The one module that talks to Stripe (STYLE.md; Saleor's stripe_api.py, dj-stripe), and the
+only one that imports its SDK (the import contract says so, docs/architecture.md).
 
 - Amounts cross as integer fen in CNY, converted only by ``portal.core.money``.
 - Every call that creates something passes an idempotency key, derived by the caller from our
@@ -10,9 +11,11 @@
 - ``STRIPE_API_BASE`` points the SDK at a Stripe-compatible test server (localstripe in tests).
 - Card data never reaches us: the customer's browser talks to Stripe (the Payment Element);
   we only ever see PaymentIntent ids and statuses.
+- The SDK's exceptions stop here: every function raises ``GatewayUnavailable`` or
+  ``GatewayRefused`` (payments/gateways/errors.py) instead.
 """
 
-from collections.abc import Iterator
+import functools
 from decimal import Decimal
 from uuid import UUID
 
@@ -21,8 +24,33 @@ from django.conf import settings
 
 from portal.core.money import CURRENCY, yuan_to_fen
 
+from .errors import GatewayRefused, GatewayUnavailable, SignatureInvalid
+
 # The SDK retries connection failures and 5xx itself, with the same idempotency key.
 NETWORK_RETRIES = 2
+API_VERSION = stripe.api_version
+"""The Stripe API version our events are shaped by (the local test gateway writes the same)."""
+# Stripe's answers that say "not now" rather than "no": the outcome of the call is unknown.
+_TRANSIENT = (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError)
+
+
+def _message(error: stripe.StripeError) -> str:
+    return (getattr(error, "user_message", None) or str(error))[:300]
+
+
+def _translated(function):
+    """Raise our gateway errors instead of the SDK's."""
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except _TRANSIENT as error:
+            raise GatewayUnavailable(_message(error)) from error
+        except stripe.StripeError as error:
+            raise GatewayRefused(_message(error), code=getattr(error, "code", "") or "") from error
+
+    return call
 
 
 def stripe_client(*, http_client=None) -> stripe.StripeClient:
@@ -36,6 +64,7 @@ def stripe_client(*, http_client=None) -> stripe.StripeClient:
     )
 
 
+@_translated
 def payment_intent_create(
     *,
     attempt_uuid: UUID,
@@ -65,12 +94,14 @@ def payment_intent_create(
     )
 
 
+@_translated
 def payment_intent_retrieve(
     intent_id: str, *, client: stripe.StripeClient | None = None
 ) -> stripe.PaymentIntent:
     return (client or stripe_client()).v1.payment_intents.retrieve(intent_id)
 
 
+@_translated
 def refund_create(
     *,
     intent_id: str,
@@ -85,9 +116,19 @@ def refund_create(
     )
 
 
+@_translated
+def payment_intent_cancel(
+    intent_id: str, *, client: stripe.StripeClient | None = None
+) -> stripe.PaymentIntent:
+    """Cancel an unpaid PaymentIntent; one that succeeded or was cancelled already is refused
+    (``GatewayRefused``)."""
+    return (client or stripe_client()).v1.payment_intents.cancel(intent_id)
+
+
+@_translated
 def payment_intents_list(
     created_gte: int, *, client: stripe.StripeClient | None = None
-) -> Iterator[stripe.PaymentIntent]:
+) -> list[stripe.PaymentIntent]:
     """Every PaymentIntent created at or after ``created_gte`` (a Unix time), page after page
     (reconciliation). Stripe filters by ``created`` itself; a Stripe-compatible test server
     that refuses the filter (localstripe answers 400) gets the whole list, filtered here."""
@@ -99,6 +140,14 @@ def payment_intents_list(
         if not settings.STRIPE_API_BASE:
             raise
         page = client.v1.payment_intents.list(params={"limit": 100})
-    for intent in page.auto_paging_iter():
-        if intent.created >= created_gte:
-            yield intent
+    return [intent for intent in page.auto_paging_iter() if intent.created >= created_gte]
+
+
+def event_verify(payload: bytes, signature: str, *, secret: str, tolerance: int) -> dict:
+    """The event in a webhook's raw body, as a plain dict, once its ``Stripe-Signature`` header
+    verifies with ``secret`` within ``tolerance`` seconds; ``SignatureInvalid`` otherwise."""
+    try:
+        event = stripe.Webhook.construct_event(payload, signature, secret, tolerance=tolerance)
+    except (ValueError, stripe.SignatureVerificationError) as error:
+        raise SignatureInvalid(str(error)[:200]) from error
+    return event.to_dict()

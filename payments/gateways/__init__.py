@@ -6,6 +6,9 @@ refuses to start without the keys), the local test gateway stands in: a marked t
 buttons produce events of Stripe's shape, signed as Stripe signs them, handed to the same webhook
 code (``payments.webhooks.webhook_receive``). Fulfilment cannot tell which gateway served it: it
 sees an ``IntentState`` either way.
+
+Callers see our own errors (``errors.py``), never the Stripe SDK's: only ``stripe_api.py``
+imports it.
 """
 
 import hashlib
@@ -15,7 +18,6 @@ import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 
-import stripe
 from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext_noop
@@ -23,8 +25,9 @@ from django.utils.translation import gettext_noop
 from portal.core import clock
 from portal.core.money import yuan_to_fen
 
-from . import stripe_gateway
-from .models import Gateway, LocalIntent, PaymentAttempt
+from ..models import Gateway, LocalIntent, PaymentAttempt
+from . import stripe_api
+from .errors import GatewayRefused
 
 # A PaymentIntent's statuses (Stripe's names; the local gateway uses the same).
 SUCCEEDED = "succeeded"
@@ -118,7 +121,7 @@ def intent_create(attempt: PaymentAttempt) -> tuple[str, str]:
     No ``description``: localstripe (the test server) refuses the parameter, and the attempt's
     UUID in the metadata already names the payment (its reference is derived from it)."""
     if attempt.gateway == Gateway.STRIPE:
-        intent = stripe_gateway.payment_intent_create(
+        intent = stripe_api.payment_intent_create(
             attempt_uuid=attempt.uuid,
             amount=attempt.amount,
             idempotency_key=attempt.idempotency_key,
@@ -140,7 +143,7 @@ def intent_retrieve(attempt: PaymentAttempt) -> IntentState | None:
     if not attempt.intent_id:
         return None
     if attempt.gateway == Gateway.STRIPE:
-        return IntentState.from_stripe(stripe_gateway.payment_intent_retrieve(attempt.intent_id))
+        return IntentState.from_stripe(stripe_api.payment_intent_retrieve(attempt.intent_id))
     local = LocalIntent.objects.filter(intent_id=attempt.intent_id).first()
     return local_state(local) if local else None
 
@@ -152,8 +155,8 @@ def intent_cancel(attempt: PaymentAttempt) -> IntentState | None:
         return None
     if attempt.gateway == Gateway.STRIPE:
         try:
-            intent = stripe_gateway.stripe_client().v1.payment_intents.cancel(attempt.intent_id)
-        except stripe.InvalidRequestError:
+            intent = stripe_api.payment_intent_cancel(attempt.intent_id)
+        except GatewayRefused:
             # Already succeeded or cancelled: read what it is.
             return intent_retrieve(attempt)
         return IntentState.from_stripe(intent)
@@ -172,21 +175,37 @@ def refund(
     (tests record what is sent)."""
     if attempt.gateway == Gateway.STRIPE:
         try:
-            result = stripe_gateway.refund_create(
+            result = stripe_api.refund_create(
                 intent_id=attempt.intent_id,
                 amount=amount,
                 idempotency_key=idempotency_key,
                 client=client,
             )
-        except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError):
-            raise  # outcome unknown: the refund stays pending; a retry reuses its key
-        except stripe.StripeError as error:
-            message = getattr(error, "user_message", None) or str(error)
-            return RefundResult(id="", succeeded=False, error=message[:300])
+        except GatewayRefused as error:
+            # (GatewayUnavailable goes up: the outcome is unknown, the refund stays pending and
+            # a retry reuses its key.)
+            return RefundResult(id="", succeeded=False, error=str(error.message)[:300])
         # localstripe and Stripe's card refunds answer "succeeded" or "pending" (settles later).
         return RefundResult(id=result.id, succeeded=result.status in ("succeeded", "pending"))
     digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
     return RefundResult(id=f"re_local_{digest}", succeeded=True)
+
+
+def intents_since(start) -> list[IntentState] | None:
+    """Every payment the provider took or tried since ``start`` (reconciliation); None for the
+    local gateway, whose payments are made from our own attempts."""
+    if gateway_name() != Gateway.STRIPE:
+        return None
+    return [
+        IntentState.from_stripe(intent)
+        for intent in stripe_api.payment_intents_list(int(start.timestamp()))
+    ]
+
+
+def event_verify(payload: bytes, signature: str, *, tolerance: int) -> dict:
+    """A webhook's event (a plain dict) once its signature verifies (``SignatureInvalid``
+    otherwise): Stripe's and the local gateway's are signed alike."""
+    return stripe_api.event_verify(payload, signature, secret=webhook_secret(), tolerance=tolerance)
 
 
 # --- The local test gateway ---------------------------------------------------------------------
@@ -238,7 +257,7 @@ def local_event(state: IntentState, event_type: str) -> tuple[bytes, str]:
     event = {
         "id": f"evt_local_{secrets.token_hex(12)}",
         "object": "event",
-        "api_version": stripe.api_version,
+        "api_version": stripe_api.API_VERSION,
         "created": int(clock.now().timestamp()),
         "livemode": False,
         "pending_webhooks": 1,
