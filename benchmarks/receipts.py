@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/receipts.py               # 30 renders of each document
     .venv/bin/python benchmarks/receipts.py --renders 50
 
-Renders three documents with ``payments.receipts.receipt_document``, the function the
+Renders three documents with ``payments.receipt_pdf.receipt_document``, the function the
 background task runs (WeasyPrint, the Chinese font, the QR code): a household's receipt (one
 account, one bill with a penalty), a business's receipt (ten accounts, a bill each) and a
 refund note. Their snapshots are made by the same code that issues receipts, from unsaved model
@@ -133,7 +133,7 @@ def bench(*, renders: int = 30) -> dict:
     import django
 
     django.setup()
-    from payments.receipts import receipt_document
+    from payments.receipt_pdf import receipt_document
 
     documents, problems = {}, []
     for name, snapshot in _snapshots().items():

@@ -25,8 +25,6 @@ same report (docs/integration.md):
 """
 
 import bisect
-import hashlib
-import io
 import re
 import uuid
 from collections import defaultdict
@@ -36,18 +34,20 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Sum
 from django.utils.translation import gettext as _
 
 from portal.core import clock
 from portal.core.interchange import (
-    HashingReader,
     ImportReport,
     RowError,
-    SeenKeys,
-    import_finish,
-    read_records,
+    Run,
+    date_value,
+    decimal_value,
+    import_run,
+    shown,
+    text_value,
 )
 from portal.core.money import FEN, ZERO
 from portal.models import IntegrationClient, ServiceAccount
@@ -90,136 +90,16 @@ ISSUED, CANCELLED = "issued", "cancelled"
 BATCH_SIZE = 2000
 AUDIT_ACTION = "bills.imported"
 
-# Bill and payment imports queue on one transaction-scoped advisory lock on PostgreSQL: both
-# write the same bills, and one at a time keeps a payment from being allocated against a bill a
-# concurrent bill import is about to replace. (SQLite lets one writer in at a time anyway.)
-_LOCK_KEY = int.from_bytes(hashlib.sha256(b"powerhall.billing_import").digest()[:8], signed=True)
+# Bill and payment imports queue on one lock (``import_lock``): both write the same bills, and one
+# at a time keeps a payment from being allocated against a bill a concurrent bill import is about
+# to replace.
+LOCK = "powerhall.billing_import"
 _BILL_NUMBER_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._/-]{0,39}$")
 _ACCOUNT_NUMBER_RE = re.compile(r"^[0-9]{6,20}$")
-_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-_NUMBER_RE = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?$")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _TARIFF_CODE_MAX = Bill._meta.get_field("tariff_code").max_length
 _LABEL_MAX = BillLine._meta.get_field("label").max_length
-# Integer digits the columns hold: DecimalField(max_digits=14, decimal_places=2) and (12, 6).
-_MONEY_DIGITS = 12
+# Integer digits a unit price holds: DecimalField(max_digits=12, decimal_places=6).
 _UNIT_PRICE_DIGITS = 6
-
-
-# --- Reading values (shared with the payment import) ---------------------------------------------
-
-
-def shown(value) -> str:
-    """A value as quoted in a message: short, and without line breaks."""
-    text = _CONTROL_RE.sub(" ", str(value))
-    return text if len(text) <= 40 else text[:39] + "…"
-
-
-def text_value(column: str, value, problems: list[str], *, max_length: int) -> str:
-    """A required text value, or "" with the problem recorded."""
-    if value is not None and not isinstance(value, str):
-        problems.append(_("%(column)s must be text (in quotes)") % {"column": column})
-        return ""
-    if not value:
-        problems.append(_("%(column)s is empty") % {"column": column})
-        return ""
-    if _CONTROL_RE.search(value):
-        problems.append(
-            _("%(column)s contains a line break or another control character") % {"column": column}
-        )
-        return ""
-    if len(value) > max_length:
-        problems.append(
-            _("%(column)s is longer than %(limit)s characters")
-            % {"column": column, "limit": max_length}
-        )
-        return ""
-    return value
-
-
-def decimal_value(
-    column: str,
-    value,
-    problems: list[str],
-    *,
-    places: int = 2,
-    digits: int = _MONEY_DIGITS,
-    positive: bool = False,
-) -> Decimal | None:
-    """A number written with at most ``places`` decimals and ``digits`` before the point, not
-    negative (above zero if ``positive``). JSON Lines may send it as a string or a number."""
-    if isinstance(value, str):
-        text = value
-    elif isinstance(value, int) and not isinstance(value, bool):
-        text = str(value)
-    elif isinstance(value, float):
-        # The shortest text that reads back as this float: what the sender wrote, for any
-        # amount a bill can hold (at most 15 significant digits survive a float exactly).
-        text = repr(value)
-    elif value is None:
-        text = ""
-    else:
-        problems.append(_("%(column)s must be a number") % {"column": column})
-        return None
-    if not text:
-        problems.append(_("%(column)s is empty") % {"column": column})
-        return None
-    if not _NUMBER_RE.match(text):
-        problems.append(
-            _('%(column)s must be a number like 123.45, not "%(value)s"')
-            % {"column": column, "value": shown(text)}
-        )
-        return None
-    if text.startswith("-"):
-        problems.append(_("%(column)s must not be negative") % {"column": column})
-        return None
-    whole, _point, fraction = text.partition(".")
-    if len(fraction) > places:
-        problems.append(
-            _("%(column)s has more than %(places)s decimal places (%(value)s)")
-            % {"column": column, "places": places, "value": shown(text)}
-        )
-        return None
-    if len(whole.lstrip("0")) > digits:
-        problems.append(_("%(column)s is too large") % {"column": column})
-        return None
-    number = Decimal(text)
-    if positive and not number:
-        problems.append(_("%(column)s must be more than 0") % {"column": column})
-        return None
-    return number
-
-
-def date_value(column: str, value, problems: list[str]) -> date | None:
-    """An ISO 8601 calendar date (YYYY-MM-DD) that exists."""
-    if not isinstance(value, str) or not value:
-        problems.append(
-            _("%(column)s must be a date written YYYY-MM-DD") % {"column": column}
-            if value
-            else _("%(column)s is empty") % {"column": column}
-        )
-        return None
-    if not _DATE_RE.match(value):
-        problems.append(
-            _('%(column)s must be a date written YYYY-MM-DD, not "%(value)s"')
-            % {"column": column, "value": shown(value)}
-        )
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        problems.append(
-            _("%(column)s: %(value)s is not a date that exists")
-            % {"column": column, "value": value}
-        )
-        return None
-
-
-def lock_billing_imports() -> None:
-    """Queue behind any other bill or payment import (PostgreSQL; see ``_LOCK_KEY``)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
 
 
 # --- Rows ----------------------------------------------------------------------------------------
@@ -915,6 +795,40 @@ def _write(judged: _Judged, run: _Run, report: BillImportReport) -> None:
 # --- The run -------------------------------------------------------------------------------------
 
 
+class _BillImport:
+    """Bills, as ``import_run`` drives them (portal/core/interchange.py)."""
+
+    lock = LOCK
+    audit_action = AUDIT_ACTION
+    required = frozenset(BILL_COLUMNS)
+
+    def __init__(self, *, file_name: str, actor):
+        self.file_name, self.actor = file_name, actor
+        self.run: Run | None = None
+        self.state: _Run | None = None
+
+    def optional(self, fmt: str) -> frozenset[str]:
+        return OPTIONAL_COLUMNS.get(fmt, frozenset())
+
+    def begin(self, run: Run) -> None:
+        self.run = run
+        self.state = _Run.load(file_name=self.file_name, actor=self.actor)
+
+    def clean(self, line: int, record: dict) -> tuple[_Row | None, str, list[str]]:
+        return _clean(line, record)
+
+    def duplicate(self, key: str, first: int) -> str:
+        return _("bill number %(number)s already appears on line %(first)s") % {
+            "number": key,
+            "first": first,
+        }
+
+    def write(self, batch: list[_Row]) -> None:
+        judged = _judge(batch, self.state, self.run.report, self.run.reject)
+        if self.run.keeping:
+            _write(judged, self.state, self.run.report)
+
+
 def bills_import(
     *,
     stream,
@@ -927,66 +841,17 @@ def bills_import(
     on_progress: Callable[[int], None] | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> BillImportReport:
-    """Import the bills in ``stream`` (binary, CSV or JSON Lines) and report what happened.
-
-    Raises ``InterchangeError`` when the file cannot be read at all (encoding, header), even
-    part-way through: nothing is imported then. ``on_reject`` sees every rejected row as it is
-    found (the report keeps the first MAX_REPORTED_ERRORS); ``on_progress`` gets the number of
-    rows handled since its last call. ``actor`` (a staff user) or ``client`` (an integration
-    client) is who asked; neither means the command line.
-    """
-    reader = HashingReader(stream)
-    report = BillImportReport(file_name=file_name, format=fmt, strict=strict)
-
-    def reject(line: int, reason: str) -> None:
-        error = report.reject(line, reason)
-        if on_reject:
-            on_reject(error)
-
-    with transaction.atomic(), SeenKeys() as seen:
-        lock_billing_imports()
-        run = _Run.load(file_name=file_name, actor=actor)
-        batch: list[_Row] = []
-        pending_progress = 0
-
-        def flush() -> None:
-            judged = _judge(batch, run, report, reject)
-            if not (strict and report.rejected):
-                _write(judged, run, report)
-            batch.clear()
-
-        records = read_records(
-            io.BufferedReader(reader, buffer_size=256 * 1024),
-            fmt=fmt,
-            required=set(BILL_COLUMNS),
-            optional=OPTIONAL_COLUMNS.get(fmt, frozenset()),
-        )
-        for line, record in records:
-            report.rows += 1
-            pending_progress += 1
-            if isinstance(record, RowError):
-                row, number, problems = None, "", [record.reason]
-            else:
-                row, number, problems = _clean(line, record)
-            if number and (first := seen.first_line(number, line)) is not None:
-                problems.append(
-                    _("bill number %(number)s already appears on line %(first)s")
-                    % {"number": number, "first": first}
-                )
-            if problems:
-                reject(line, "; ".join(problems))
-                continue
-            batch.append(row)
-            if len(batch) >= batch_size:
-                flush()
-                if on_progress:
-                    on_progress(pending_progress)
-                    pending_progress = 0
-        if batch:
-            flush()
-        if on_progress and pending_progress:
-            on_progress(pending_progress)
-        report.sha256 = reader.finish()
-
-        import_finish(report, action=AUDIT_ACTION, actor=actor, client=client)
-    return report
+    """Import the bills in ``stream`` (binary, CSV or JSON Lines) and report what happened;
+    the contract of ``portal.core.interchange.import_run`` (errors, rejects, progress, who
+    asked)."""
+    return import_run(
+        _BillImport(file_name=file_name, actor=actor),
+        stream=stream,
+        fmt=fmt,
+        report=BillImportReport(file_name=file_name, format=fmt, strict=strict),
+        actor=actor,
+        client=client,
+        on_reject=on_reject,
+        on_progress=on_progress,
+        batch_size=batch_size,
+    )

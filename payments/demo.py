@@ -1,4 +1,5 @@
-"""Demo bills and outside payments for the demo accounts of ``seed_demo``.
+"""Demo tariffs, bills and outside payments for the demo accounts of ``seed_demo`` (registered as
+its seeders by payments/hooks.py).
 
 Two years of monthly bills per demo account, sent through the real imports (``bills_import``
 with tier and band lines where the tariff has them, then ``payments_import``), so the demo shows
@@ -28,15 +29,77 @@ from decimal import Decimal
 from django.db.models import Q
 
 from portal.core import clock
+from portal.core.audit import audit_record
 from portal.core.money import FEN
 from portal.models import ServiceAccount
 
 from .bill_import import bills_import
 from .bills import penalty_rules
-from .models import Bill, OutsidePayment, TariffKind
+from .models import Bill, OutsidePayment, Tariff, TariffBand, TariffKind, TariffVersion
 from .payment_import import payments_import
 from .penalties import penalty_for
 from .tariffs import charges_for, tariff_with_versions
+
+DEMO_PRICE_SOURCE = "演示数据，非官方电价"
+TOU_BANDS = [  # (code, label, yuan/kWh, hours)
+    ("sharp", "尖", "1.3650", "7-8 月 11:00-13:00, 16:00-17:00"),
+    ("peak", "峰", "1.1375", "10:00-15:00, 18:00-21:00"),
+    ("flat", "平", "0.6825", "07:00-10:00, 15:00-18:00, 21:00-23:00"),
+    ("valley", "谷", "0.2935", "23:00-07:00"),
+]
+
+
+def _tiers(period, tier1, tier2, price):
+    return {
+        "unit_price": Decimal(price),
+        "tier_period": period,
+        "tier1_limit_kwh": Decimal(tier1),
+        "tier2_limit_kwh": Decimal(tier2),
+    }
+
+
+TARIFFS = [
+    (
+        "RES-TIER-M",
+        "居民阶梯电价（月度）",
+        "tiered",
+        "北京",
+        "residential",
+        [
+            (date(2024, 1, 1), _tiers("monthly", "240", "400", "0.4883"), []),
+            (date(2026, 1, 1), _tiers("monthly", "240", "400", "0.4983"), []),
+        ],
+    ),
+    (
+        "RES-TIER-Y",
+        "居民阶梯电价（年度）",
+        "tiered",
+        "上海",
+        "residential",
+        [
+            (date(2024, 1, 1), _tiers("yearly", "3120", "4800", "0.6170"), []),
+            (date(2026, 1, 1), _tiers("yearly", "3120", "4800", "0.6270"), []),
+        ],
+    ),
+    (
+        "LV-BIZ-FLAT",
+        "一般工商业单一制",
+        "flat",
+        "北京",
+        "lv_business",
+        [(date(2024, 1, 1), {"unit_price": Decimal("0.6894")}, [])],
+    ),
+    (
+        "HV-TOU-10KV",
+        "大工业分时电价 10kV",
+        "time_of_use",
+        "北京",
+        "",
+        [(date(2024, 1, 1), {}, TOU_BANDS)],
+    ),
+]
+
+# (number, holder, address, district, feeder, class, tariff, status, meter, phone)
 
 MONTHS = 24
 ISSUE_DAY = 3
@@ -219,3 +282,43 @@ def seed_bills(stdout=None) -> None:
             )
         if report.rejected:
             raise RuntimeError(f"{name}: {[str(error) for error in report.errors[:5]]}")
+
+
+def seed_tariffs(stdout=None) -> None:
+    """The demo tariffs and their price versions. Adds what is missing and never changes a
+    version that exists (staff may have edited it)."""
+    created = []
+    for code, name, kind, region, customer_class, versions in TARIFFS:
+        tariff, _ = Tariff.objects.get_or_create(
+            code=code,
+            defaults={
+                "name": name,
+                "kind": kind,
+                "region": region,
+                "customer_class": customer_class,
+            },
+        )
+        if not tariff.versions.exists() and tariff.kind != kind:
+            # An older seed made the tariff without a kind or prices.
+            tariff.kind, tariff.region, tariff.customer_class = kind, region, customer_class
+            tariff.save(update_fields=["kind", "region", "customer_class"])
+        for effective_from, fields, bands in versions:
+            version, new = TariffVersion.objects.get_or_create(
+                tariff=tariff,
+                effective_from=effective_from,
+                defaults={**fields, "source": DEMO_PRICE_SOURCE},
+            )
+            if not new:
+                continue
+            for order, (band, label, price, hours) in enumerate(bands):
+                TariffBand.objects.create(
+                    version=version,
+                    code=band,
+                    label=label,
+                    unit_price=Decimal(price),
+                    hours=hours,
+                    sort_order=order,
+                )
+            created.append(str(version))
+    if created:
+        audit_record(action="demo.tariff_versions_created", data={"versions": created})

@@ -21,29 +21,28 @@ API's ``POST /payments``, built like the bill import and answering with the same
 - the whole run is one transaction, and its single audit record is that transaction's last write.
 """
 
-import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
 from portal.core import clock
 from portal.core.interchange import (
-    HashingReader,
     ImportReport,
     RowError,
-    SeenKeys,
-    import_finish,
-    read_records,
+    Run,
+    decimal_value,
+    import_run,
+    shown,
+    text_value,
 )
 from portal.models import IntegrationClient
 
-from .bill_import import decimal_value, lock_billing_imports, shown, text_value
+from .bill_import import LOCK
 from .bills import bill_payment_post, penalty_rules
 from .ledger import bills_refresh
 from .models import Bill, BillStatus, EntryKind, LedgerLine, OutsidePayment, PaymentChannel
@@ -137,16 +136,36 @@ def _differences(payment: _Payment, stored: OutsidePayment) -> list[str]:
     return differences
 
 
-@dataclass
-class _Run:
-    file_name: str
-    actor: object
-    strict: bool
-    rules: list
-    report: ImportReport
-    reject: Callable[[int, str], None]
+class _PaymentImport:
+    """Outside payments, as ``import_run`` drives them (portal/core/interchange.py). They share
+    the bill import's lock: a payment must not land on a bill a concurrent import replaces."""
 
-    def post(self, batch: list[_Payment]) -> None:
+    lock = LOCK
+    audit_action = AUDIT_ACTION
+    required = frozenset(PAYMENT_COLUMNS)
+
+    def __init__(self, *, file_name: str, actor):
+        self.file_name, self.actor = file_name, actor
+        self.run: Run | None = None
+        self.rules: list = []
+        self.today: date | None = None
+
+    def optional(self, fmt: str) -> frozenset[str]:
+        return frozenset()
+
+    def begin(self, run: Run) -> None:
+        self.run, self.rules, self.today = run, penalty_rules(), clock.today()
+
+    def clean(self, line: int, record: dict) -> tuple[_Payment | None, str, list[str]]:
+        return _clean(line, record, today=self.today)
+
+    def duplicate(self, key: str, first: int) -> str:
+        return _("payment reference %(reference)s already appears on line %(first)s") % {
+            "reference": key,
+            "first": first,
+        }
+
+    def write(self, batch: list[_Payment]) -> None:
         """Post one batch in file order: lock its bills, skip what was imported before, and
         post the rest. A few queries to read, then a handful per payment."""
         stored = {
@@ -173,7 +192,7 @@ class _Run:
         for payment in batch:
             if payment.reference in stored:
                 if differences := _differences(payment, stored[payment.reference]):
-                    self.reject(
+                    self.run.reject(
                         payment.line,
                         _(
                             "payment reference %(reference)s was imported before with other "
@@ -182,11 +201,11 @@ class _Run:
                         % {"reference": payment.reference, "values": ", ".join(differences)},
                     )
                 else:
-                    self.report.unchanged += 1
+                    self.run.report.unchanged += 1
                 continue
             bill = bills.get(payment.bill_number)
             if bill is None:
-                self.reject(
+                self.run.reject(
                     payment.line,
                     _("bill %(bill)s is not known: import the bill first")
                     % {"bill": payment.bill_number},
@@ -194,7 +213,7 @@ class _Run:
                 continue
             last = last_paid.get(bill.pk)
             if last is not None and payment.on_date < last:
-                self.reject(
+                self.run.reject(
                     payment.line,
                     _(
                         "bill %(bill)s already has a payment dated %(last)s, after this one: "
@@ -204,10 +223,10 @@ class _Run:
                 )
                 continue
             last_paid[bill.pk] = payment.on_date
-            if self.strict and self.report.rejected:
+            if not self.run.keeping:
                 continue  # nothing will be kept: only look for more errors
             if bill.status == BillStatus.CANCELLED:
-                self.report.flagged += 1  # all of it becomes credit on the account
+                self.run.report.flagged += 1  # all of it becomes credit on the account
             entry = bill_payment_post(
                 bill=bill,
                 amount=payment.amount,
@@ -231,7 +250,7 @@ class _Run:
             )
         OutsidePayment.objects.bulk_create(imported)
         bills_refresh({payment.bill_id for payment in imported})
-        self.report.created += len(imported)
+        self.run.report.created += len(imported)
 
 
 def payments_import(
@@ -247,59 +266,21 @@ def payments_import(
     batch_size: int = BATCH_SIZE,
 ) -> ImportReport:
     """Import the outside payments in ``stream`` (binary, CSV or JSON Lines) and report what
-    happened. Same contract as ``payments.bill_import.bills_import``: ``InterchangeError`` when
+    happened. Same contract as ``portal.core.interchange.import_run``: ``InterchangeError`` when
     the file cannot be read at all, ``on_reject`` per rejected row, ``on_progress`` with the rows
     handled since its last call; ``actor`` or ``client`` is who asked.
 
     ``flagged`` counts payments towards a cancelled bill: nothing is owed on it, so all of the
     money is held as credit on the account.
     """
-    reader = HashingReader(stream)
-    report = ImportReport(file_name=file_name, format=fmt, strict=strict)
-
-    def reject(line: int, reason: str) -> None:
-        error = report.reject(line, reason)
-        if on_reject:
-            on_reject(error)
-
-    with transaction.atomic(), SeenKeys() as seen:
-        lock_billing_imports()
-        run = _Run(file_name, actor, strict, penalty_rules(), report, reject)
-        today = clock.today()
-        batch: list[_Payment] = []
-        pending_progress = 0
-        records = read_records(
-            io.BufferedReader(reader, buffer_size=256 * 1024),
-            fmt=fmt,
-            required=set(PAYMENT_COLUMNS),
-        )
-        for line, record in records:
-            report.rows += 1
-            pending_progress += 1
-            if isinstance(record, RowError):
-                payment, reference, problems = None, "", [record.reason]
-            else:
-                payment, reference, problems = _clean(line, record, today=today)
-            if reference and (first := seen.first_line(reference, line)) is not None:
-                problems.append(
-                    _("payment reference %(reference)s already appears on line %(first)s")
-                    % {"reference": reference, "first": first}
-                )
-            if problems:
-                reject(line, "; ".join(problems))
-                continue
-            batch.append(payment)
-            if len(batch) >= batch_size:
-                run.post(batch)
-                batch = []
-                if on_progress:
-                    on_progress(pending_progress)
-                    pending_progress = 0
-        if batch:
-            run.post(batch)
-        if on_progress and pending_progress:
-            on_progress(pending_progress)
-        report.sha256 = reader.finish()
-
-        import_finish(report, action=AUDIT_ACTION, actor=actor, client=client)
-    return report
+    return import_run(
+        _PaymentImport(file_name=file_name, actor=actor),
+        stream=stream,
+        fmt=fmt,
+        report=ImportReport(file_name=file_name, format=fmt, strict=strict),
+        actor=actor,
+        client=client,
+        on_reject=on_reject,
+        on_progress=on_progress,
+        batch_size=batch_size,
+    )

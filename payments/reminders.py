@@ -40,7 +40,8 @@ from portal.models import Binding, MemberRole, MemberScope, Membership, Notifica
 from portal.notifications import Notice, notifications_requeue, notify, notify_many
 
 from .models import Bill, PaymentAttempt, Receipt, ReceiptKind, Refund
-from .receipts import mask_account, receipt_pdf
+from .receipt_pdf import receipt_pdf
+from .receipts import mask_account
 from .selectors import UNPAID, overdue_condition, owed_today
 
 DUE_SOON_DAYS = 3

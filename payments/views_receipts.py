@@ -17,7 +17,7 @@ from django.views.decorators.http import require_safe
 from portal.core.errors import RateLimited
 from portal.middleware import client_ip
 
-from . import receipts
+from . import receipt_pdf, receipts
 from .views_pay import PAGE_CSP
 
 
@@ -26,7 +26,7 @@ from .views_pay import PAGE_CSP
 @never_cache
 def receipt_download(request, number):
     receipt = receipts.receipt_get_for(user=request.user, number=number)
-    response = HttpResponse(receipts.receipt_pdf(receipt), content_type="application/pdf")
+    response = HttpResponse(receipt_pdf.receipt_pdf(receipt), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{receipt.number}.pdf"'
     return response
 

@@ -9,35 +9,24 @@ with the same report (docs/integration.md):
   nothing is imported;
 - an account is upserted by its number, and a row equal to what is stored is not written at all,
   so importing the same file twice changes nothing, not even ``updated_at``;
-- a tariff code the portal has no ``payments.Tariff`` for is imported and flagged
-  (``tariff_unknown``) for staff: the billing system is the master of tariff codes;
+- a tariff code no app knows (``known_tariff_codes``: the payments app's tariffs) is imported
+  and flagged (``tariff_unknown``) for staff: the billing system is the master of tariff codes;
 - the file streams through in batches of BATCH_SIZE rows (one query to fetch the batch's
   existing accounts, one bulk insert, one bulk update), so memory stays flat on a million rows;
 - the whole run is one transaction, and its single audit record is that transaction's last write.
 """
 
-import hashlib
-import io
 import re
 from collections import defaultdict
 from collections.abc import Callable
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
-from payments.models import Tariff
-
 from .core import clock
-from .core.interchange import (
-    HashingReader,
-    ImportReport,
-    RowError,
-    SeenKeys,
-    import_finish,
-    read_records,
-)
+from .core.interchange import ImportReport, RowError, Run, import_run
+from .core.registry import Registry
 from .models import AccountStatus, CustomerClass, IntegrationClient, ServiceAccount
 from .phone import normalise_phone
 
@@ -64,15 +53,14 @@ AUDIT_ACTION = "accounts.imported"
 # ASCII digits only: "\d" would also let full-width digits (０-９) typed by an IME through.
 _ACCOUNT_NUMBER_RE = re.compile(r"^[0-9]{6,20}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-# Two imports at once would race to insert the same new numbers; on PostgreSQL they queue on
-# this transaction-scoped advisory lock instead. (SQLite starts every write transaction with
-# BEGIN IMMEDIATE, which already lets one writer in at a time.)
-_LOCK_KEY = int.from_bytes(hashlib.sha256(b"powerhall.accounts_import").digest()[:8], signed=True)
 _MAX_LENGTH = {
     column: ServiceAccount._meta.get_field(field).max_length
     for column, field in FIELD_FOR_COLUMN.items()
 }
 _CHOICES = {"customer_class": CustomerClass.values, "status": AccountStatus.values}
+
+# The tariff codes the portal has a definition for. ``provider() -> Iterable[str]``.
+known_tariff_codes = Registry("known tariff codes")
 
 
 def _text_problems(column: str, value) -> list[str]:
@@ -141,12 +129,6 @@ def _clean(record: dict, *, known_tariffs: frozenset[str]) -> tuple[dict, list[s
     return values, problems
 
 
-def _lock_imports() -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
-
-
 def _write_batch(batch: dict[str, dict], report: ImportReport, now) -> None:
     """Upsert one batch (number → field values): one query to read, one to insert, and one
     update per combination of changed columns (usually one or two: a status, an address)."""
@@ -176,6 +158,47 @@ def _write_batch(batch: dict[str, dict], report: ImportReport, now) -> None:
     report.unchanged += len(batch) - len(new) - updated
 
 
+class _AccountImport:
+    """Accounts, as ``import_run`` drives them (portal/core/interchange.py)."""
+
+    # Two imports at once would race to insert the same new numbers: they queue instead.
+    lock = "powerhall.accounts_import"
+    audit_action = AUDIT_ACTION
+    required = frozenset(ACCOUNT_COLUMNS)
+
+    def __init__(self):
+        self.run: Run | None = None
+        self.known_tariffs: frozenset[str] = frozenset()
+        self.now = None
+
+    def optional(self, fmt: str) -> frozenset[str]:
+        return frozenset()
+
+    def begin(self, run: Run) -> None:
+        self.run = run
+        # A few hundred codes at most: read once, not per row.
+        self.known_tariffs = frozenset(
+            code for provider in known_tariff_codes for code in provider()
+        )
+        self.now = clock.now()
+
+    def clean(self, line: int, record: dict) -> tuple[dict, str, list[str]]:
+        values, problems = _clean(record, known_tariffs=self.known_tariffs)
+        return values, values["number"], problems
+
+    def duplicate(self, key: str, first: int) -> str:
+        return _("account number %(number)s already appears on line %(first)s") % {
+            "number": key,
+            "first": first,
+        }
+
+    def write(self, batch: list[dict]) -> None:
+        report = self.run.report
+        report.flagged += sum(values["tariff_unknown"] for values in batch)
+        if self.run.keeping:
+            _write_batch({values.pop("number"): values for values in batch}, report, self.now)
+
+
 def accounts_import(
     *,
     stream,
@@ -188,62 +211,17 @@ def accounts_import(
     on_progress: Callable[[int], None] | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> ImportReport:
-    """Import the accounts in ``stream`` (binary, CSV or JSON Lines) and report what happened.
-
-    Raises ``InterchangeError`` when the file cannot be read at all (encoding, header), even
-    part-way through: nothing is imported then. ``on_reject`` sees every rejected row as it is
-    found (the report keeps the first MAX_REPORTED_ERRORS); ``on_progress`` gets the number of
-    rows handled since its last call. ``actor`` (a staff user) or ``client`` (an integration
-    client) is who asked; neither means the command line.
-    """
-    reader = HashingReader(stream)
-    report = ImportReport(file_name=file_name, format=fmt, strict=strict)
-    with transaction.atomic(), SeenKeys() as seen:
-        _lock_imports()
-        # A few hundred codes at most: read once, not per row.
-        known_tariffs = frozenset(Tariff.objects.values_list("code", flat=True))
-        now = clock.now()
-        batch: dict[str, dict] = {}
-        pending_progress = 0
-        records = read_records(
-            io.BufferedReader(reader, buffer_size=256 * 1024),
-            fmt=fmt,
-            required=set(ACCOUNT_COLUMNS),
-        )
-        for line, record in records:
-            report.rows += 1
-            pending_progress += 1
-            if isinstance(record, RowError):
-                problems, number = [record.reason], ""
-            else:
-                values, problems = _clean(record, known_tariffs=known_tariffs)
-                number = values.pop("number")
-            if number and (first := seen.first_line(number, line)) is not None:
-                problems.append(
-                    _("account number %(number)s already appears on line %(first)s")
-                    % {"number": number, "first": first}
-                )
-            if problems:
-                error = report.reject(line, "; ".join(problems))
-                if on_reject:
-                    on_reject(error)
-                continue
-            if values["tariff_unknown"]:
-                report.flagged += 1
-            if strict and report.rejected:
-                continue  # nothing will be kept: only look for more errors
-            batch[number] = values
-            if len(batch) >= batch_size:
-                _write_batch(batch, report, now)
-                batch = {}
-                if on_progress:
-                    on_progress(pending_progress)
-                    pending_progress = 0
-        if batch and not (strict and report.rejected):
-            _write_batch(batch, report, now)
-        if on_progress and pending_progress:
-            on_progress(pending_progress)
-        report.sha256 = reader.finish()
-
-        import_finish(report, action=AUDIT_ACTION, actor=actor, client=client)
-    return report
+    """Import the accounts in ``stream`` (binary, CSV or JSON Lines) and report what happened;
+    the contract of ``portal.core.interchange.import_run`` (errors, rejects, progress, who
+    asked)."""
+    return import_run(
+        _AccountImport(),
+        stream=stream,
+        fmt=fmt,
+        report=ImportReport(file_name=file_name, format=fmt, strict=strict),
+        actor=actor,
+        client=client,
+        on_reject=on_reject,
+        on_progress=on_progress,
+        batch_size=batch_size,
+    )

@@ -10,9 +10,9 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from . import services
-from .email import email_enqueue
 from .phone import MobilePhoneField
 from .sms import sms_send
+from .tasks import email_enqueue
 
 
 class AccountAdapter(DefaultAccountAdapter):

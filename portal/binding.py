@@ -20,8 +20,8 @@ from django.utils.translation import gettext as _
 from .core import clock, ratelimit
 from .core.audit import audit_record
 from .core.errors import BindingRefused, NotAllowed, RateLimited
+from .core.registry import Registry
 from .core.request_context import current as current_request
-from .email import email_enqueue
 from .models import (
     Binding,
     BindingChallenge,
@@ -32,6 +32,11 @@ from .models import (
     User,
 )
 from .sms import sms_send
+from .tasks import email_enqueue
+
+# The amount of an account's latest bill, for binding with a paper bill: the bills are the
+# payments app's. ``provider(*, account) -> Decimal | None``.
+latest_bill_amount = Registry("latest bill amount")
 
 CODE_TTL = timedelta(minutes=10)
 CODE_MAX_ATTEMPTS = 5
@@ -163,6 +168,13 @@ def account_bind_with_holder(
     )
 
 
+def _latest_bill_amount(account: ServiceAccount) -> Decimal | None:
+    for provider in latest_bill_amount:
+        if (amount := provider(account=account)) is not None:
+            return amount
+    return None
+
+
 def account_bind_with_bill(
     *,
     user: User,
@@ -173,17 +185,10 @@ def account_bind_with_bill(
     organisation: Organisation | None = None,
 ) -> Binding:
     """Bind by the holder's name plus the amount of the account's latest bill (not cancelled):
-    what a customer holding a paper bill can read off it."""
-    from payments.models import Bill, BillStatus
+    what a customer holding a paper bill can read off it (``latest_bill_amount``)."""
 
     def matches(account: ServiceAccount) -> bool:
-        latest = (
-            Bill.objects.filter(account=account)
-            .exclude(status=BillStatus.CANCELLED)
-            .order_by("-issue_date", "-period_end", "-pk")
-            .values_list("amount", flat=True)
-            .first()
-        )
+        latest = _latest_bill_amount(account)
         return (
             _same(_normalise_name(holder_name), _normalise_name(account.holder_name))
             and latest is not None

@@ -1,9 +1,9 @@
 """Outgoing e-mail goes through the task queue, so a slow mail server never holds up a page.
 
-A message is rendered in the request (in the user's language), turned into plain JSON, and
-delivered by ``portal.tasks.email_deliver``: in-process by default, by the worker in production.
-With the database queue the task row is part of the caller's transaction, so a rolled-back
-change sends nothing.
+A message is rendered in the request (in the user's language), turned into plain JSON here, and
+delivered by ``portal.tasks.email_enqueue`` / ``email_deliver``: in-process by default, by the
+worker in production. With the database queue the task row is part of the caller's transaction,
+so a rolled-back change sends nothing.
 """
 
 import base64
@@ -57,9 +57,3 @@ def email_from_payload(payload: dict) -> EmailMultiAlternatives:
             attachment["mimetype"],
         )
     return message
-
-
-def email_enqueue(message: EmailMessage) -> None:
-    from .tasks import email_deliver
-
-    email_deliver.enqueue(payload=email_to_payload(message))

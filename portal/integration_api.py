@@ -1,7 +1,11 @@
 """The integration API at /api/integration/v1/ (django-ninja), for the billing system (CIS):
 accounts, bills and outside payments in, each through the same service as its import command;
-the portal's payments and reconnection requests out, through the billing export's cursor
-(payments/export.py), as ``manage.py export_payments`` writes them.
+the portal's payments and reconnection requests out, through the billing export's cursor, as
+``manage.py export_payments`` writes them.
+
+This module holds the API itself (authentication, limits, the shared refusals and import
+handling) and the accounts endpoint; the payments app adds its endpoints as a router
+(payments/api.py, registered by payments/hooks.py), so this layer never imports it.
 
 Every operation needs a bearer token of an active integration client (portal/integration.py)
 holding the operation's scope: no token, a wrong one or a revoked one is 401, a missing scope
@@ -16,32 +20,16 @@ open while it trickles in; the import then reads the file as the command would.
 
 import json
 import tempfile
-from typing import Literal
-from uuid import UUID
 
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import NinjaAPI, Query, Schema, Status
+from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
 
-from payments.bill_import import BILL_COLUMNS, bills_import
-from payments.export import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
-    export_batch,
-    export_cursor,
-    export_cursor_advance,
-    export_has_more,
-    export_last_seq,
-)
-from payments.invoices import InvoiceStatusConflict, InvoiceUnknown, invoice_status_set
-from payments.payment_import import PAYMENT_COLUMNS, payments_import
-
 from .account_import import ACCOUNT_COLUMNS, accounts_import
 from .core import ratelimit
-from .core.errors import InvalidInput
 from .core.interchange import InterchangeError
 from .integration import integration_client_authenticate
 from .models import IntegrationClient, IntegrationScope
@@ -107,12 +95,6 @@ class ImportReportOut(Schema):
     errors_truncated: bool
 
 
-class BillImportReportOut(ImportReportOut):
-    replaced: int
-    adjusted: int
-    cancelled: int
-
-
 @api.exception_handler(AuthenticationError)
 def _unauthorised(request, exc):
     response = api.create_response(
@@ -124,14 +106,14 @@ def _unauthorised(request, exc):
     return response
 
 
-def _refusal(request, status: int, message: str, **headers):
+def refusal(request, status: int, message: str, **headers):
     response = api.create_response(request, {"detail": str(message)}, status=status)
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response
 
 
-def _check_client(request, scope: str):
+def check_client(request, scope: str):
     """None if the authenticated client may go on; otherwise the response that refuses it."""
     client = request.auth
     window = getattr(settings, "INTEGRATION_API_RATE_WINDOW", DEFAULT_RATE_WINDOW)
@@ -144,14 +126,14 @@ def _check_client(request, scope: str):
         )
     )
     if not allowed:
-        return _refusal(
+        return refusal(
             request,
             429,
             _("Too many requests from this client. Try again later."),
             Retry_After=str(window),
         )
     if not client.has_scope(scope):
-        return _refusal(
+        return refusal(
             request,
             403,
             _("This client does not have the %(scope)s scope.") % {"scope": scope},
@@ -159,15 +141,15 @@ def _check_client(request, scope: str):
     return None
 
 
-def _import_body(request, *, scope: str, run_import, strict: bool, file_name: str):
+def import_body(request, *, scope: str, run_import, strict: bool, file_name: str):
     """What every import endpoint does: check the client, spool the JSON Lines body, run the
     import exactly as its command would, and answer with the report (422 when ``strict``
     refused it)."""
-    refused = _check_client(request, scope)
+    refused = check_client(request, scope)
     if refused is not None:
         return refused
     if request.content_type not in JSONL_CONTENT_TYPES:
-        return _refusal(
+        return refusal(
             request,
             415,
             _("Send JSON Lines with Content-Type %(types)s.")
@@ -180,14 +162,14 @@ def _import_body(request, *, scope: str, run_import, strict: bool, file_name: st
     except ValueError:
         declared = 0
     if declared > limit:
-        return _refusal(request, 413, too_large % {"limit": limit})
+        return refusal(request, 413, too_large % {"limit": limit})
 
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as body:
         size = 0
         while chunk := request.read(_READ_CHUNK):
             size += len(chunk)
             if size > limit:
-                return _refusal(request, 413, too_large % {"limit": limit})
+                return refusal(request, 413, too_large % {"limit": limit})
             body.write(chunk)
         body.seek(0)
         try:
@@ -199,11 +181,11 @@ def _import_body(request, *, scope: str, run_import, strict: bool, file_name: st
                 client=request.auth,
             )
         except InterchangeError as error:
-            return _refusal(request, 400, error.message)
+            return refusal(request, 400, error.message)
     return Status(200 if report.committed else 422, report.as_dict())
 
 
-def _request_body(columns, example: dict) -> dict:
+def request_body(columns, example: dict) -> dict:
     schema = {
         "type": "string",
         "description": (
@@ -221,7 +203,7 @@ def _request_body(columns, example: dict) -> dict:
     }
 
 
-def _responses(report_schema) -> dict:
+def import_responses(report_schema) -> dict:
     return {
         200: report_schema,
         400: Detail,
@@ -234,7 +216,7 @@ def _responses(report_schema) -> dict:
     }
 
 
-_STRICT_NOTE = (
+STRICT_NOTE = (
     "Rows that fail validation are listed with their line number (the first line is 1); the "
     "others are imported, unless `strict=true`: then one bad row means nothing is imported and "
     "the answer is 422. `file_name` names the batch in the audit log."
@@ -247,10 +229,10 @@ _STRICT_NOTE = (
     summary="Import electricity accounts (JSON Lines)",
     description=(
         "Upserts accounts by account number, exactly as `manage.py import_accounts` does, and "
-        "answers with the same report. " + _STRICT_NOTE
+        "answers with the same report. " + STRICT_NOTE
     ),
-    response=_responses(ImportReportOut),
-    openapi_extra=_request_body(
+    response=import_responses(ImportReportOut),
+    openapi_extra=request_body(
         ACCOUNT_COLUMNS,
         {
             "account_number": "3100012345",
@@ -270,216 +252,10 @@ _STRICT_NOTE = (
 def accounts_import_view(request, strict: bool = False, file_name: str = ""):
     """``?strict=true`` refuses the whole body on one bad row; ``?file_name=`` names the batch in
     the audit log (default: "(request body)")."""
-    return _import_body(
+    return import_body(
         request,
         scope=IntegrationScope.ACCOUNTS_WRITE,
         run_import=accounts_import,
         strict=strict,
         file_name=file_name,
     )
-
-
-@api.post(
-    "/bills",
-    operation_id="bills_import",
-    summary="Import bills (JSON Lines)",
-    description=(
-        "Creates bills by bill number, or replaces, adjusts or cancels a known one, exactly as "
-        "`manage.py import_bills` does, and answers with the same report. " + _STRICT_NOTE
-    ),
-    response=_responses(BillImportReportOut),
-    openapi_extra=_request_body(
-        (*BILL_COLUMNS, "status (optional)", "lines (optional)"),
-        {
-            "bill_number": "B202610000123",
-            "account_number": "3100012345",
-            "period_start": "2026-10-01",
-            "period_end": "2026-10-31",
-            "issue_date": "2026-11-05",
-            "due_date": "2026-11-20",
-            "kwh": "260",
-            "amount": "128.56",
-            "tariff_code": "RES-TIER-M",
-            "status": "issued",
-            "lines": [
-                {
-                    "kind": "tier",
-                    "label": "第一档",
-                    "kwh": "230",
-                    "unit_price": "0.4883",
-                    "amount": "112.31",
-                },
-                {
-                    "kind": "tier",
-                    "label": "第二档",
-                    "kwh": "30",
-                    "unit_price": "0.5383",
-                    "amount": "16.15",
-                },
-            ],
-        },
-    ),
-)
-def bills_import_view(request, strict: bool = False, file_name: str = ""):
-    """Same query parameters as ``/accounts``."""
-    return _import_body(
-        request,
-        scope=IntegrationScope.BILLS_WRITE,
-        run_import=bills_import,
-        strict=strict,
-        file_name=file_name,
-    )
-
-
-@api.post(
-    "/payments",
-    operation_id="payments_import",
-    summary="Import payments made through other channels (JSON Lines)",
-    description=(
-        "Posts payments made at a counter, by bank direct debit or in another app, idempotent by "
-        "payment reference, exactly as `manage.py import_payments` does, and answers with the "
-        "same report. " + _STRICT_NOTE
-    ),
-    response=_responses(ImportReportOut),
-    openapi_extra=_request_body(
-        PAYMENT_COLUMNS,
-        {
-            "payment_reference": "CIS-PAY-20261112-000042",
-            "bill_number": "B202610000123",
-            "amount": "128.46",
-            "paid_at": "2026-11-12T10:15:00+08:00",
-            "channel": "bank_debit",
-        },
-    ),
-)
-def payments_import_view(request, strict: bool = False, file_name: str = ""):
-    """Same query parameters as ``/accounts``."""
-    return _import_body(
-        request,
-        scope=IntegrationScope.BILLS_WRITE,
-        run_import=payments_import,
-        strict=strict,
-        file_name=file_name,
-    )
-
-
-class ExportMessageOut(Schema):
-    seq: int
-    kind: str
-    data: dict
-
-
-class ExportOut(Schema):
-    messages: list[ExportMessageOut]
-    next: int
-    has_more: bool
-
-
-@api.get(
-    "/payments/export",
-    operation_id="payments_export",
-    summary="Read payments, refunds and reconnection requests, each once (cursor)",
-    description=(
-        "The portal's messages for the billing system in commit order: `payment`, `refund` and "
-        "`reconnection`. Pass `after` = the `next` of the last answer you have processed: that "
-        "confirms everything up to it, and the answer holds what follows. Without `after`, the "
-        "answer starts after the last cursor this client confirmed. The same `after` always "
-        "gives the same messages, so a retry is safe. A transaction's messages are never split "
-        "(an answer may hold a few more than `limit`). Scope `payments:read`."
-    ),
-    response={200: ExportOut, 400: Detail, 401: Detail, 403: Detail, 429: Detail},
-)
-def payments_export_view(
-    request,
-    after: int | None = Query(None, ge=0),
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-):
-    """``?after=<cursor>`` confirms the messages up to it; ``?limit=`` (1 to 1000, default
-    100) bounds the answer."""
-    refused = _check_client(request, IntegrationScope.PAYMENTS_READ)
-    if refused is not None:
-        return refused
-    consumer = f"client:{request.auth.pk}"
-    if after is None:
-        after = export_cursor(consumer)
-    elif after > export_last_seq():
-        # A cursor we never handed out: storing it would skip messages not yet written.
-        return _refusal(
-            request,
-            400,
-            _("after=%(after)s is beyond the last message; send the next value you were given.")
-            % {"after": after},
-        )
-    else:
-        export_cursor_advance(consumer=consumer, seq=after)
-    messages, cursor = export_batch(after=after, limit=limit)
-    return {"messages": messages, "next": cursor, "has_more": export_has_more(after=cursor)}
-
-
-# --- VAT invoice requests: the billing system's answer --------------------------------------------
-class InvoiceStatusIn(Schema):
-    status: Literal["issued", "rejected"]
-    invoice_number: str = ""
-    """Required with ``issued``: the number of the invoice issued."""
-    note: str = ""
-    """Required with ``rejected``: why, in words the customer is shown."""
-
-
-class InvoiceStatusOut(Schema):
-    invoice_request: str
-    payment_reference: str
-    status: str
-    invoice_number: str
-    note: str
-    changed: bool
-
-
-@api.post(
-    "/invoices/{uuid}",
-    operation_id="invoice_status_set",
-    summary="Report that a VAT invoice was issued, or why it was not",
-    description=(
-        "The answer to an `invoice_request` message of the export: `issued` with "
-        "`invoice_number`, or `rejected` with a `note` the customer is shown. The portal shows "
-        "the status on the payment's pages. Reporting the same status again changes nothing "
-        "(`changed: false`); a different invoice number for an issued request, or another "
-        "status for a request already issued or rejected, is `409`. Scope `invoices:write`."
-    ),
-    response={
-        200: InvoiceStatusOut,
-        401: Detail,
-        403: Detail,
-        404: Detail,
-        409: Detail,
-        422: Detail,
-        429: Detail,
-    },
-)
-def invoice_status_view(request, uuid: UUID, body: InvoiceStatusIn):
-    """``uuid``: the `invoice_request` of the export's message."""
-    refused = _check_client(request, IntegrationScope.INVOICES_WRITE)
-    if refused is not None:
-        return refused
-    try:
-        result = invoice_status_set(
-            uuid=uuid,
-            status=body.status,
-            invoice_number=body.invoice_number,
-            note=body.note,
-            client=request.auth,
-        )
-    except InvoiceUnknown as error:
-        return _refusal(request, 404, error.message)
-    except InvoiceStatusConflict as error:
-        return _refusal(request, 409, error.message)
-    except InvalidInput as error:
-        return _refusal(request, 422, error.message)
-    invoice = result.request
-    return {
-        "invoice_request": str(invoice.uuid),
-        "payment_reference": invoice.attempt.reference,
-        "status": invoice.status,
-        "invoice_number": invoice.invoice_number,
-        "note": invoice.status_note,
-        "changed": result.changed,
-    }

@@ -18,39 +18,24 @@ task after commit (``portal.tasks.notification_deliver`` / ``notifications_deliv
   its row and sends nothing more.
 - **The context** is stored as JSON (amounts as strings, dates ISO), and a retry renders the
   same message from it. Attachments are named in it (``attachments``) and produced when the
-  message is sent (``ATTACHMENTS``), so the row holds no file.
+  message is sent (``notification_delivery.attachment_makers``), so the row holds no file.
 
-Sending (``notification_send``) is at most once. A try first *claims* the row: a conditional
-UPDATE moves ``attempts`` from n-1 to n while the row is still queued, committed before the
-provider is called (no transaction or lock is held across the network). Two tasks for the same
-row (a duplicate enqueue, a requeue racing a retry) cannot both claim the same try, so they
-cannot both send. Success marks the row sent; a failure the provider reports records the error
-and the task retries later with the delays of portal/tasks.py, then marks the row failed.
-
-The one window left: the process dies after the provider accepted the message and before the
-row is marked sent. The row then stays *queued* with ``attempts`` > 0 and no error, and nothing
-sends it again automatically (the message was probably delivered; a duplicate is worse than a
-question). ``notifications_requeue`` (run daily by ``send_bill_reminders``) re-queues only rows
-that were never claimed, or whose last try failed with a recorded error: both safe to send.
+Sending is portal/notification_delivery.py's.
 """
 
 import json
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import translation
-from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from .core import clock
@@ -64,7 +49,8 @@ from .models import (
     NotificationStatus,
     User,
 )
-from .sms import sms_send
+from .notification_delivery import one_line
+from .tasks import notification_deliver, notifications_deliver
 
 logger = logging.getLogger("powerhall.notifications")
 
@@ -77,10 +63,6 @@ DEFAULTS: dict[tuple[str, str], bool] = {
     for kind in NotificationKind.values
     for channel in Channel.values
 }
-# What an attachment named in a notification's context is made by, when the message is sent:
-# a callable taking the reference's other keys and returning (filename, bytes, mimetype), or
-# None when there is nothing to attach.
-ATTACHMENTS = {"receipt": "payments.reminders.receipt_attachment"}
 RECENT_LIMIT = 20
 _ERROR_MAX = Notification._meta.get_field("error").max_length
 _SUBJECT_MAX = Notification._meta.get_field("subject").max_length
@@ -185,10 +167,6 @@ def _json_safe(context: dict) -> dict:
     return json.loads(json.dumps(context, cls=DjangoJSONEncoder))
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def idempotency_key(*, kind: str, key: str, user_id: int, channel: str) -> str:
     return f"{kind}:{key}:{user_id}:{channel}"
 
@@ -230,7 +208,7 @@ def notify_many(*, kind: str, notices: Iterable[Notice]) -> list[int]:
                 if id(notice) not in rendered:
                     context = _json_safe(notice.context)
                     subject = render_to_string(f"notifications/{kind}.subject.txt", context)
-                    rendered[id(notice)] = context, _one_line(subject)[:_SUBJECT_MAX]
+                    rendered[id(notice)] = context, one_line(subject)[:_SUBJECT_MAX]
                 context, subject = rendered[id(notice)]
                 rows.append(
                     Notification(
@@ -276,8 +254,8 @@ def notify(
 ) -> list[Notification]:
     """Tell ``user`` about one event (``kind``, named by ``key``) on each channel they want.
     ``attachments``: references such as ``{"type": "receipt", "payment": "<uuid>"}`` (see
-    ``ATTACHMENTS``), attached to the e-mail when it is sent. Returns the notifications recorded
-    now: none when this event was notified before."""
+    ``notification_delivery.attachment_makers``), attached to the e-mail when it is sent.
+    Returns the notifications recorded now: none when this event was notified before."""
     if attachments:
         context = {**context, "attachments": list(attachments)}
     ids = notify_many(kind=kind, notices=[Notice(user=user, key=key, context=context)])
@@ -286,111 +264,10 @@ def notify(
 
 def notifications_enqueue(ids: list[int]) -> None:
     """Hand recorded notifications to the task queue: one task for one, one task for a batch."""
-    from .tasks import notification_deliver, notifications_deliver
-
     if len(ids) == 1:
         notification_deliver.enqueue(notification=ids[0])
     elif ids:
         notifications_deliver.enqueue(notifications=ids)
-
-
-# --- Sending -------------------------------------------------------------------------------------
-def _tidy(text: str) -> str:
-    """Template output as a plain-text message: no trailing spaces, at most one blank line."""
-    lines = [line.rstrip() for line in text.strip().splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
-
-
-def _render_context(notification: Notification) -> dict:
-    site = settings.SITE_URL.rstrip("/")
-    return {
-        **notification.context,
-        "subject": notification.subject,
-        "company": settings.COMPANY_NAME,  # lazy: rendered in the notification's language
-        "hotline": settings.SERVICE_HOTLINE,
-        "site_url": site,
-        "preferences_url": site + reverse("me:notifications"),
-    }
-
-
-def _attachments(notification: Notification) -> list[tuple[str, bytes, str]]:
-    files = []
-    for reference in notification.context.get("attachments", []):
-        reference = dict(reference)
-        make = import_string(ATTACHMENTS[reference.pop("type")])
-        if file := make(**reference):
-            files.append(file)
-    return files
-
-
-def notification_message(notification: Notification):
-    """What ``notification`` sends: an ``EmailMultiAlternatives`` (text, HTML and attachments)
-    for e-mail, the text for SMS. Rendered in the notification's language from its context."""
-    context = _render_context(notification)
-    kind = notification.kind
-    if notification.channel == Channel.SMS:
-        with translation.override(notification.language):
-            return _one_line(render_to_string(f"notifications/sms/{kind}.txt", context))
-    files = _attachments(notification)
-    context["attached"] = bool(files)
-    with translation.override(notification.language):
-        text = _tidy(render_to_string(f"notifications/{kind}.txt", context))
-        html = render_to_string(f"notifications/{kind}.html", context)
-    message = EmailMultiAlternatives(
-        subject=notification.subject,
-        body=text,
-        to=[notification.recipient],
-        # RFC 3834: a machine wrote this; auto-responders should not answer it.
-        headers={"Auto-Submitted": "auto-generated"},
-    )
-    message.attach_alternative(html, "text/html")
-    for filename, content, mimetype in files:
-        message.attach(filename, content, mimetype)
-    return message
-
-
-def notification_send(*, pk: int, attempt: int = 1) -> str:
-    """Make try number ``attempt`` at sending notification ``pk``. Returns "" when it was sent
-    or there is nothing to do (sent already, given up, or this try claimed by another task), and
-    the error when the provider failed (recorded on the row; the caller retries or gives up).
-
-    Claim, send, mark: see the module's docstring for why the claim commits before the send."""
-    claimed = Notification.objects.filter(
-        pk=pk, status=NotificationStatus.QUEUED, attempts=attempt - 1
-    ).update(attempts=attempt)
-    if not claimed:
-        return ""
-    notification = Notification.objects.select_related("user").get(pk=pk)
-    if not notification.user.is_active or notification.user.closed_at is not None:
-        # Closed (or deactivated) since: their old address is not theirs to be written to.
-        Notification.objects.filter(pk=pk, attempts=attempt).update(
-            status=NotificationStatus.FAILED, error="the person's account is closed or inactive"
-        )
-        return ""
-    try:
-        message = notification_message(notification)
-        if notification.channel == Channel.SMS:
-            sms_send(phone=notification.recipient, body=message, purpose="notification")
-        else:
-            message.send()
-    except Exception as error:
-        # Whatever failed (the mail server, the SMS provider, rendering the receipt), the
-        # notice must not be lost: the error is kept and the task tries again later.
-        logger.warning("notification %s: try %s failed", notification.uuid, attempt, exc_info=True)
-        text = (f"{type(error).__name__}: {error}")[:_ERROR_MAX]
-        Notification.objects.filter(pk=pk, attempts=attempt).update(error=text)
-        return text
-    Notification.objects.filter(pk=pk, attempts=attempt).update(
-        status=NotificationStatus.SENT, sent_at=clock.now(), error=""
-    )
-    return ""
-
-
-def notification_give_up(*, pk: int, attempt: int) -> None:
-    """After the last try failed: the row says failed, with the last error."""
-    Notification.objects.filter(pk=pk, status=NotificationStatus.QUEUED, attempts=attempt).update(
-        status=NotificationStatus.FAILED
-    )
 
 
 def notifications_requeue(*, older_than: timedelta = timedelta(minutes=30)) -> int:
@@ -398,8 +275,6 @@ def notifications_requeue(*, older_than: timedelta = timedelta(minutes=30)) -> i
     between commit and enqueue): still queued after ``older_than`` and either never claimed or
     last failed with a recorded error. A row claimed without an outcome is left alone (see the
     module's docstring). Returns how many were queued."""
-    from .tasks import notification_deliver
-
     stale = Notification.objects.filter(
         Q(attempts=0) | ~Q(error=""),
         status=NotificationStatus.QUEUED,

@@ -33,7 +33,6 @@ from .core import clock, ratelimit
 from .core.audit import audit_record
 from .core.errors import InvalidInput, NotAllowed, PowerhallError, RateLimited
 from .core.request_context import current as current_request
-from .email import email_enqueue
 from .models import (
     Binding,
     Invitation,
@@ -44,6 +43,7 @@ from .models import (
     Scope,
     User,
 )
+from .tasks import email_enqueue
 
 INVITATION_TTL = timedelta(days=7)
 

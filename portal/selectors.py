@@ -9,19 +9,21 @@ from operator import and_
 from django.core.cache import cache
 from django.db.models import (
     BooleanField,
+    CharField,
     Count,
+    DecimalField,
     Exists,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
-    Subquery,
     Value,
 )
-from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from .core import clock
+from .core.money import ZERO
+from .core.registry import Registry
 from .models import Binding, Invitation, MemberScope, Membership, Organisation, Scope, User
 
 
@@ -44,10 +46,32 @@ def binding_get_for(*, user: User, uuid) -> Binding:
         raise Http404 from None
 
 
+# --- Extension points (portal.core.registry; docs/architecture.md) ------------------------------
+account_card_providers = Registry("account cards")
+"""``provider(*, bindings: list[Binding]) -> dict[account_id, dict[field, value]]``: fields of
+``AccountCard`` an app above fills in for each account (payments: the bills and what is owed)."""
+
+org_account_row_annotations = Registry("organisation account rows")
+"""``provider(*, today: date) -> dict[name, expression]``: annotations on the rows of an
+organisation's accounts table (bindings). The table reads ``amount_owed`` and ``is_overdue``,
+which are nothing owed and not overdue until an app provides them (payments does)."""
+
+account_detail_annotations = Registry("account detail")
+"""``provider() -> dict[name, expression]``: annotations on the binding an account's page
+shows; the page reads ``tariff_name`` ("" until an app provides it)."""
+
+
+def _annotations(registry: Registry, defaults: dict, **kwargs) -> dict:
+    annotations = dict(defaults)
+    for provider in registry:
+        annotations.update(provider(**kwargs))
+    return annotations
+
+
 @dataclass
 class AccountCard:
-    """What the residential dashboard shows per account. Later capabilities fill in the bill,
-    the amount owed and outages here, in this one place."""
+    """What the residential dashboard shows per account: the binding, and what the apps above
+    fill in through ``account_card_providers``."""
 
     binding: Binding
     latest_bill: object | None = None
@@ -62,25 +86,15 @@ class AccountCard:
 
 
 def account_cards_for(*, user: User) -> list[AccountCard]:
-    """The person's accounts with what they owe today: a flat number of queries however many
-    accounts (payments.selectors.account_bills_for)."""
-    from payments.selectors import account_bills_for
-
+    """The person's accounts with what the apps above know of each: a flat number of queries
+    however many accounts, as long as each provider keeps to one."""
     bindings = list(binding_list_for(user=user))
-    bills = account_bills_for(bindings=bindings)
-    cards = []
-    for binding in bindings:
-        summary = bills[binding.account_id]
-        cards.append(
-            AccountCard(
-                binding=binding,
-                latest_bill=summary.latest_bill,
-                amount_owed=summary.amount_owed,
-                next_due_date=summary.next_due_date,
-                overdue=summary.overdue,
-            )
-        )
-    return cards
+    cards = {binding.account_id: AccountCard(binding=binding) for binding in bindings}
+    for provider in account_card_providers:
+        for account_id, fields in provider(bindings=bindings).items():
+            for name, value in fields.items():
+                setattr(cards[account_id], name, value)
+    return list(cards.values())
 
 
 # --- Organisations -------------------------------------------------------------------------------
@@ -222,12 +236,18 @@ def org_account_rows(*, membership: Membership) -> QuerySet[Binding]:
     without the penalty), which the table, the filter, the summary and the CSV export pick up
     from here.
     """
-    from payments.selectors import org_account_owed_annotations
-
+    annotations = _annotations(
+        org_account_row_annotations,
+        {
+            "amount_owed": Value(ZERO, output_field=DecimalField(max_digits=12, decimal_places=2)),
+            "is_overdue": Value(False, output_field=BooleanField()),
+        },
+        today=clock.today(),
+    )
     return (
         org_bindings_for(membership=membership, scope=Scope.VIEW)
         .select_related("account")
-        .annotate(**org_account_owed_annotations(today=clock.today()))
+        .annotate(**annotations)
     )
 
 
@@ -292,8 +312,6 @@ def org_account_detail_for(*, membership: Membership, uuid) -> Binding:
     """One of the organisation's accounts, for its page, in one query: the binding with its
     account, ``tariff_name`` ("" when the portal has no definition for the billing code) and
     ``may_manage`` (may the member unbind it). 404 unless the member may view it."""
-    from payments.models import Tariff
-
     if membership.is_admin:
         may_manage = Value(True, output_field=BooleanField())
     else:
@@ -302,12 +320,14 @@ def org_account_detail_for(*, membership: Membership, uuid) -> Binding:
                 membership=membership, binding=OuterRef("pk"), can_manage=True
             )
         )
-    tariff = Tariff.objects.filter(code=OuterRef("account__tariff_code")).values("name")[:1]
+    annotations = _annotations(
+        account_detail_annotations, {"tariff_name": Value("", output_field=CharField())}
+    )
     try:
         return (
             org_bindings_for(membership=membership, scope=Scope.VIEW)
             .select_related("account")
-            .annotate(may_manage=may_manage, tariff_name=Coalesce(Subquery(tariff), Value("")))
+            .annotate(may_manage=may_manage, **annotations)
             .get(uuid=uuid)
         )
     except (Binding.DoesNotExist, ValueError):

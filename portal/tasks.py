@@ -8,10 +8,12 @@ import logging
 import smtplib
 from datetime import timedelta
 
+from django.core.mail import EmailMessage
 from django.tasks import default_task_backend, task
 
 from .core import clock
-from .email import email_from_payload
+from .email import email_from_payload, email_to_payload
+from .notification_delivery import notification_give_up, notification_send
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +36,11 @@ def _retry_later(task_func, attempt: int, **kwargs) -> bool:
     return True
 
 
+def email_enqueue(message: EmailMessage) -> None:
+    """Send ``message`` in the background (retried with the delays above)."""
+    email_deliver.enqueue(payload=email_to_payload(message))
+
+
 @task()
 def email_deliver(*, payload: dict, attempt: int = 1) -> None:
     message = email_from_payload(payload)
@@ -49,8 +56,6 @@ def email_deliver(*, payload: dict, attempt: int = 1) -> None:
 
 # --- Notifications (portal/notifications.py) -----------------------------------------------------
 def _notification_try(notification: int, attempt: int) -> None:
-    from .notifications import notification_give_up, notification_send
-
     error = notification_send(pk=notification, attempt=attempt)
     if not error:
         return

@@ -1,7 +1,5 @@
 from django.urls import include, path
 
-from payments.urls import me_urlpatterns as bill_urlpatterns
-
 from . import views, views_binding, views_notifications
 
 app_name = "me"
@@ -19,5 +17,5 @@ urlpatterns = [
     path("accounts/<uuid:binding>/", views_binding.account_detail, name="account"),
     path("accounts/<uuid:binding>/label/", views_binding.relabel, name="relabel"),
     path("accounts/<uuid:binding>/unbind/", views_binding.unbind, name="unbind"),
-    path("", include(bill_urlpatterns)),
+    path("", include("payments.urls.me")),
 ]

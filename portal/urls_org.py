@@ -3,8 +3,6 @@ to the signed-in member (404 otherwise); tests/portal/test_access_matrix.py enfo
 
 from django.urls import include, path
 
-from payments.urls import org_urlpatterns as bill_urlpatterns
-
 from . import views_binding, views_org, views_org_accounts
 from .org_access import org_member_required
 
@@ -31,7 +29,7 @@ urlpatterns = [
         org_member_required(views_binding.unbind),
         name="unbind",
     ),
-    path("", include(bill_urlpatterns)),
+    path("", include("payments.urls.org")),
     path("<uuid:org>/members/", views_org.members, name="members"),
     path("<uuid:org>/members/<uuid:membership>/", views_org.member_detail, name="member"),
     path(

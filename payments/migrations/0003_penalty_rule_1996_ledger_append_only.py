@@ -2,7 +2,7 @@
 
 Written by hand. The triggers reuse what portal 0002 installed for the audit log: the PostgreSQL
 function ``powerhall_audit_append_only()`` and, on SQLite, the per-connection function
-``powerhall_audit_unlocked()`` (portal/audit_db.py), so the test suite's maintenance switch
+``powerhall_audit_unlocked()`` (portal/core/audit_db.py), so the test suite's maintenance switch
 unlocks both. A later migration that alters these tables on SQLite rebuilds them, which drops
 the triggers: such a migration must create them again.
 """

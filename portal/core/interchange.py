@@ -1,7 +1,7 @@
-"""Reading interchange files from the billing system: CSV or JSON Lines, streamed.
-
-Shared by every import (accounts now; bills and outside payments later) and by the integration
-API, so a file and an API call are judged by the same rules (docs/integration.md):
+"""Reading interchange files from the billing system, CSV or JSON Lines, streamed, and running an
+import of them: the one runner behind the account, bill and payment imports (``import_run``),
+their commands and the integration API, so a file and an API call are judged by the same rules
+(docs/integration.md):
 
 - CSV has a header row; the header is line 1, so the first record is line 2. In JSON Lines every
   line is a record, so the first record is line 1.
@@ -13,6 +13,11 @@ API, so a file and an API call are judged by the same rules (docs/integration.md
 - Every record is handed over with its line number; validation is the caller's.
 - Memory stays flat whatever the file's size: one physical line at a time (at most
   MAX_LINE_BYTES), and duplicate keys are remembered on disk (``SeenKeys``), not in a Python set.
+- The runner: one transaction per file, queued behind other imports of the same kind (an
+  advisory lock on PostgreSQL), rows checked one by one with line-numbered rejects, written in
+  batches, ``--strict`` rolling the whole file back on one bad row, progress per batch, and one
+  audit record per run as the transaction's last write.
+- The column parsers (``text_value``, ``decimal_value``, ``date_value``) every kind shares.
 """
 
 import codecs
@@ -21,13 +26,19 @@ import hashlib
 import io
 import json
 import os
+import re
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Protocol
 
+from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
+from .audit import audit_record
 from .errors import PowerhallError
 
 MAX_REPORTED_ERRORS = 1000
@@ -391,10 +402,6 @@ def import_finish(report: ImportReport, *, action: str, actor=None, client=None)
     --strict with a rejected row, roll everything back; otherwise write the run's one audit
     record, as the transaction's last write. ``actor`` (a staff user) or ``client`` (an
     integration client) is who asked; neither means the command line."""
-    from django.db import transaction
-
-    from .audit import audit_record
-
     if report.strict and report.rejected:
         transaction.set_rollback(True)
         report.discard()
@@ -407,3 +414,234 @@ def import_finish(report: ImportReport, *, action: str, actor=None, client=None)
         data=report.audit_data() | {"client": client.name if client is not None else None},
     )
     return report
+
+
+# --- The runner ----------------------------------------------------------------------------------
+def import_lock(name: str) -> None:
+    """Queue behind any other import holding the lock ``name`` until this transaction ends
+    (PostgreSQL's advisory lock; SQLite starts every write transaction with BEGIN IMMEDIATE,
+    which already lets one writer in at a time)."""
+    if connection.vendor == "postgresql":
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], signed=True)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+class Run:
+    """One import run as a kind of import sees it: the report, the rejection of a row, and
+    whether what it writes will be kept."""
+
+    def __init__(self, report: ImportReport, on_reject: Callable[[RowError], None] | None):
+        self.report = report
+        self._on_reject = on_reject
+
+    def reject(self, line: int, reason: str) -> None:
+        error = self.report.reject(line, reason)
+        if self._on_reject:
+            self._on_reject(error)
+
+    @property
+    def keeping(self) -> bool:
+        """False once --strict has met a rejected row: nothing will be kept, so writing is
+        pointless (the rows are still checked, to report every error)."""
+        return not (self.report.strict and self.report.rejected)
+
+
+class RowImport[T](Protocol):
+    """One kind of interchange file (accounts, bills, payments), as ``import_run`` drives it."""
+
+    lock: str
+    """The advisory lock: imports that touch the same rows share one."""
+    audit_action: str
+    required: frozenset[str]
+
+    def optional(self, fmt: str) -> frozenset[str]: ...
+
+    def begin(self, run: Run) -> None:
+        """Under the lock, in the transaction, before the first row: read what the rows are
+        judged against (known tariffs, penalty rules …)."""
+
+    def clean(self, line: int, record: dict) -> tuple[T | None, str, list[str]]:
+        """A record as a typed row, its key ("" if it has none) and its problems."""
+
+    def duplicate(self, key: str, first: int) -> str:
+        """Why a key seen before, on line ``first``, is refused."""
+
+    def write(self, batch: list[T]) -> None:
+        """Check the batch against the database (rejecting rows through ``run.reject``) and
+        write what is to be kept (``run.keeping``)."""
+
+
+def import_run[T](
+    kind: RowImport[T],
+    *,
+    stream,
+    fmt: str,
+    report: ImportReport,
+    actor=None,
+    client=None,
+    on_reject: Callable[[RowError], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    batch_size: int,
+) -> ImportReport:
+    """Import ``stream`` (binary, CSV or JSON Lines) as ``kind``; ``report`` is filled in.
+
+    Raises ``InterchangeError`` when the file cannot be read at all (encoding, header), even
+    part-way through: nothing is imported then. ``on_reject`` sees every rejected row as it is
+    found (the report keeps the first MAX_REPORTED_ERRORS); ``on_progress`` gets the number of
+    rows handled since its last call, once per batch. ``actor`` (a staff user) or ``client`` (an
+    integration client) is who asked; neither means the command line.
+    """
+    reader = HashingReader(stream)
+    run = Run(report, on_reject)
+    with transaction.atomic(), SeenKeys() as seen:
+        import_lock(kind.lock)
+        kind.begin(run)
+        batch: list[T] = []
+        pending = 0
+        records = read_records(
+            io.BufferedReader(reader, buffer_size=256 * 1024),
+            fmt=fmt,
+            required=set(kind.required),
+            optional=set(kind.optional(fmt)),
+        )
+        for line, record in records:
+            report.rows += 1
+            pending += 1
+            if isinstance(record, RowError):
+                row, key, problems = None, "", [record.reason]
+            else:
+                row, key, problems = kind.clean(line, record)
+            if key and (first := seen.first_line(key, line)) is not None:
+                problems.append(kind.duplicate(key, first))
+            if problems:
+                run.reject(line, "; ".join(problems))
+                continue
+            batch.append(row)
+            if len(batch) >= batch_size:
+                kind.write(batch)
+                batch = []
+                if on_progress:
+                    on_progress(pending)
+                    pending = 0
+        if batch:
+            kind.write(batch)
+        if on_progress and pending:
+            on_progress(pending)
+        report.sha256 = reader.finish()
+        import_finish(report, action=kind.audit_action, actor=actor, client=client)
+    return report
+
+
+# --- Column parsers ------------------------------------------------------------------------------
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_NUMBER_RE = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?$")
+MONEY_DIGITS = 12
+"""Integer digits a money column holds (``DecimalField(max_digits=14, decimal_places=2)``)."""
+
+
+def shown(value) -> str:
+    """A value as quoted in a message: short, and without line breaks."""
+    text = _CONTROL_RE.sub(" ", str(value))
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def text_value(column: str, value, problems: list[str], *, max_length: int) -> str:
+    """A required text value, or "" with the problem recorded."""
+    if value is not None and not isinstance(value, str):
+        problems.append(_("%(column)s must be text (in quotes)") % {"column": column})
+        return ""
+    if not value:
+        problems.append(_("%(column)s is empty") % {"column": column})
+        return ""
+    if _CONTROL_RE.search(value):
+        problems.append(
+            _("%(column)s contains a line break or another control character") % {"column": column}
+        )
+        return ""
+    if len(value) > max_length:
+        problems.append(
+            _("%(column)s is longer than %(limit)s characters")
+            % {"column": column, "limit": max_length}
+        )
+        return ""
+    return value
+
+
+def decimal_value(
+    column: str,
+    value,
+    problems: list[str],
+    *,
+    places: int = 2,
+    digits: int = MONEY_DIGITS,
+    positive: bool = False,
+) -> Decimal | None:
+    """A number written with at most ``places`` decimals and ``digits`` before the point, not
+    negative (above zero if ``positive``). JSON Lines may send it as a string or a number."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+    elif isinstance(value, float):
+        # The shortest text that reads back as this float: what the sender wrote, for any
+        # amount a bill can hold (at most 15 significant digits survive a float exactly).
+        text = repr(value)
+    elif value is None:
+        text = ""
+    else:
+        problems.append(_("%(column)s must be a number") % {"column": column})
+        return None
+    if not text:
+        problems.append(_("%(column)s is empty") % {"column": column})
+        return None
+    if not _NUMBER_RE.match(text):
+        problems.append(
+            _('%(column)s must be a number like 123.45, not "%(value)s"')
+            % {"column": column, "value": shown(text)}
+        )
+        return None
+    if text.startswith("-"):
+        problems.append(_("%(column)s must not be negative") % {"column": column})
+        return None
+    whole, _point, fraction = text.partition(".")
+    if len(fraction) > places:
+        problems.append(
+            _("%(column)s has more than %(places)s decimal places (%(value)s)")
+            % {"column": column, "places": places, "value": shown(text)}
+        )
+        return None
+    if len(whole.lstrip("0")) > digits:
+        problems.append(_("%(column)s is too large") % {"column": column})
+        return None
+    number = Decimal(text)
+    if positive and not number:
+        problems.append(_("%(column)s must be more than 0") % {"column": column})
+        return None
+    return number
+
+
+def date_value(column: str, value, problems: list[str]) -> date | None:
+    """An ISO 8601 calendar date (YYYY-MM-DD) that exists."""
+    if not isinstance(value, str) or not value:
+        problems.append(
+            _("%(column)s must be a date written YYYY-MM-DD") % {"column": column}
+            if value
+            else _("%(column)s is empty") % {"column": column}
+        )
+        return None
+    if not _DATE_RE.match(value):
+        problems.append(
+            _('%(column)s must be a date written YYYY-MM-DD, not "%(value)s"')
+            % {"column": column, "value": shown(value)}
+        )
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        problems.append(
+            _("%(column)s: %(value)s is not a date that exists")
+            % {"column": column, "value": value}
+        )
+        return None

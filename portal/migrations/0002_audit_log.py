@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 # --- Added by hand: the head row and the append-only triggers ----------------------------------
 # The SQL is written out here, not imported, so this migration keeps doing what it did when it
-# was written. portal/audit_db.py holds the Python side (the per-connection unlock switch) and
+# was written. portal/core/audit_db.py holds the Python side (the per-connection unlock switch) and
 # docs/audit.md explains both. A later migration that alters portal_auditevent on SQLite rebuilds
 # the table, which drops these triggers: such a migration must create them again.
 

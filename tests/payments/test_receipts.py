@@ -24,7 +24,8 @@ from django.utils.translation import gettext
 from payments import checkout
 from payments.models import AttemptStatus, DocumentSequence, Receipt, ReceiptKind, RefundStatus
 from payments.numerals import rmb_capitals
-from payments.receipts import VERIFY_LIMIT_PER_IP, receipt_number_next, receipt_store_pdf
+from payments.receipt_pdf import receipt_store_pdf
+from payments.receipts import VERIFY_LIMIT_PER_IP, receipt_number_next
 from payments.refunds import refund_request
 from payments.tasks import receipt_render
 from portal.core import clock

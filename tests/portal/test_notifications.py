@@ -24,7 +24,7 @@ from payments.models import Receipt
 from payments.refunds import refund_request
 from payments.reminders import payment_received_notify
 from payments.webhooks import webhook_receive
-from portal import notifications
+from portal import notification_delivery, notifications
 from portal.core import clock
 from portal.models import Channel, Notification, NotificationKind, NotificationStatus
 from portal.services import user_close
@@ -220,10 +220,10 @@ def test_two_tasks_for_the_same_notification_send_it_once(
     with django_capture_on_commit_callbacks(execute=False):
         row = _recorded(customer)
 
-    assert notifications.notification_send(pk=row.pk, attempt=1) == ""
+    assert notification_delivery.notification_send(pk=row.pk, attempt=1) == ""
     # A duplicate task (an enqueue repeated, a requeue racing it) finds the try claimed.
-    assert notifications.notification_send(pk=row.pk, attempt=1) == ""
-    assert notifications.notification_send(pk=row.pk, attempt=2) == ""
+    assert notification_delivery.notification_send(pk=row.pk, attempt=1) == ""
+    assert notification_delivery.notification_send(pk=row.pk, attempt=2) == ""
 
     assert len(mailoutbox) == 1
     row.refresh_from_db()
@@ -238,7 +238,7 @@ def test_nothing_is_sent_to_someone_who_closed_their_account_meanwhile(
         row = _recorded(customer)
     user_close(user=customer)
 
-    notifications.notification_send(pk=row.pk)
+    notification_delivery.notification_send(pk=row.pk)
 
     assert mailoutbox == []
     row.refresh_from_db()
@@ -401,8 +401,8 @@ def test_every_kind_renders_a_subject_text_html_and_sms(kind, language):
     [row] = notifications.notify(user=customer, kind=kind, key="sample", context=SAMPLES[kind])
     sms = Notification(**{**_fields(row), "channel": Channel.SMS, "recipient": "+8613900000000"})
 
-    message = notifications.notification_message(row)
-    text = notifications.notification_message(sms)
+    message = notification_delivery.notification_message(row)
+    text = notification_delivery.notification_message(sms)
 
     assert row.subject and "\n" not in row.subject and "{" not in row.subject
     body = parts(message)

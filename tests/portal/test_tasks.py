@@ -11,8 +11,7 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 from wagtail.tasks import delete_file_from_storage_task
 
-from portal.email import email_enqueue
-from portal.tasks import email_deliver
+from portal.tasks import email_deliver, email_enqueue
 
 DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 

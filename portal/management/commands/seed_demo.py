@@ -1,8 +1,5 @@
 """Demo data for a newcomer's first `make run`. Idempotent: a second run changes nothing."""
 
-from datetime import date
-from decimal import Decimal
-
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 
@@ -13,9 +10,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from payments.demo import seed_bills
-from payments.models import Tariff, TariffBand, TariffVersion
+from portal.account_import import known_tariff_codes
 from portal.core.audit import audit_record
+from portal.demo import demo_data, demo_reference_data
 from portal.models import (
     Binding,
     MemberRole,
@@ -66,66 +63,6 @@ DEMO_USERS = [
 # Demo prices, shaped like real ones but not any province's official figures (docs/tariffs.md):
 # (code, name, kind, region, customer class, [(effective from, version fields, bands)]). Each
 # tiered region has two versions, so a bill can span a price change.
-DEMO_PRICE_SOURCE = "演示数据，非官方电价"
-TOU_BANDS = [  # (code, label, yuan/kWh, hours)
-    ("sharp", "尖", "1.3650", "7-8 月 11:00-13:00, 16:00-17:00"),
-    ("peak", "峰", "1.1375", "10:00-15:00, 18:00-21:00"),
-    ("flat", "平", "0.6825", "07:00-10:00, 15:00-18:00, 21:00-23:00"),
-    ("valley", "谷", "0.2935", "23:00-07:00"),
-]
-
-
-def _tiers(period, tier1, tier2, price):
-    return {
-        "unit_price": Decimal(price),
-        "tier_period": period,
-        "tier1_limit_kwh": Decimal(tier1),
-        "tier2_limit_kwh": Decimal(tier2),
-    }
-
-
-TARIFFS = [
-    (
-        "RES-TIER-M",
-        "居民阶梯电价（月度）",
-        "tiered",
-        "北京",
-        "residential",
-        [
-            (date(2024, 1, 1), _tiers("monthly", "240", "400", "0.4883"), []),
-            (date(2026, 1, 1), _tiers("monthly", "240", "400", "0.4983"), []),
-        ],
-    ),
-    (
-        "RES-TIER-Y",
-        "居民阶梯电价（年度）",
-        "tiered",
-        "上海",
-        "residential",
-        [
-            (date(2024, 1, 1), _tiers("yearly", "3120", "4800", "0.6170"), []),
-            (date(2026, 1, 1), _tiers("yearly", "3120", "4800", "0.6270"), []),
-        ],
-    ),
-    (
-        "LV-BIZ-FLAT",
-        "一般工商业单一制",
-        "flat",
-        "北京",
-        "lv_business",
-        [(date(2024, 1, 1), {"unit_price": Decimal("0.6894")}, [])],
-    ),
-    (
-        "HV-TOU-10KV",
-        "大工业分时电价 10kV",
-        "time_of_use",
-        "北京",
-        "",
-        [(date(2024, 1, 1), {}, TOU_BANDS)],
-    ),
-]
-
-# (number, holder, address, district, feeder, class, tariff, status, meter, phone)
 RESIDENT_ACCOUNTS = [
     (
         "3100000001",
@@ -194,8 +131,11 @@ class Command(BaseCommand):
         with transaction.atomic():
             groups = roles_ensure()
             lines = [self._user(*row, groups=groups) for row in DEMO_USERS]
+            for seed in demo_reference_data:
+                seed(stdout=self.stdout)
             self._accounts()
-        seed_bills(stdout=self.stdout)
+        for seed in demo_data:
+            seed(stdout=self.stdout)
         self._print(lines)  # last: the logins are what the person starting the demo reads
 
     def _user(self, email, name, phone, role, needs_mfa, is_staff, group, *, groups):
@@ -229,10 +169,9 @@ class Command(BaseCommand):
     def _accounts(self):
         """Demo electricity accounts of every class in several districts, the resident's two
         bindings, and an organisation with twelve accounts and one scoped member."""
-        self._tariffs()
         if ServiceAccount.objects.filter(number="3100000001").exists():
             return
-        known = set(Tariff.objects.values_list("code", flat=True))
+        known = {code for provider in known_tariff_codes for code in provider()}
         business = [
             (
                 f"52000000{i:02d}",
@@ -304,45 +243,6 @@ class Command(BaseCommand):
             action="demo.accounts_created",
             data={"accounts": len(accounts), "organisation": str(organisation.uuid)},
         )
-
-    def _tariffs(self):
-        """The demo tariffs and their price versions. Adds what is missing and never changes a
-        version that exists (staff may have edited it)."""
-        created = []
-        for code, name, kind, region, customer_class, versions in TARIFFS:
-            tariff, _ = Tariff.objects.get_or_create(
-                code=code,
-                defaults={
-                    "name": name,
-                    "kind": kind,
-                    "region": region,
-                    "customer_class": customer_class,
-                },
-            )
-            if not tariff.versions.exists() and tariff.kind != kind:
-                # An older seed made the tariff without a kind or prices.
-                tariff.kind, tariff.region, tariff.customer_class = kind, region, customer_class
-                tariff.save(update_fields=["kind", "region", "customer_class"])
-            for effective_from, fields, bands in versions:
-                version, new = TariffVersion.objects.get_or_create(
-                    tariff=tariff,
-                    effective_from=effective_from,
-                    defaults={**fields, "source": DEMO_PRICE_SOURCE},
-                )
-                if not new:
-                    continue
-                for order, (band, label, price, hours) in enumerate(bands):
-                    TariffBand.objects.create(
-                        version=version,
-                        code=band,
-                        label=label,
-                        unit_price=Decimal(price),
-                        hours=hours,
-                        sort_order=order,
-                    )
-                created.append(str(version))
-        if created:
-            audit_record(action="demo.tariff_versions_created", data={"versions": created})
 
     def _print(self, lines):
         out = self.stdout

@@ -4,7 +4,7 @@ through ``checkout.attempt_get_for`` (only its creator sees it; tests/portal/tes
 
 from django.urls import path
 
-from . import views_invoices, views_pay, views_webhook
+from .. import views_invoices, views_pay, views_webhook
 
 app_name = "pay"
 

@@ -4,7 +4,7 @@ The verification page is public and named by the token printed in the document's
 
 from django.urls import path
 
-from . import views_receipts
+from .. import views_receipts
 
 app_name = "receipts"
 
