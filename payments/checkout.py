@@ -18,6 +18,7 @@ from django.utils.translation import ngettext
 
 from portal.core import clock, ratelimit
 from portal.core.errors import InvalidInput, RateLimited
+from portal.core.money import ZERO
 from portal.core.transitions import transition
 from portal.models import Binding, Scope, User
 from portal.selectors import membership_list_for, org_bindings_for
@@ -26,7 +27,7 @@ from . import gateways
 from .fulfilment import intent_apply
 from .gateways.errors import GatewayError
 from .models import AttemptBill, AttemptStatus, Bill, PaymentAttempt
-from .selectors import UNPAID, ZERO, owed_today
+from .selectors import UNPAID, owed_today
 from .workflow import ATTEMPT
 
 logger = logging.getLogger(__name__)

@@ -163,7 +163,7 @@ def org_bill_list_for(*, membership: Membership, query: BillQuery | None = None)
     return _listed(bills, query)
 
 
-# The statement's columns, in order (payments/views.py names them in the same order).
+# The statement's columns, in order (payments/views/bills.py names them in the same order).
 STATEMENT_FIELDS = (
     "number",
     "account__number",

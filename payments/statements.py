@@ -17,13 +17,14 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from portal.core import clock
+from portal.core.money import ZERO
 from portal.models import Membership, Organisation, Scope
 from portal.selectors import org_bindings_for
 
 from .ledger import SETTLEMENT_KINDS
 from .models import AttemptBill, AttemptStatus, BillStatus, Book, LedgerLine, PaymentChannel
 from .pdf import render_pdf
-from .selectors import STATEMENT_FIELDS, ZERO, org_statement_rows
+from .selectors import STATEMENT_FIELDS, org_statement_rows
 
 FIRST_YEAR = 2000
 """Older months are not asked for: a URL naming one is "not found"."""

@@ -47,7 +47,7 @@ from portal.core.audit import audit_record, object_ref_for
 from portal.core.errors import InvalidInput
 from portal.wagtail_hooks import ReadOnlyPermissionPolicy
 
-from .forms_refund import RefundForm
+from .forms.refund import RefundForm
 from .models import (
     AttemptStatus,
     Bill,

@@ -6,13 +6,13 @@ from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
-from . import views
 from .integration_api import api as integration_api
+from .views import site
 
-handler400 = "portal.views.bad_request"
-handler403 = "portal.views.permission_denied"
-handler404 = "portal.views.page_not_found"
-handler500 = "portal.views.server_error"
+handler400 = "portal.views.site.bad_request"
+handler403 = "portal.views.site.permission_denied"
+handler404 = "portal.views.site.page_not_found"
+handler500 = "portal.views.site.server_error"
 
 urlpatterns = [
     path("accounts/", include("allauth.urls")),
@@ -23,8 +23,8 @@ urlpatterns = [
     path("receipts/", include("payments.urls.receipts")),
     path("api/integration/v1/", integration_api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("privacy/", views.privacy_notice, name="privacy_notice"),
-    path("healthz", views.healthz, name="healthz"),
+    path("privacy/", site.privacy_notice, name="privacy_notice"),
+    path("healthz", site.healthz, name="healthz"),
     path("cms-admin/", include(wagtailadmin_urls)),
     path("django-admin/", admin.site.urls),
     path("documents/", include(wagtaildocs_urls)),

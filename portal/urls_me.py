@@ -1,21 +1,21 @@
 from django.urls import include, path
 
-from . import views, views_binding, views_notifications
+from .views import binding, notifications, profile
 
 app_name = "me"
 
 urlpatterns = [
-    path("", views_binding.dashboard, name="dashboard"),
-    path("profile/", views.overview, name="overview"),
-    path("privacy/", views.privacy, name="privacy"),
-    path("notifications/", views_notifications.notifications, name="notifications"),
-    path("privacy/export.json", views.data_export, name="data_export"),
-    path("privacy/close/", views.account_close, name="account_close"),
-    path("accounts/bind/", views_binding.bind, name="bind"),
-    path("accounts/bind/code/<uuid:challenge>/", views_binding.bind_code, name="bind_code"),
-    path("accounts/history/", views_binding.history, name="history"),
-    path("accounts/<uuid:binding>/", views_binding.account_detail, name="account"),
-    path("accounts/<uuid:binding>/label/", views_binding.relabel, name="relabel"),
-    path("accounts/<uuid:binding>/unbind/", views_binding.unbind, name="unbind"),
+    path("", binding.dashboard, name="dashboard"),
+    path("profile/", profile.overview, name="overview"),
+    path("privacy/", profile.privacy, name="privacy"),
+    path("notifications/", notifications.notifications, name="notifications"),
+    path("privacy/export.json", profile.data_export, name="data_export"),
+    path("privacy/close/", profile.account_close, name="account_close"),
+    path("accounts/bind/", binding.bind, name="bind"),
+    path("accounts/bind/code/<uuid:challenge>/", binding.bind_code, name="bind_code"),
+    path("accounts/history/", binding.history, name="history"),
+    path("accounts/<uuid:binding>/", binding.account_detail, name="account"),
+    path("accounts/<uuid:binding>/label/", binding.relabel, name="relabel"),
+    path("accounts/<uuid:binding>/unbind/", binding.unbind, name="unbind"),
     path("", include("payments.urls.me")),
 ]

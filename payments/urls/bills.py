@@ -2,10 +2,10 @@
 
 from django.urls import path
 
-from .. import views
+from ..views import bills
 
 app_name = "bills"
 
 urlpatterns = [
-    path("<uuid:bill>/", views.bill_detail, name="detail"),
+    path("<uuid:bill>/", bills.bill_detail, name="detail"),
 ]

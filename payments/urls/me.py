@@ -2,10 +2,10 @@
 
 from django.urls import path
 
-from .. import views
+from ..views import bills
 
 urlpatterns = [
-    path("bills/", views.my_bills, name="bills"),
-    path("accounts/<uuid:binding>/bills/", views.account_bills, name="account_bills"),
-    path("accounts/<uuid:binding>/usage/", views.usage, name="usage"),
+    path("bills/", bills.my_bills, name="bills"),
+    path("accounts/<uuid:binding>/bills/", bills.account_bills, name="account_bills"),
+    path("accounts/<uuid:binding>/usage/", bills.usage, name="usage"),
 ]

@@ -4,14 +4,14 @@ the URL configuration sees that these routes name an object."""
 
 from django.urls import path
 
-from .. import views
+from ..views import bills
 
 urlpatterns = [
-    path("<uuid:org>/bills/", views.org_bills, name="bills"),
-    path("<uuid:org>/bills/statement.csv", views.org_statement, name="statement"),
+    path("<uuid:org>/bills/", bills.org_bills, name="bills"),
+    path("<uuid:org>/bills/statement.csv", bills.org_statement, name="statement"),
     path(
         "<uuid:org>/statements/<int:year>-<int:month>.pdf",
-        views.org_statement_pdf,
+        bills.org_statement_pdf,
         name="statement_pdf",
     ),
 ]

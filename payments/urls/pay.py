@@ -4,18 +4,18 @@ through ``checkout.attempt_get_for`` (only its creator sees it; tests/portal/tes
 
 from django.urls import path
 
-from .. import views_invoices, views_pay, views_webhook
+from ..views import invoices, pay, webhook
 
 app_name = "pay"
 
 urlpatterns = [
-    path("", views_pay.pay_bills, name="bills"),
-    path("history/", views_pay.history, name="history"),
-    path("<uuid:attempt>/", views_pay.attempt_pay, name="attempt"),
-    path("<uuid:attempt>/test-gateway/", views_pay.test_gateway, name="test_gateway"),
-    path("<uuid:attempt>/done/", views_pay.attempt_done, name="done"),
-    path("<uuid:attempt>/status/", views_pay.attempt_status, name="status"),
+    path("", pay.pay_bills, name="bills"),
+    path("history/", pay.history, name="history"),
+    path("<uuid:attempt>/", pay.attempt_pay, name="attempt"),
+    path("<uuid:attempt>/test-gateway/", pay.test_gateway, name="test_gateway"),
+    path("<uuid:attempt>/done/", pay.attempt_done, name="done"),
+    path("<uuid:attempt>/status/", pay.attempt_status, name="status"),
     # The payer, or an administrator of the organisation paid for (invoices.py's selector).
-    path("<uuid:attempt>/invoice/", views_invoices.invoice_request, name="invoice"),
-    path("webhooks/stripe/", views_webhook.stripe_webhook, name="stripe_webhook"),
+    path("<uuid:attempt>/invoice/", invoices.invoice_request, name="invoice"),
+    path("webhooks/stripe/", webhook.stripe_webhook, name="stripe_webhook"),
 ]

@@ -4,11 +4,11 @@ The verification page is public and named by the token printed in the document's
 
 from django.urls import path
 
-from .. import views_receipts
+from ..views import receipts
 
 app_name = "receipts"
 
 urlpatterns = [
-    path("verify/<str:token>/", views_receipts.receipt_verify, name="verify"),
-    path("<str:number>/pdf/", views_receipts.receipt_download, name="pdf"),
+    path("verify/<str:token>/", receipts.receipt_verify, name="verify"),
+    path("<str:number>/pdf/", receipts.receipt_download, name="pdf"),
 ]

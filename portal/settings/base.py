@@ -50,7 +50,7 @@ MIDDLEWARE = [
     "portal.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Sets no header by itself (no SECURE_CSP: the Wagtail admin has inline scripts); the pay
-    # pages set their own policy with csp_override (payments/views_pay.py).
+    # pages set their own policy with csp_override (payments/views/pay.py).
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -126,7 +126,7 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "me:dashboard"
 
 ACCOUNT_ADAPTER = "portal.adapters.AccountAdapter"
-ACCOUNT_FORMS = {"signup": "portal.forms.SignupForm"}
+ACCOUNT_FORMS = {"signup": "portal.forms.identity.SignupForm"}
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email", "phone"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "phone", "password1*", "password2*"]

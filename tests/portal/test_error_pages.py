@@ -31,10 +31,10 @@ urlpatterns = [
     path("test-errors/bad/", _bad),
     path("", include("portal.urls")),
 ]
-handler400 = "portal.views.bad_request"
-handler403 = "portal.views.permission_denied"
-handler404 = "portal.views.page_not_found"
-handler500 = "portal.views.server_error"
+handler400 = "portal.views.site.bad_request"
+handler403 = "portal.views.site.permission_denied"
+handler404 = "portal.views.site.page_not_found"
+handler500 = "portal.views.site.server_error"
 
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db]
 

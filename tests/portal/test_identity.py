@@ -19,7 +19,7 @@ from django.shortcuts import resolve_url
 from django.urls import reverse
 from django.utils import translation
 
-from portal.forms import SignupForm
+from portal.forms.identity import SignupForm
 from portal.models import User
 from tests.factories import PASSWORD, UserFactory
 

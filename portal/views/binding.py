@@ -11,18 +11,18 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from . import binding as binding_services
-from . import selectors
-from .core.errors import BindingRefused, NotAllowed, RateLimited
-from .forms import (
+from .. import binding as binding_services
+from .. import selectors
+from ..core.errors import BindingRefused, NotAllowed, RateLimited
+from ..forms.binding import (
     BindByBillForm,
     BindByHolderForm,
     BindCodeConfirmForm,
     BindCodeRequestForm,
     RelabelForm,
 )
-from .models import BindingChallenge, Scope
-from .phone import mask_phone
+from ..models import BindingChallenge, Scope
+from ..phone import mask_phone
 
 
 def _context(request):

@@ -16,9 +16,9 @@ from portal.core.errors import InvalidInput
 from portal.org_access import admin_mfa_redirect
 from portal.selectors import membership_list_for
 
-from . import checkout, invoices
-from .forms_invoice import InvoiceRequestForm
-from .views_pay import PAGE_CSP
+from .. import checkout, invoices
+from ..forms.invoice import InvoiceRequestForm
+from .pay import PAGE_CSP
 
 
 @login_required

@@ -17,8 +17,8 @@ from django.views.decorators.http import require_safe
 from portal.core.errors import RateLimited
 from portal.middleware import client_ip
 
-from . import receipt_pdf, receipts
-from .views_pay import PAGE_CSP
+from .. import receipt_pdf, receipts
+from .pay import PAGE_CSP
 
 
 @login_required

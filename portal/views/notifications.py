@@ -9,10 +9,10 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import notifications as service
-from .core.errors import InvalidInput
-from .models import Channel, NotificationKind
-from .phone import mask_phone
+from .. import notifications as service
+from ..core.errors import InvalidInput
+from ..models import Channel, NotificationKind
+from ..phone import mask_phone
 
 
 class NotificationPreferencesForm(forms.Form):

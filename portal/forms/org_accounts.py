@@ -10,8 +10,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .models import AccountStatus, CustomerClass
-from .selectors import ORG_ACCOUNT_SORTS, OrgAccountQuery
+from ..models import AccountStatus, CustomerClass
+from ..selectors import ORG_ACCOUNT_SORTS, OrgAccountQuery
 
 # One page of the table is 50 rows, so a selection is at most a page; a little slack for
 # hand-made links, and a bound that keeps the SQL IN list small.

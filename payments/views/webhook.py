@@ -7,8 +7,8 @@ from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .models import Gateway
-from .webhooks import webhook_receive
+from ..models import Gateway
+from ..webhooks import webhook_receive
 
 
 @csrf_exempt

@@ -34,16 +34,16 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from portal.core import clock
 from portal.core.errors import InvalidInput, RateLimited
-from portal.core.money import yuan_to_fen
+from portal.core.money import ZERO, yuan_to_fen
 from portal.models import Binding
 from portal.org_access import admin_mfa_redirect
 from portal.selectors import binding_list_for, membership_list_for
 
-from . import checkout, gateways, invoices, webhooks
-from .forms_pay import BillChoiceForm, GatewayOutcomeForm
-from .gateways.errors import GatewayError
-from .models import AttemptStatus, Gateway, PaymentAttempt
-from .selectors import ZERO, owed_today
+from .. import checkout, gateways, invoices, webhooks
+from ..forms.pay import BillChoiceForm, GatewayOutcomeForm
+from ..gateways.errors import GatewayError
+from ..models import AttemptStatus, Gateway, PaymentAttempt
+from ..selectors import owed_today
 
 logger = logging.getLogger(__name__)
 

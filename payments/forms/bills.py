@@ -1,6 +1,6 @@
 """The query strings of the bill lists and of the organisation's statement.
 
-Like the accounts table (portal/forms_org_accounts.py), a list drops a filter that does not
+Like the accounts table (portal/forms/org_accounts.py), a list drops a filter that does not
 validate rather than refusing the page: a stale bookmark still shows the bills. The statement,
 a download, refuses a bad period with 400.
 """
@@ -13,8 +13,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .models import BillStatus
-from .selectors import OVERDUE, BillQuery
+from ..models import BillStatus
+from ..selectors import OVERDUE, BillQuery
 
 PERIOD = re.compile(r"^(?P<year>\d{4})(?:-(?P<month>\d{2}))?$")
 MONTH = re.compile(r"^(?P<year>\d{4})-(?P<month>\d{2})$")

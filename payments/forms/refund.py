@@ -6,7 +6,8 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import MONEY, Refund
+from ..models import Refund
+from ..models.fields import MONEY
 
 
 class RefundForm(forms.Form):

@@ -5,7 +5,7 @@ refusals the view shows next to each field."""
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import InvoiceRequest
+from ..models import InvoiceRequest
 
 
 def _limit(name: str) -> int:

@@ -10,7 +10,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .gateways import LOCAL_OUTCOMES
+from ..gateways import LOCAL_OUTCOMES
 
 
 class UUIDListField(forms.Field):

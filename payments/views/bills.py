@@ -23,10 +23,10 @@ from portal.core import clock
 from portal.csv_export import csv_download
 from portal.org_access import admin_mfa_redirect, org_member_required
 
-from . import selectors, statements
-from .forms import BillFilterForm, StatementForm
-from .models import BillStatus
-from .usage_chart import tier_gauge, usage_chart
+from .. import selectors, statements
+from ..forms.bills import BillFilterForm, StatementForm
+from ..models import BillStatus
+from ..usage_chart import tier_gauge, usage_chart
 
 PAGE_SIZE = 25
 

@@ -18,13 +18,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import organisations as services
-from . import selectors
-from .core import clock
-from .core.errors import PowerhallError
-from .forms import InvitationForm, OrganisationCreateForm, RoleForm
-from .models import Scope
-from .org_access import org_member_required
+from .. import organisations as services
+from .. import selectors
+from ..core import clock
+from ..core.errors import PowerhallError
+from ..forms.organisations import InvitationForm, OrganisationCreateForm, RoleForm
+from ..models import Scope
+from ..org_access import org_member_required
 
 SCOPE_PAGE_SIZE = 100  # rows of four checkboxes: well under DATA_UPLOAD_MAX_NUMBER_FIELDS
 EARLIER_INVITATIONS_SHOWN = 20

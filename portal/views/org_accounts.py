@@ -14,13 +14,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_safe
 
-from . import selectors
-from .core import clock
-from .csv_export import csv_download
-from .forms_org_accounts import AccountSelectionForm, AccountTableForm
-from .models import AccountStatus, CustomerClass
-from .org_access import org_member_required
-from .phone import mask_phone
+from .. import selectors
+from ..core import clock
+from ..csv_export import csv_download
+from ..forms.org_accounts import AccountSelectionForm, AccountTableForm
+from ..models import AccountStatus, CustomerClass
+from ..org_access import org_member_required
+from ..phone import mask_phone
 
 PAGE_SIZE = 50
 

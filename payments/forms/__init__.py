@@ -1,0 +1,1 @@
+"""The payments app's forms, by page: ``bills``, ``pay``, ``invoice``, ``refund`` (staff)."""

@@ -1,0 +1,1 @@
+"""The portal's forms, by page: ``identity``, ``binding``, ``organisations``, ``org_accounts``."""
