@@ -165,7 +165,7 @@ def payments_export_view(
         return refused
     consumer = f"client:{request.auth.pk}"
     if after is None:
-        after = export_cursor(consumer)
+        after = export_cursor(consumer=consumer)
     elif after > export_last_seq():
         # A cursor we never handed out: storing it would skip messages not yet written.
         return refusal(

@@ -549,7 +549,7 @@ def _create(rows: list[_Row], run: _Run) -> list[int]:
     )
     entries, postings, free = [], [], []
     for pk, row in zip(ids, rows, strict=True):
-        lines = bill_issue_postings(_NewBill(pk, row.account_id, row.amount))
+        lines = bill_issue_postings(bill=_NewBill(pk, row.account_id, row.amount))
         if not lines:
             free.append(pk)  # nothing to pay: its derived status is "paid"
             continue
@@ -566,7 +566,7 @@ def _create(rows: list[_Row], run: _Run) -> list[int]:
         ],
         returning=False,
     )
-    bills_refresh(free)
+    bills_refresh(bill_ids=free)
     return ids
 
 
@@ -714,12 +714,12 @@ def _revise(pairs: list[tuple[_Row, int]], run: _Run, report: BillImportReport) 
             updated.append((*(getattr(row, c) for c in _REVISED_COLUMNS[:-1]), run.now, pk))
             new_lines += _line_rows(pk, row)
     BillRevision.objects.bulk_create(revisions)
-    ledger_post_many(entries)
+    ledger_post_many(entries=entries)
     _update_rows(Bill, _REVISED_COLUMNS, updated)
     # The row is the bill's whole state: its lines are what this row says, or none.
     BillLine.objects.filter(bill_id__in=[values[-1] for values in updated]).delete()
     _insert_rows(BillLine, _LINE_INSERT_COLUMNS, new_lines, returning=False)
-    bills_refresh(refresh)
+    bills_refresh(bill_ids=refresh)
 
 
 def _credit_balances(account_ids: set[int]) -> dict[int, Decimal]:
@@ -760,8 +760,8 @@ def _credit_apply(new: list[tuple[_Row, int]], run: _Run, report: BillImportRepo
         entries.append((_entry(EntryKind.CREDIT_APPLIED, row.issue_date, row, run), lines))
         report.credit_applied += 1
         report.credit_amount += used
-    ledger_post_many(entries)
-    bills_refresh([lines[0].bill_id for _entry, lines in entries])
+    ledger_post_many(entries=entries)
+    bills_refresh(bill_ids=[lines[0].bill_id for _entry, lines in entries])
 
 
 def _write(judged: _Judged, run: _Run, report: BillImportReport) -> None:

@@ -13,6 +13,7 @@ from datetime import date
 from decimal import Decimal
 
 from portal.core.money import ZERO
+from portal.models import User
 
 from .ledger import SETTLEMENT_KINDS, Posting, bills_refresh, ledger_post
 from .models import Bill, BillStatus, Book, EntryKind, LedgerEntry, LedgerLine, PenaltyRule
@@ -24,7 +25,7 @@ def penalty_rules() -> list[PenaltyRule]:
     return list(PenaltyRule.objects.order_by("effective_from"))
 
 
-def bill_payments(bill_ids: Iterable[int]) -> dict[int, list[tuple[date, Decimal]]]:
+def bill_payments(*, bill_ids: Iterable[int]) -> dict[int, list[tuple[date, Decimal]]]:
     """(business date, amount) of everything paid towards each bill's amount, in one query."""
     paid: dict[int, list[tuple[date, Decimal]]] = defaultdict(list)
     rows = (
@@ -59,8 +60,8 @@ NOTHING_OWED = Owed(principal=ZERO, penalty=NO_PENALTY, penalty_due=ZERO)
 
 
 def bill_owed(
-    bill: Bill,
     *,
+    bill: Bill,
     as_of: date,
     payments: Sequence[tuple[date, Decimal]] | None = None,
     rules: Sequence[Rule] | None = None,
@@ -70,7 +71,7 @@ def bill_owed(
     if bill.status == BillStatus.CANCELLED:
         return NOTHING_OWED
     if payments is None:
-        payments = bill_payments([bill.pk]).get(bill.pk, [])
+        payments = bill_payments(bill_ids=[bill.pk]).get(bill.pk, [])
     principal = bill.amount - bill.principal_paid
     until = bill.settled_on if bill.settled_on is not None and principal <= 0 else as_of
     penalty = penalty_for(
@@ -121,8 +122,8 @@ class Allocation:
 
 
 def payment_allocation(
-    bill: Bill,
     *,
+    bill: Bill,
     amount: Decimal,
     on_date: date,
     payments: Sequence[tuple[date, Decimal]] | None = None,
@@ -140,7 +141,7 @@ def payment_allocation(
     if principal_due > 0 and principal == principal_due:
         # This payment settles the amount: the penalty stops today and is charged.
         if payments is None:
-            payments = bill_payments([bill.pk]).get(bill.pk, [])
+            payments = bill_payments(bill_ids=[bill.pk]).get(bill.pk, [])
         penalty = penalty_for(
             amount=bill.amount,
             due_date=bill.due_date,
@@ -156,7 +157,7 @@ def payment_allocation(
     return Allocation(principal, penalty_charge, penalty_paid, rest - penalty_paid)
 
 
-def bill_issue_postings(bill: Bill) -> list[Posting]:
+def bill_issue_postings(*, bill: Bill) -> list[Posting]:
     """The lines that put a newly issued bill on the ledger."""
     if not bill.amount:
         return []
@@ -174,7 +175,7 @@ def bill_payment_post(
     channel: str,
     reference: str,
     rules: Sequence[Rule] | None = None,
-    posted_by=None,
+    posted_by: User | None = None,
     memo: str = "",
     refresh: bool = True,
 ) -> LedgerEntry:
@@ -187,7 +188,7 @@ def bill_payment_post(
     ``bill`` object then keeps running totals in memory, for the next payment towards it, and
     its status waits for the refresh.
     """
-    allocation = payment_allocation(bill, amount=amount, on_date=on_date, rules=rules)
+    allocation = payment_allocation(bill=bill, amount=amount, on_date=on_date, rules=rules)
     charge, payment = allocation.postings(bill, amount=amount)
     if charge:
         ledger_post(
@@ -207,7 +208,7 @@ def bill_payment_post(
         posted_by=posted_by,
     )
     if refresh:
-        bills_refresh([bill.pk])
+        bills_refresh(bill_ids=[bill.pk])
         bill.refresh_from_db()
     else:
         _running_totals(bill, allocation)

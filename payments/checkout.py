@@ -9,6 +9,7 @@ if the money arrives after midnight and expires unpaid at the end of its day.
 
 import logging
 from collections.abc import Sequence
+from uuid import UUID
 
 from django.db import transaction
 from django.db.models import Count, QuerySet
@@ -93,7 +94,7 @@ def attempt_create(*, user: User, bill_uuids: Sequence) -> PaymentAttempt:
             _("A payment of one of these bills is still being processed. Please wait for it.")
         )
     today = clock.today()
-    owed = owed_today(bills, as_of=today)
+    owed = owed_today(bills=bills, as_of=today)
     if any(owed[bill.pk].total <= 0 for bill in bills):
         raise InvalidInput(_("One of the chosen bills has nothing left to pay."))
     organisations = {accounts[bill.account_id] for bill in bills}
@@ -120,7 +121,7 @@ def attempt_create(*, user: User, bill_uuids: Sequence) -> PaymentAttempt:
     return attempt
 
 
-def attempt_get_for(*, user: User, uuid) -> PaymentAttempt:
+def attempt_get_for(*, user: User, uuid: UUID | str) -> PaymentAttempt:
     """One of the person's own payment attempts, or 404."""
     try:
         return PaymentAttempt.objects.get(created_by=user, uuid=uuid)
@@ -138,11 +139,11 @@ def attempt_list_for(*, user: User) -> QuerySet[PaymentAttempt]:
     )
 
 
-def attempt_items(attempt: PaymentAttempt) -> list[AttemptBill]:
+def attempt_items(*, attempt: PaymentAttempt) -> list[AttemptBill]:
     return list(attempt.items.select_related("bill__account").order_by("bill__due_date", "pk"))
 
 
-def attempt_stale_reason(attempt: PaymentAttempt) -> str:
+def attempt_stale_reason(*, attempt: PaymentAttempt) -> str:
     """Why the customer must not be charged for ``attempt`` now ("" if they may): it has
     expired, or a bill it covers was paid some other way since it was made (then it would
     collect twice). Checked before every charge we start."""
@@ -154,8 +155,8 @@ def attempt_stale_reason(attempt: PaymentAttempt) -> str:
         return _("This payment was priced for %(date)s and has expired. Please start again.") % {
             "date": attempt.business_date.isoformat()
         }
-    items = attempt_items(attempt)
-    owed = owed_today([item.bill for item in items], as_of=attempt.business_date)
+    items = attempt_items(attempt=attempt)
+    owed = owed_today(bills=[item.bill for item in items], as_of=attempt.business_date)
     for item in items:
         now_owed = owed.get(item.bill_id)
         if now_owed is None or now_owed.total != item.total:
@@ -165,7 +166,7 @@ def attempt_stale_reason(attempt: PaymentAttempt) -> str:
     return ""
 
 
-def attempt_begin(attempt: PaymentAttempt) -> PaymentAttempt:
+def attempt_begin(*, attempt: PaymentAttempt) -> PaymentAttempt:
     """Make the gateway payment of ``attempt`` if it has none yet (the pay page opening).
     Safe to call twice at once: the stored idempotency key makes Stripe answer both with one
     PaymentIntent, and the local gateway keeps one per attempt."""
@@ -179,7 +180,7 @@ def attempt_begin(attempt: PaymentAttempt) -> PaymentAttempt:
     return attempt
 
 
-def attempt_cancel_stale(attempt: PaymentAttempt) -> None:
+def attempt_cancel_stale(*, attempt: PaymentAttempt) -> None:
     """Cancel an attempt that must not be charged (``attempt_stale_reason``) and its payment at
     the gateway, unless the money already came in (then fulfilment credits it)."""
     with transaction.atomic():
@@ -188,7 +189,7 @@ def attempt_cancel_stale(attempt: PaymentAttempt) -> None:
             return
     state = gateways.intent_cancel(locked)
     if state is not None and state.status != gateways.CANCELED:
-        intent_apply(state, source="cancel")
+        intent_apply(state=state, source="cancel")
         return
     expired = attempt.expires_at <= clock.now()
     with transaction.atomic():
@@ -203,7 +204,7 @@ def attempt_cancel_stale(attempt: PaymentAttempt) -> None:
         )
 
 
-def attempt_refresh(attempt: PaymentAttempt) -> PaymentAttempt:
+def attempt_refresh(*, attempt: PaymentAttempt) -> PaymentAttempt:
     """Bring a waiting attempt up to date (the return page): ask the gateway about its payment
     and run the same idempotent fulfilment as the webhook (whichever comes first credits it;
     the other changes nothing); cancel one that can no longer be paid (expired, or a bill paid
@@ -216,10 +217,10 @@ def attempt_refresh(attempt: PaymentAttempt) -> PaymentAttempt:
             logger.exception("asking the gateway about attempt %s failed", attempt.uuid)
             state = None
         if state is not None:
-            intent_apply(state, source="return_page")
+            intent_apply(state=state, source="return_page")
             attempt.refresh_from_db()
     payable = attempt.status in (AttemptStatus.PENDING, AttemptStatus.FAILED)
-    if payable and attempt_stale_reason(attempt):
-        attempt_cancel_stale(attempt)
+    if payable and attempt_stale_reason(attempt=attempt):
+        attempt_cancel_stale(attempt=attempt)
         attempt.refresh_from_db()
     return attempt

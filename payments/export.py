@@ -52,7 +52,7 @@ def export_last_seq() -> int:
     return BillingExport.objects.aggregate(last=Max("seq"))["last"] or 0
 
 
-def export_cursor(consumer: str) -> int:
+def export_cursor(*, consumer: str) -> int:
     """The last seq ``consumer`` has confirmed (0: nothing yet)."""
     return ExportCursor.objects.filter(consumer=consumer).values_list("seq", flat=True).first() or 0
 
@@ -65,4 +65,4 @@ def export_cursor_advance(*, consumer: str, seq: int) -> int:
     ExportCursor.objects.filter(consumer=consumer, seq__lt=seq).update(
         seq=seq, updated_at=clock.now()
     )
-    return export_cursor(consumer)
+    return export_cursor(consumer=consumer)

@@ -52,7 +52,7 @@ class Outcome:
     """Whether this call changed anything (reconciliation reports those)."""
 
 
-def intent_apply(state: IntentState, *, source: str) -> Outcome:
+def intent_apply(*, state: IntentState, source: str) -> Outcome:
     """Bring our attempt in line with the gateway's ``state`` of its payment. ``source`` says
     who asked (webhook, return page, reconciliation) for the audit record."""
     try:
@@ -159,7 +159,7 @@ def _fulfil(attempt: PaymentAttempt, state: IntentState, *, source: str) -> None
             refresh=False,
         )
         item.save(update_fields=["entry"])
-    bills_refresh(bills)
+    bills_refresh(bill_ids=bills)
     cleared = in_arrears - _accounts_in_arrears(accounts, today=today)
     reconnections = [
         ReconnectionRequest.objects.create(account=accounts[account_id], attempt=attempt)

@@ -20,6 +20,7 @@ The taxpayer number of a business is its unified social credit code (统一社�
 import re
 import unicodedata
 from dataclasses import dataclass
+from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -85,7 +86,7 @@ class InvoiceStatusConflict(NotAllowed):
 
 
 # --- Reading ------------------------------------------------------------------------------------
-def invoice_attempt_get_for(*, user: User, uuid) -> PaymentAttempt:
+def invoice_attempt_get_for(*, user: User, uuid: UUID | str) -> PaymentAttempt:
     """A succeeded online payment ``user`` may ask a VAT invoice for, or 404: one they paid,
     or one paid for an organisation they administer (its members pay; its administrators keep
     the books)."""
@@ -137,7 +138,7 @@ def invoice_state_for(*, attempt: PaymentAttempt) -> InvoiceState:
     return InvoiceState(attempt=attempt, requests=requests)
 
 
-def invoice_status_annotate(attempts: QuerySet[PaymentAttempt]) -> QuerySet[PaymentAttempt]:
+def invoice_status_annotate(*, attempts: QuerySet[PaymentAttempt]) -> QuerySet[PaymentAttempt]:
     """``attempts`` with ``invoice_status``: the status of each one's latest VAT invoice
     request (None: none asked), in the same query."""
     latest = InvoiceRequest.objects.filter(attempt=OuterRef("pk")).order_by("-created_at", "-id")
@@ -308,7 +309,7 @@ class InvoiceStatusResult:
 
 def invoice_status_set(
     *,
-    uuid,
+    uuid: UUID | str,
     status: str,
     invoice_number: str = "",
     note: str = "",

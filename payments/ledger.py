@@ -28,6 +28,7 @@ from django.db.models import Sum
 
 from portal.core import clock
 from portal.core.money import FEN, ZERO
+from portal.models import User
 
 from .models import Bill, BillStatus, Book, EntryKind, LedgerEntry, LedgerLine
 
@@ -80,7 +81,7 @@ def ledger_post(
     reference: str = "",
     memo: str = "",
     reverses: LedgerEntry | None = None,
-    posted_by=None,
+    posted_by: User | None = None,
 ) -> LedgerEntry:
     """Post one balanced entry. Must run inside the caller's transaction."""
     _check(lines)
@@ -107,7 +108,7 @@ def ledger_post(
     return entry
 
 
-def ledger_post_many(entries: Sequence[tuple[LedgerEntry, Sequence[Posting]]]) -> None:
+def ledger_post_many(*, entries: Sequence[tuple[LedgerEntry, Sequence[Posting]]]) -> None:
     """Post many entries in two bulk inserts (imports). Entries are unsaved ``LedgerEntry``
     objects; ``posted_at`` is filled in when missing. Checks every entry before writing any."""
     now = clock.now()
@@ -194,7 +195,7 @@ _DERIVED = [
 ]
 
 
-def bills_refresh(bill_ids: Iterable[int]) -> None:
+def bills_refresh(*, bill_ids: Iterable[int]) -> None:
     """Recompute the stored, derived columns of these bills from their ledger lines.
 
     ``status``: cancelled once a cancellation is posted; paid when neither the amount nor a
@@ -245,7 +246,7 @@ def bills_refresh(bill_ids: Iterable[int]) -> None:
     Bill.objects.bulk_update(updated, _DERIVED, batch_size=1000)
 
 
-def account_credit(account_id: int) -> Decimal:
+def account_credit(*, account_id: int) -> Decimal:
     """Money held for the account (an overpayment): credit balance of customer_credit."""
     total = LedgerLine.objects.filter(account_id=account_id, book=Book.CUSTOMER_CREDIT).aggregate(
         total=Sum("amount")

@@ -249,7 +249,7 @@ class _PaymentImport:
                 )
             )
         OutsidePayment.objects.bulk_create(imported)
-        bills_refresh({payment.bill_id for payment in imported})
+        bills_refresh(bill_ids={payment.bill_id for payment in imported})
         self.run.report.created += len(imported)
 
 

@@ -285,7 +285,7 @@ def _expire(report: Report) -> None:
     for attempt in attempts:
         before = attempt.status
         try:
-            checkout.attempt_cancel_stale(attempt)
+            checkout.attempt_cancel_stale(attempt=attempt)
         except GatewayError as error:
             report.need(
                 attempt.reference,
@@ -325,7 +325,7 @@ def _pending_refunds(report: Report) -> None:
     ).select_related("attempt")
     for refund in pending.order_by("created_at", "pk"):
         report.checked["refunds"] += 1
-        refund = refund_retry(refund)
+        refund = refund_retry(refund=refund)
         subject = f"{refund.attempt.reference} refund {refund.uuid}"
         values = {
             "reference": refund.attempt.reference,
@@ -389,7 +389,7 @@ def _apply(attempt: PaymentAttempt, state: IntentState, report: Report) -> None:
     """Hand the gateway's word to fulfilment, as the webhook does, and report what changed. A
     mismatch it flags is listed by ``_flagged``."""
     before = attempt.status
-    outcome = intent_apply(state, source=SOURCE)
+    outcome = intent_apply(state=state, source=SOURCE)
     if outcome.changed and outcome.status != WebhookStatus.FLAGGED:
         _repaired(outcome.attempt, before, report, how=_("asked the gateway"))
 

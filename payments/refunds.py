@@ -118,7 +118,7 @@ def _still_reversible(attempt: PaymentAttempt, items: list[AttemptBill]) -> dict
 
 
 def refund_reversals(
-    attempt: PaymentAttempt, *, amount: Decimal, bills: dict[int, Bill] | None = None
+    *, attempt: PaymentAttempt, amount: Decimal, bills: dict[int, Bill] | None = None
 ) -> tuple[list[Reversal], Decimal]:
     """How ``amount`` of ``attempt`` would be reversed now: the bills' reversals (last bill
     first) and the part that nothing of the payment is left to cover (zero unless credit the
@@ -129,7 +129,9 @@ def refund_reversals(
         bills = Bill.objects.in_bulk([item.bill_id for item in items])
     left = _still_reversible(attempt, items)
     reversals = [Reversal(bills[item.bill_id]) for item in reversed(items)]
-    credit = {bill.account_id: account_credit(bill.account_id) for bill in bills.values()}
+    credit = {
+        bill.account_id: account_credit(account_id=bill.account_id) for bill in bills.values()
+    }
     remaining = amount
 
     def take(available: Decimal) -> Decimal:
@@ -158,7 +160,7 @@ def _pending_total(attempt: PaymentAttempt) -> Decimal:
     return Decimal(total["total"] or 0).quantize(FEN)
 
 
-def refund_available(attempt: PaymentAttempt) -> Decimal:
+def refund_available(*, attempt: PaymentAttempt) -> Decimal:
     """What may still be refunded: the payment less what was refunded or is being refunded."""
     return max(attempt.refundable - _pending_total(attempt), ZERO)
 
@@ -202,7 +204,7 @@ def refund_request(
                 _("At most ¥%(amount)s of this payment can still be refunded.")
                 % {"amount": f"{available:.2f}"}
             )
-        _reversals, short = refund_reversals(locked, amount=pending + amount)
+        _reversals, short = refund_reversals(attempt=locked, amount=pending + amount)
         if short > 0:
             raise InvalidInput(
                 _(
@@ -228,7 +230,7 @@ def refund_request(
     return _send_and_settle(refund, actor=by, client=client)
 
 
-def refund_retry(refund: Refund, *, client=None) -> Refund:
+def refund_retry(*, refund: Refund, client=None) -> Refund:
     """Ask the provider again about a refund left pending (a crash, a lost answer), with the
     idempotency key stored with it: the provider answers with the refund it already made, if it
     made one, and makes it otherwise. A refund already settled is returned as it is."""
@@ -295,7 +297,7 @@ def _succeed(refund, attempt, result, *, actor) -> Refund:
         .filter(pk__in=bill_ids)
         .order_by("pk")
     }
-    reversals, short = refund_reversals(attempt, amount=refund.amount, bills=bills)
+    reversals, short = refund_reversals(attempt=attempt, amount=refund.amount, bills=bills)
     if short > 0:
         # The money has left: it must be booked. Credit the payment left was used on other
         # bills between the request and now; the customer owes it back (a debit on their
@@ -317,7 +319,7 @@ def _succeed(refund, attempt, result, *, actor) -> Refund:
         memo=f"refund {refund.uuid}",
         posted_by=refund.requested_by,
     )
-    bills_refresh([reversal.bill.pk for reversal in reversals])
+    bills_refresh(bill_ids=[reversal.bill.pk for reversal in reversals])
     attempt.refunded += refund.amount
     attempt.save(update_fields=["refunded", "needs_review", "updated_at"])
     refund.status = RefundStatus.SUCCEEDED

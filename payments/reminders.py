@@ -66,7 +66,7 @@ class Recipient:
     """What the person calls the account: their binding's label, or the organisation's name."""
 
 
-def account_recipients(account_ids: Iterable[int]) -> dict[int, list[Recipient]]:
+def account_recipients(*, account_ids: Iterable[int]) -> dict[int, list[Recipient]]:
     """account id → the people to tell about its bills (see the module's docstring), each
     once. Three queries at most: the bindings, the administrators, the members with pay."""
     account_ids = set(account_ids)
@@ -129,7 +129,7 @@ def _bills_notify(kind: str, bills: list[Bill], *, key, extra=None, recipients=N
     the caller has them already); one task sends them. ``key(bill)`` names the event,
     ``extra(bill)`` adds to the context. Returns how many notifications were recorded."""
     if recipients is None:
-        recipients = account_recipients(bill.account_id for bill in bills)
+        recipients = account_recipients(account_ids=(bill.account_id for bill in bills))
     notices = [
         Notice(
             user=recipient.user,
@@ -152,7 +152,7 @@ def bills_issued_notify(*, bills: Iterable[tuple[int, int, date]], today: date) 
     recent = [(pk, account_id) for pk, account_id, issued in bills if issued >= since]
     if not recent:
         return 0
-    recipients = account_recipients(account_id for _pk, account_id in recent)
+    recipients = account_recipients(account_ids=(account_id for _pk, account_id in recent))
     wanted = [pk for pk, account_id in recent if account_id in recipients]
     if not wanted:
         return 0
@@ -188,7 +188,7 @@ def _chunks(bills: QuerySet[Bill], size: int = CHUNK) -> Iterator[list[Bill]]:
         last = chunk[-1].pk
 
 
-def overdue_week(bill: Bill, *, today: date) -> int:
+def overdue_week(*, bill: Bill, today: date) -> int:
     """Which week of being overdue ``today`` is: 0 for the 7 days after the due date, then 1 …"""
     return ((today - bill.due_date).days - 1) // OVERDUE_EVERY_DAYS
 
@@ -206,7 +206,7 @@ def bill_reminders_send(*, today: date | None = None) -> ReminderReport:
         due_date__lte=today + timedelta(days=DUE_SOON_DAYS),
     )
     for chunk in _chunks(due_soon):
-        owed = owed_today(chunk, as_of=today)
+        owed = owed_today(bills=chunk, as_of=today)
         report.due_soon_bills += len(chunk)
         report.due_soon_sent += _bills_notify(
             NotificationKind.BILL_DUE_SOON,
@@ -215,12 +215,12 @@ def bill_reminders_send(*, today: date | None = None) -> ReminderReport:
             extra=lambda bill, owed=owed: {"owed": owed[bill.pk].total},
         )
     for chunk in _chunks(Bill.objects.filter(overdue_condition(today=today))):
-        owed = owed_today(chunk, as_of=today)
+        owed = owed_today(bills=chunk, as_of=today)
         report.overdue_bills += len(chunk)
         report.overdue_sent += _bills_notify(
             NotificationKind.BILL_OVERDUE,
             chunk,
-            key=lambda bill: f"{bill.uuid}:week{overdue_week(bill, today=today)}",
+            key=lambda bill: f"{bill.uuid}:week{overdue_week(bill=bill, today=today)}",
             extra=lambda bill, owed=owed: {
                 "as_of": today,
                 "days_overdue": (today - bill.due_date).days,

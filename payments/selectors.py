@@ -23,7 +23,7 @@ from django.http import Http404
 
 from portal.core import clock
 from portal.core.money import FEN, ZERO
-from portal.models import Binding, Membership, Scope, User
+from portal.models import Binding, Membership, Scope, ServiceAccount, User
 from portal.selectors import binding_get_for, membership_list_for, org_bindings_for
 
 from .bills import NOTHING_OWED, Owed, bill_owed, bill_payments, penalty_rules
@@ -114,7 +114,7 @@ def bill_list_for(*, user: User, query: BillQuery | None = None) -> QuerySet[Bil
     return _listed(bills, query)
 
 
-def bill_get_for(*, user: User, uuid) -> Bill:
+def bill_get_for(*, user: User, uuid: UUID | str) -> Bill:
     """One bill the person may see, in one query (plus one for their memberships), or 404.
 
     The bill carries ``personal_binding`` (the UUID of the person's own binding on its account,
@@ -198,7 +198,7 @@ def org_statement_rows(*, membership: Membership, first: date, last: date):
 
 
 # --- What is owed today -------------------------------------------------------------------------
-def owed_today(bills: Iterable[Bill], *, as_of: date | None = None) -> dict[int, Owed]:
+def owed_today(*, bills: Iterable[Bill], as_of: date | None = None) -> dict[int, Owed]:
     """What paying each unpaid bill in full costs on ``as_of`` (today in Asia/Shanghai), by bill
     id: one query for their payments and one for the penalty rules, whatever the number of bills.
     Bills need ``account`` loaded (the customer class decides the rate). Paid and cancelled
@@ -207,10 +207,10 @@ def owed_today(bills: Iterable[Bill], *, as_of: date | None = None) -> dict[int,
     if not unpaid:
         return {}
     as_of = as_of or clock.today()
-    payments = bill_payments(bill.pk for bill in unpaid)
+    payments = bill_payments(bill_ids=(bill.pk for bill in unpaid))
     rules = penalty_rules()
     return {
-        bill.pk: bill_owed(bill, as_of=as_of, payments=payments.get(bill.pk, []), rules=rules)
+        bill.pk: bill_owed(bill=bill, as_of=as_of, payments=payments.get(bill.pk, []), rules=rules)
         for bill in unpaid
     }
 
@@ -250,7 +250,7 @@ def account_bills_for(*, bindings: Sequence[Binding]) -> dict[int, AccountBills]
         .order_by("due_date", "pk")
     )
     today = clock.today()
-    owed = owed_today(bills, as_of=today)
+    owed = owed_today(bills=bills, as_of=today)
     for bill in bills:
         summary = summaries[bill.account_id]
         latest = summary.latest_bill
@@ -304,7 +304,7 @@ class PaymentReceived:
         return PaymentChannel(self.channel).label if self.channel in PaymentChannel.values else ""
 
 
-def bill_payments_received(bill: Bill) -> list[PaymentReceived]:
+def bill_payments_received(*, bill: Bill) -> list[PaymentReceived]:
     """Every payment, use of credit and refund posted to the bill, oldest first (one query)."""
     lines = (
         LedgerLine.objects.filter(bill=bill, entry__kind__in=SETTLEMENT_KINDS)
@@ -332,7 +332,7 @@ def bill_payments_received(bill: Bill) -> list[PaymentReceived]:
     return list(by_entry.values())
 
 
-def bill_revisions(bill: Bill) -> list[BillRevision]:
+def bill_revisions(*, bill: Bill) -> list[BillRevision]:
     return list(bill.revisions.order_by("changed_at", "pk"))
 
 
@@ -359,7 +359,7 @@ class ArrearsTimeline:
     day changes nothing until they pass it)."""
 
 
-def arrears_for(bill: Bill, *, owed: Owed, today: date) -> ArrearsTimeline | None:
+def arrears_for(*, bill: Bill, owed: Owed, today: date) -> ArrearsTimeline | None:
     """The timeline of an unpaid bill past its due date; None for any other bill."""
     if bill.status not in UNPAID or bill.due_date >= today or owed.principal <= 0:
         return None
@@ -416,7 +416,7 @@ def _months_back(first: date, count: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def usage_for(*, account, months: int = 24) -> Usage:
+def usage_for(*, account: ServiceAccount, months: int = 24) -> Usage:
     """kWh and amount per billing month over ``months`` months ending with the account's latest
     billed month (or this month, before any bill), from its bills that were not cancelled.
     Two queries. Months without a bill are in the list with None."""
@@ -478,7 +478,7 @@ def _rule_on(rules: Sequence[PenaltyRule], day: date) -> PenaltyRule | None:
     return in_force[-1] if in_force else None
 
 
-def bill_page_for(*, user: User, uuid) -> BillPage:
+def bill_page_for(*, user: User, uuid: UUID | str) -> BillPage:
     """One bill with its explanation, penalty, payments and history; 404 unless the person may
     see it (``bill_get_for``). A fixed number of queries."""
     bill = bill_get_for(user=user, uuid=uuid)
@@ -487,8 +487,8 @@ def bill_page_for(*, user: User, uuid) -> BillPage:
     if bill.status == BillStatus.CANCELLED:
         owed = NOTHING_OWED
     else:
-        payments = bill_payments([bill.pk]).get(bill.pk, [])
-        owed = bill_owed(bill, as_of=today, payments=payments, rules=rules)
+        payments = bill_payments(bill_ids=[bill.pk]).get(bill.pk, [])
+        owed = bill_owed(bill=bill, as_of=today, payments=payments, rules=rules)
     used = []
     for span in owed.penalty.spans:
         if span.rule not in used:
@@ -503,9 +503,9 @@ def bill_page_for(*, user: User, uuid) -> BillPage:
         today=today,
         owed=owed,
         explanation=bill_explanation(bill),
-        payments=bill_payments_received(bill),
-        revisions=bill_revisions(bill),
-        arrears=arrears_for(bill, owed=owed, today=today),
+        payments=bill_payments_received(bill=bill),
+        revisions=bill_revisions(bill=bill),
+        arrears=arrears_for(bill=bill, owed=owed, today=today),
         rules=used,
     )
 
@@ -519,7 +519,7 @@ class UsagePage:
     today: date
 
 
-def usage_page_for(*, user: User, binding_uuid) -> UsagePage:
+def usage_page_for(*, user: User, binding_uuid: UUID | str) -> UsagePage:
     """The usage of one of the person's own accounts; 404 unless they hold the binding."""
     binding = binding_get_for(user=user, uuid=binding_uuid)
     today = clock.today()

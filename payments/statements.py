@@ -248,7 +248,7 @@ def org_statement_for(*, membership: Membership, year: int, month: int) -> State
     )
 
 
-def statement_pdf(statement: Statement) -> bytes:
+def statement_pdf(*, statement: Statement) -> bytes:
     """The statement as a PDF, in Chinese."""
     return render_pdf(
         "payments/pdf/statement.html", {"s": statement, "company": settings.COMPANY_NAME}

@@ -629,14 +629,14 @@ class RefundView(WagtailAdminTemplateMixin, FormView):
         ]
 
     def get_initial(self):
-        return {"amount": refund_available(self.attempt)}
+        return {"amount": refund_available(attempt=self.attempt)}
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         attempt = self.attempt
         context.update(
             attempt=attempt,
-            available=refund_available(attempt),
+            available=refund_available(attempt=attempt),
             items=attempt.items.select_related("bill__account").order_by("bill_id"),
             refunds=attempt.refunds.select_related("requested_by").order_by("created_at", "pk"),
             action_url=self.request.path,

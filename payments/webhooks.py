@@ -39,7 +39,7 @@ DONE = (
 
 
 def _payment_intent(data: dict) -> Outcome:
-    return intent_apply(IntentState.from_stripe(data), source="webhook")
+    return intent_apply(state=IntentState.from_stripe(data), source="webhook")
 
 
 HANDLERS = {

@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
+from uuid import UUID
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -261,7 +262,9 @@ def binding_challenge_start(
     return challenge
 
 
-def account_bind_with_code(*, user: User, challenge_uuid, code: str, label: str = "") -> Binding:
+def account_bind_with_code(
+    *, user: User, challenge_uuid: UUID | str, code: str, label: str = ""
+) -> Binding:
     """Finish a code binding. Wrong, expired, used or unknown challenges are all refused alike."""
     with transaction.atomic():
         challenge = (

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from .core import clock
 from .core.audit import audit_record
 from .core.errors import InvalidInput
-from .models import IntegrationClient, IntegrationScope
+from .models import IntegrationClient, IntegrationScope, User
 
 TOKEN_PREFIX = "phk"  # noqa: S105  (a fixed label that starts every token, not a secret)
 _PREFIX_BYTES = 6  # 12 hex characters: unique enough to find the row, and no "_" in it
@@ -34,7 +34,7 @@ def _new_token() -> tuple[str, str]:
 
 
 def integration_client_create(
-    *, name: str, scopes: list[str], created_by=None
+    *, name: str, scopes: list[str], created_by: User | None = None
 ) -> tuple[IntegrationClient, str]:
     """Create a client and return it with its token, which exists nowhere else afterwards."""
     name = (name or "").strip()
@@ -69,7 +69,9 @@ def integration_client_create(
     return client, token
 
 
-def integration_client_revoke(*, client: IntegrationClient, revoked_by=None) -> IntegrationClient:
+def integration_client_revoke(
+    *, client: IntegrationClient, revoked_by: User | None = None
+) -> IntegrationClient:
     """Revoke a client's token for good; revoking it again changes nothing."""
     with transaction.atomic():
         client = IntegrationClient.objects.select_for_update().get(pk=client.pk)

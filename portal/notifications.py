@@ -94,7 +94,7 @@ def preferences_for(*, user_ids: Iterable[int], kinds: Iterable[str] | None = No
     }
 
 
-def language_for(user: User) -> str:
+def language_for(*, user: User) -> str:
     """The language a person's messages are written in."""
     languages = {code for code, _name in settings.LANGUAGES}
     return user.language if user.language in languages else settings.LANGUAGE_CODE
@@ -120,7 +120,7 @@ def notification_preferences_set(*, user: User, enabled: Iterable[str], language
             if current[(user.pk, kind, channel)] != value
         }
         # Someone who never chose follows LANGUAGE_CODE; saving the page unchanged keeps it so.
-        language_changed = language != language_for(user)
+        language_changed = language != language_for(user=user)
         if not changes and not language_changed:
             return {}
         # Every pair is stored, defaults included: what the person saw and saved stays their
@@ -199,7 +199,7 @@ def notify_many(*, kind: str, notices: Iterable[Notice]) -> list[int]:
     by_language = defaultdict(list)
     for key, (notice, channel, recipient) in wanted.items():
         if key not in seen:
-            by_language[language_for(notice.user)].append((key, notice, channel, recipient))
+            by_language[language_for(user=notice.user)].append((key, notice, channel, recipient))
     rows, rendered = [], {}
     for language, items in by_language.items():
         with translation.override(language):
@@ -240,7 +240,7 @@ def notify_many(*, kind: str, notices: Iterable[Notice]) -> list[int]:
         if ids:
             # robust: the caller's change stands if the queue is unreachable; the rows stay
             # queued and ``notifications_requeue`` sends them later.
-            transaction.on_commit(lambda: notifications_enqueue(ids), robust=True)
+            transaction.on_commit(lambda: notifications_enqueue(ids=ids), robust=True)
     return ids
 
 
@@ -262,7 +262,7 @@ def notify(
     return list(Notification.objects.filter(pk__in=ids).order_by("pk")) if ids else []
 
 
-def notifications_enqueue(ids: list[int]) -> None:
+def notifications_enqueue(*, ids: list[int]) -> None:
     """Hand recorded notifications to the task queue: one task for one, one task for a batch."""
     if len(ids) == 1:
         notification_deliver.enqueue(notification=ids[0])

@@ -1,10 +1,12 @@
 """Reading functions, always scoped to who is asking. Anything not theirs is "not found" (404):
 never "forbidden", which would confirm that it exists."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import reduce
 from operator import and_
+from uuid import UUID
 
 from django.core.cache import cache
 from django.db.models import (
@@ -39,7 +41,7 @@ def binding_history_for(*, user: User) -> QuerySet[Binding]:
     return Binding.objects.filter(user=user).select_related("account").order_by("-created_at")
 
 
-def binding_get_for(*, user: User, uuid) -> Binding:
+def binding_get_for(*, user: User, uuid: UUID | str) -> Binding:
     try:
         return binding_list_for(user=user).get(uuid=uuid)
     except (Binding.DoesNotExist, ValueError):
@@ -106,7 +108,7 @@ def membership_list_for(*, user: User) -> QuerySet[Membership]:
     )
 
 
-def membership_get_for(*, user: User, organisation_uuid) -> Membership:
+def membership_get_for(*, user: User, organisation_uuid: UUID | str) -> Membership:
     """The person's membership of the organisation, or 404 if they are not a member."""
     try:
         return membership_list_for(user=user).get(organisation__uuid=organisation_uuid)
@@ -128,7 +130,9 @@ def org_bindings_for(*, membership: Membership, scope: str = Scope.VIEW) -> Quer
     return bindings.filter(Exists(grants))
 
 
-def org_binding_get_for(*, membership: Membership, uuid, scope: str = Scope.VIEW) -> Binding:
+def org_binding_get_for(
+    *, membership: Membership, uuid: UUID | str, scope: str = Scope.VIEW
+) -> Binding:
     try:
         return (
             org_bindings_for(membership=membership, scope=scope)
@@ -153,7 +157,7 @@ def org_members_for(*, membership: Membership) -> QuerySet[Membership]:
     )
 
 
-def member_scopes_on(*, member: Membership, bindings) -> dict[int, set[str]]:
+def member_scopes_on(*, member: Membership, bindings: Iterable[Binding]) -> dict[int, set[str]]:
     """The member's scopes on these bindings (already scoped to the administrator's
     organisation by the selector that listed them), by binding id."""
     return {
@@ -297,7 +301,7 @@ def org_account_summary(*, membership: Membership, query: OrgAccountQuery) -> Or
     return OrgAccountSummary(total=total, districts=districts)
 
 
-def org_account_slice(rows: QuerySet[Binding], *, start: int, stop: int) -> list[Binding]:
+def org_account_slice(*, rows: QuerySet[Binding], start: int, stop: int) -> list[Binding]:
     """``rows[start:stop]``, sorting and skipping over the binding ids alone, then fetching the
     page's full rows ("deferred join"). A late page of a large organisation then sorts narrow
     (key, id) pairs in memory instead of whole rows: on PostgreSQL, 100,000 full rows spill
@@ -308,7 +312,7 @@ def org_account_slice(rows: QuerySet[Binding], *, start: int, stop: int) -> list
     return list(rows.filter(pk__in=page))
 
 
-def org_account_detail_for(*, membership: Membership, uuid) -> Binding:
+def org_account_detail_for(*, membership: Membership, uuid: UUID | str) -> Binding:
     """One of the organisation's accounts, for its page, in one query: the binding with its
     account, ``tariff_name`` ("" when the portal has no definition for the billing code) and
     ``may_manage`` (may the member unbind it). 404 unless the member may view it."""

@@ -181,14 +181,14 @@ class BillFactory(factory.django.DjangoModelFactory):
 
         with transaction.atomic():
             bill = super()._create(model_class, *args, **kwargs)
-            if lines := bill_issue_postings(bill):
+            if lines := bill_issue_postings(bill=bill):
                 ledger_post(
                     kind=EntryKind.BILL_ISSUED,
                     effective_date=bill.issue_date,
                     lines=lines,
                     reference=bill.number,
                 )
-            bills_refresh([bill.pk])
+            bills_refresh(bill_ids=[bill.pk])
             bill.refresh_from_db()
         return bill
 

@@ -49,7 +49,7 @@ def _bill_page(request, bills, form: BillFilterForm) -> dict:
     """One page of ``bills`` with what each row owes today (two queries for the whole page)."""
     page = Paginator(bills, PAGE_SIZE).get_page(request.GET.get("page"))
     today = clock.today()
-    owed = selectors.owed_today(page.object_list, as_of=today)
+    owed = selectors.owed_today(bills=page.object_list, as_of=today)
     for bill in page.object_list:
         bill.owed = owed.get(bill.pk)
         bill.is_overdue = bill.status in selectors.UNPAID and bill.due_date < today
@@ -227,7 +227,7 @@ def org_statement_pdf(request, year, month):
     the billing month, money received, the organisation's online payments). Rendered on
     request: it is a read of what the ledger says now, not a document of record."""
     statement = statements.org_statement_for(membership=request.membership, year=year, month=month)
-    pdf = statements.statement_pdf(statement)
+    pdf = statements.statement_pdf(statement=statement)
     return FileResponse(
         io.BytesIO(pdf),
         as_attachment=True,

@@ -76,7 +76,7 @@ def invoice_request(request, attempt):
             "attempt": attempt,
             "invoice": state,
             "form": form,
-            "items": checkout.attempt_items(attempt),
+            "items": checkout.attempt_items(attempt=attempt),
             "is_payer": attempt.created_by_id == request.user.pk,
         },
     )

@@ -115,7 +115,7 @@ def _account_groups(request, accounts: dict, bills: list, selected: set) -> list
     Two queries (the bills' payments, the penalty rules) plus one for labels and one for
     organisations' names, whatever the number of bills."""
     today = clock.today()
-    owed = owed_today(bills, as_of=today)
+    owed = owed_today(bills=bills, as_of=today)
     labels = {}
     if any(organisation is None for organisation in accounts.values()):
         labels = {b.account_id: b.label for b in binding_list_for(user=request.user)}
@@ -212,24 +212,24 @@ def attempt_pay(request, attempt):
         return refused
     if attempt.status in (AttemptStatus.SUCCEEDED, AttemptStatus.PROCESSING):
         return redirect(_done_url(attempt))
-    stale = checkout.attempt_stale_reason(attempt)
+    stale = checkout.attempt_stale_reason(attempt=attempt)
     provider_error = False
     if stale:
         # Refused before any charge: cancel the attempt and its gateway payment, unless the
         # money already came in (then fulfilment has just credited it).
-        checkout.attempt_cancel_stale(attempt)
+        checkout.attempt_cancel_stale(attempt=attempt)
         attempt.refresh_from_db()
         if attempt.status == AttemptStatus.SUCCEEDED:
             return redirect(_done_url(attempt))
     else:
         try:
-            attempt = checkout.attempt_begin(attempt)
+            attempt = checkout.attempt_begin(attempt=attempt)
         except GatewayError:
             logger.exception("creating the payment of attempt %s failed", attempt.uuid)
             provider_error = True
     context = {
         "attempt": attempt,
-        "items": checkout.attempt_items(attempt),
+        "items": checkout.attempt_items(attempt=attempt),
         "stale": stale,
         "provider_error": provider_error,
         "can_pay": not stale and not provider_error,
@@ -262,9 +262,9 @@ def test_gateway(request, attempt):
         return redirect(_done_url(attempt))
     # Checked again before every charge: a bill may have been paid at a counter since the
     # pay page opened.
-    stale = checkout.attempt_stale_reason(attempt)
+    stale = checkout.attempt_stale_reason(attempt=attempt)
     if stale:
-        checkout.attempt_cancel_stale(attempt)
+        checkout.attempt_cancel_stale(attempt=attempt)
         attempt.refresh_from_db()
         if attempt.status == AttemptStatus.SUCCEEDED:
             return redirect(_done_url(attempt))
@@ -272,7 +272,7 @@ def test_gateway(request, attempt):
         form = GatewayOutcomeForm(request.POST)
         if not form.is_valid():
             raise BadRequest("unknown test gateway outcome")
-        attempt = checkout.attempt_begin(attempt)
+        attempt = checkout.attempt_begin(attempt=attempt)
         payload, signature = gateways.local_outcome(attempt, form.cleaned_data["outcome"])
         answer = webhooks.webhook_receive(payload, signature, gateway=Gateway.LOCAL)
         if answer.status != 200:
@@ -282,7 +282,7 @@ def test_gateway(request, attempt):
     return render(
         request,
         "payments/pay/test_gateway.html",
-        {"attempt": attempt, "items": checkout.attempt_items(attempt), "stale": stale},
+        {"attempt": attempt, "items": checkout.attempt_items(attempt=attempt), "stale": stale},
     )
 
 
@@ -299,13 +299,15 @@ def _status_label(attempt: PaymentAttempt) -> str:
 @csp_override(PAGE_CSP)
 def attempt_done(request, attempt):
     """Where the customer lands after paying: the attempt's live status."""
-    attempt = checkout.attempt_refresh(checkout.attempt_get_for(user=request.user, uuid=attempt))
+    attempt = checkout.attempt_refresh(
+        attempt=checkout.attempt_get_for(user=request.user, uuid=attempt)
+    )
     return render(
         request,
         "payments/pay/done.html",
         {
             "attempt": attempt,
-            "items": checkout.attempt_items(attempt),
+            "items": checkout.attempt_items(attempt=attempt),
             "final": _is_final(attempt),
             "status_label": _status_label(attempt),
             "can_retry": attempt.status in (AttemptStatus.PENDING, AttemptStatus.FAILED)
@@ -325,7 +327,7 @@ def attempt_status(request, attempt):
     if not _is_final(attempt) and cache.add(
         f"pay:checked:{attempt.uuid}", True, timeout=GATEWAY_CHECK_SECONDS
     ):
-        attempt = checkout.attempt_refresh(attempt)
+        attempt = checkout.attempt_refresh(attempt=attempt)
     return JsonResponse(
         {"status": attempt.status, "label": _status_label(attempt), "final": _is_final(attempt)}
     )
@@ -337,7 +339,9 @@ def attempt_status(request, attempt):
 @csp_override(PAGE_CSP)
 def history(request):
     """The person's own payments, newest first."""
-    attempts = invoices.invoice_status_annotate(checkout.attempt_list_for(user=request.user))
+    attempts = invoices.invoice_status_annotate(
+        attempts=checkout.attempt_list_for(user=request.user)
+    )
     page = Paginator(attempts, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,

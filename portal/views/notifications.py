@@ -59,7 +59,7 @@ def notifications(request):
     user = request.user
     form = NotificationPreferencesForm(
         request.POST if request.method == "POST" else None,
-        initial={"language": service.language_for(user)},
+        initial={"language": service.language_for(user=user)},
     )
     if request.method == "POST" and form.is_valid():
         try:

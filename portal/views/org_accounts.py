@@ -91,7 +91,7 @@ class _CountedRows:
         return self.total
 
     def __getitem__(self, index: slice):
-        return selectors.org_account_slice(self.rows, start=index.start, stop=index.stop)
+        return selectors.org_account_slice(rows=self.rows, start=index.start, stop=index.stop)
 
 
 @org_member_required

@@ -77,7 +77,7 @@ def test_customer_pays_two_bills_of_two_accounts_and_sees_them_paid(
     page, customer, screenshot, mailoutbox, tmp_path
 ):
     overdue, due = customer["overdue"], customer["due"]
-    owed = owed_today([overdue, due])
+    owed = owed_today(bills=[overdue, due])
     total = owed[overdue.pk].total + owed[due.pk].total
     assert owed[overdue.pk].penalty_due > 0
 

@@ -214,7 +214,7 @@ def test_a_bill_of_nothing_is_paid_from_the_start():
     bill = Bill.objects.get()
     assert bill.status == BillStatus.PAID
     assert not LedgerLine.objects.exists()
-    assert bill_owed(bill, as_of=date(2027, 6, 1)).total == 0
+    assert bill_owed(bill=bill, as_of=date(2027, 6, 1)).total == 0
 
 
 def test_importing_the_same_file_twice_changes_nothing_not_even_updated_at():
@@ -467,7 +467,7 @@ def test_a_new_amount_on_an_unpaid_bill_replaces_it_with_a_history_entry():
     assert lines_of(revised) == {Book.RECEIVABLE: D("-5.38"), Book.ENERGY_REVENUE: D("5.38")}
     assert revised.effective_date == clock.today()
     assert balance(Book.RECEIVABLE, bill=bill) == D("123.08")
-    assert bill_owed(bill, as_of=date(2026, 11, 25)).total == D("123.08")
+    assert bill_owed(bill=bill, as_of=date(2026, 11, 25)).total == D("123.08")
     assert_ledger_balances()
 
 
@@ -491,7 +491,7 @@ def test_a_new_amount_on_a_partly_paid_bill_posts_a_visible_adjustment():
     assert lines_of(adjusted) == {Book.RECEIVABLE: D("30.00"), Book.ENERGY_REVENUE: D("-30.00")}
     # The first entries stay: the bill's ledger tells the whole story.
     assert len(entries(EntryKind.BILL_ISSUED)) == 1
-    assert bill_owed(bill, as_of=date(2026, 11, 20)).total == D("90.00")
+    assert bill_owed(bill=bill, as_of=date(2026, 11, 20)).total == D("90.00")
     assert_ledger_balances()
 
 
@@ -504,13 +504,13 @@ def test_lowering_a_paid_bill_below_what_was_paid_turns_the_excess_into_credit()
 
     bill.refresh_from_db()
     assert bill.status == BillStatus.PAID
-    assert bill_owed(bill, as_of=date(2026, 12, 31)).total == 0
+    assert bill_owed(bill=bill, as_of=date(2026, 12, 31)).total == 0
     (adjusted,) = entries(EntryKind.BILL_ADJUSTED)
     assert lines_of(adjusted) == {
         Book.ENERGY_REVENUE: D("10.00"),
         Book.CUSTOMER_CREDIT: D("-10.00"),
     }
-    assert account_credit(bill.account_id) == D("10.00")
+    assert account_credit(account_id=bill.account_id) == D("10.00")
     assert balance(Book.RECEIVABLE, bill=bill) == 0
     assert_ledger_balances()
 
@@ -524,14 +524,14 @@ def test_cancelling_an_unpaid_bill_leaves_nothing_owed():
     assert (report.updated, report.cancelled) == (1, 1)
     bill.refresh_from_db()
     assert bill.status == BillStatus.CANCELLED
-    assert bill_owed(bill, as_of=date(2027, 3, 1)).total == 0
+    assert bill_owed(bill=bill, as_of=date(2027, 3, 1)).total == 0
     assert balance(Book.RECEIVABLE, bill=bill) == 0
     assert balance(Book.ENERGY_REVENUE, bill=bill) == 0
     (revision,) = bill.revisions.all()
     assert (revision.kind, revision.old_amount, revision.new_amount) == (
         "cancelled", D("128.46"), D("0.00"),
     )  # fmt: skip
-    assert account_credit(bill.account_id) == 0
+    assert account_credit(account_id=bill.account_id) == 0
     assert_ledger_balances()
 
 
@@ -547,8 +547,8 @@ def test_cancelling_a_late_partly_paid_bill_returns_everything_paid_as_credit():
 
     bill.refresh_from_db()
     assert bill.status == BillStatus.CANCELLED
-    assert bill_owed(bill, as_of=date(2027, 3, 1)).total == 0
-    assert account_credit(bill.account_id) == D("100.50")
+    assert bill_owed(bill=bill, as_of=date(2027, 3, 1)).total == 0
+    assert account_credit(account_id=bill.account_id) == D("100.50")
     for book in (Book.RECEIVABLE, Book.PENALTY_RECEIVABLE, Book.ENERGY_REVENUE):
         assert balance(book, bill=bill) == 0
     assert_ledger_balances()
@@ -580,7 +580,7 @@ def test_a_bill_first_seen_cancelled_is_created_cancelled():
     assert (report.created, report.cancelled) == (1, 1)
     bill = Bill.objects.get()
     assert bill.status == BillStatus.CANCELLED
-    assert bill_owed(bill, as_of=date(2027, 1, 1)).total == 0
+    assert bill_owed(bill=bill, as_of=date(2027, 1, 1)).total == 0
     assert [e.kind for e in LedgerEntry.objects.order_by("pk")] == ["bill_issued", "bill_cancelled"]
     assert_ledger_balances()
 

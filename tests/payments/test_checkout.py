@@ -47,7 +47,7 @@ D = Decimal
 
 def local_pay(attempt, outcome="succeed"):
     """Press a button on the local test gateway: the event goes to the webhook code."""
-    attempt = checkout.attempt_begin(attempt)
+    attempt = checkout.attempt_begin(attempt=attempt)
     payload, signature = gateways.local_outcome(attempt, outcome)
     answer = webhook_receive(payload, signature, gateway="local")
     attempt.refresh_from_db()
@@ -67,7 +67,7 @@ def own_bill(user, **kwargs):
 def test_paying_two_overdue_bills_of_two_accounts_posts_what_was_frozen(customer, audit_actions):
     first = own_bill(customer, amount=D("110.00"))
     second = own_bill(customer, amount=D("250.50"), due_date=date(2026, 11, 20))
-    owed = owed_today([first, second])
+    owed = owed_today(bills=[first, second])
     assert owed[first.pk].penalty_due > 0  # overdue since 2026-10-20
 
     attempt = checkout.attempt_create(user=customer, bill_uuids=[first.uuid, second.uuid])
@@ -84,7 +84,7 @@ def test_paying_two_overdue_bills_of_two_accounts_posts_what_was_frozen(customer
     for bill in (first, second):
         bill.refresh_from_db()
         assert bill.status == BillStatus.PAID
-        assert account_credit(bill.account_id) == 0
+        assert account_credit(account_id=bill.account_id) == 0
     cash = LedgerLine.objects.filter(book=Book.CASH, entry__reference=attempt.reference)
     assert sum(line.amount for line in cash) == attempt.amount
     assert {line.entry.channel for line in cash} == {"portal"}
@@ -127,7 +127,9 @@ def test_decline_then_succeed_the_same_day(customer):
 
 def test_an_amount_that_does_not_match_is_flagged_not_credited(customer, audit_actions):
     bill = own_bill(customer)
-    attempt = checkout.attempt_begin(checkout.attempt_create(user=customer, bill_uuids=[bill.uuid]))
+    attempt = checkout.attempt_begin(
+        attempt=checkout.attempt_create(user=customer, bill_uuids=[bill.uuid])
+    )
     state = gateways.IntentState(
         id=attempt.intent_id,
         status=gateways.SUCCEEDED,
@@ -151,7 +153,7 @@ def test_priced_before_midnight_settled_after_it_is_honoured(customer):
     bill = own_bill(customer)
     with time_machine.travel(datetime(2026, 11, 27, 23, 59, tzinfo=clock.BUSINESS_TIME_ZONE)):
         attempt = checkout.attempt_create(user=customer, bill_uuids=[bill.uuid])
-        checkout.attempt_begin(attempt)
+        checkout.attempt_begin(attempt=attempt)
     with time_machine.travel(datetime(2026, 11, 28, 0, 5, tzinfo=clock.BUSINESS_TIME_ZONE)):
         local_pay(attempt)
 
@@ -159,7 +161,7 @@ def test_priced_before_midnight_settled_after_it_is_honoured(customer):
     assert attempt.status == AttemptStatus.SUCCEEDED
     assert bill.status == BillStatus.PAID  # no extra day of penalty left owing
     assert bill.settled_on == date(2026, 11, 27)
-    assert account_credit(bill.account_id) == 0
+    assert account_credit(account_id=bill.account_id) == 0
 
 
 def test_someone_elses_bill_cannot_be_paid(customer):
@@ -200,5 +202,5 @@ def test_a_bill_paid_elsewhere_after_pricing_is_refused_before_charging(customer
     attempt = checkout.attempt_create(user=customer, bill_uuids=[bill.uuid])
     pay(bill, bill.amount, date(2026, 11, 27))
 
-    assert bill.number in checkout.attempt_stale_reason(attempt)  # "… has been paid …"
+    assert bill.number in checkout.attempt_stale_reason(attempt=attempt)  # "… has been paid …"
     assert LedgerEntry.objects.filter(kind=EntryKind.PAYMENT).count() == 1  # the counter's only

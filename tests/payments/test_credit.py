@@ -46,7 +46,7 @@ def overpaid(account, extra: str):
     """A bill of ``account`` paid before its due date with ``extra`` more than it asked."""
     bill = BillFactory(account=account, amount=D("110.00"))
     pay(bill, D("110.00") + D(extra), date(2026, 10, 15))
-    assert account_credit(account.pk) == D(extra)
+    assert account_credit(account_id=account.pk) == D(extra)
     return bill
 
 
@@ -64,7 +64,7 @@ def test_an_overpayment_pays_part_of_the_next_bill():
     assert new.status == BillStatus.PARTLY_PAID
     assert new.principal_paid == D("40.00")
     assert new.principal_outstanding == D("88.46")
-    assert account_credit(account.pk) == 0
+    assert account_credit(account_id=account.pk) == 0
     (entry,) = LedgerEntry.objects.filter(kind=EntryKind.CREDIT_APPLIED)
     assert entry.effective_date == date(2026, 11, 5)  # the bill's issue date
     assert entry.reference == "B202610001"
@@ -84,7 +84,7 @@ def test_credit_larger_than_the_bill_pays_it_and_the_rest_stays():
     new = Bill.objects.get(number="B202610001")
     assert new.status == BillStatus.PAID
     assert new.settled_on == date(2026, 11, 5)
-    assert account_credit(account.pk) == D("71.54")
+    assert account_credit(account_id=account.pk) == D("71.54")
     assert_ledger_balances()
 
 
@@ -94,7 +94,7 @@ def test_the_bill_page_shows_the_credit_used_as_money_received():
 
     import_bills(bill_record(account, "B202610001", "128.46"))
 
-    (row,) = bill_payments_received(Bill.objects.get(number="B202610001"))
+    (row,) = bill_payments_received(bill=Bill.objects.get(number="B202610001"))
     assert row.kind == EntryKind.CREDIT_APPLIED
     assert (row.received, row.to_amount, row.to_penalty, row.to_credit) == (
         D("40.00"),
@@ -118,7 +118,7 @@ def test_credit_goes_to_the_bill_due_first_when_several_arrive_together():
     october, november = Bill.objects.get(number="B202610001"), Bill.objects.get(number="B202611001")
     assert (october.status, october.principal_paid) == (BillStatus.PAID, D("100.00"))
     assert (november.status, november.principal_paid) == (BillStatus.PARTLY_PAID, D("50.00"))
-    assert account_credit(account.pk) == 0
+    assert account_credit(account_id=account.pk) == 0
     assert_ledger_balances()
 
 
@@ -134,7 +134,7 @@ def test_money_paid_on_a_cancelled_bill_pays_its_replacement_in_the_same_file():
 
     replacement = Bill.objects.get(number="B202610001R")
     assert replacement.status == BillStatus.PAID
-    assert account_credit(account.pk) == D("8.46")
+    assert account_credit(account_id=account.pk) == D("8.46")
     assert_ledger_balances()
 
 

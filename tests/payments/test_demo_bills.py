@@ -30,7 +30,7 @@ def test_seed_demo_gives_every_demo_account_two_years_of_bills_once():
     assert latest.status == BillStatus.OPEN
     # The home account has an overdue bill, so its arrears timeline has something to show.
     overdue = home.filter(status=BillStatus.OPEN, due_date__lt=today).get()
-    assert bill_owed(overdue, as_of=today).penalty_due > 0
+    assert bill_owed(bill=overdue, as_of=today).penalty_due > 0
     # A business account paid one bill late, with its penalty.
     late = Bill.objects.get(penalty_charged__gt=0)
     assert late.account.customer_class == "lv_business"

@@ -133,12 +133,12 @@ def test_asking_after_a_cursor_confirms_it_and_a_client_resumes_where_it_confirm
 
     body = get(api, token, limit=1).json()  # no cursor yet: from the start
     assert [m["kind"] for m in body["messages"]] == ["payment", "reconnection"]
-    assert export_cursor(f"client:{client.pk}") == 0  # read, not yet confirmed
+    assert export_cursor(consumer=f"client:{client.pk}") == 0  # read, not yet confirmed
 
     following = get(api, token, after=body["next"], limit=1).json()
     assert references(following["messages"]) == [("payment", second.reference)]
     assert following["has_more"] is False
-    assert export_cursor(f"client:{client.pk}") == body["next"]
+    assert export_cursor(consumer=f"client:{client.pk}") == body["next"]
 
     # The client crashed before storing what it got: without a cursor it gets the same again.
     resumed = get(api, token, limit=1).json()
@@ -148,7 +148,7 @@ def test_asking_after_a_cursor_confirms_it_and_a_client_resumes_where_it_confirm
     assert done == {"messages": [], "next": following["next"], "has_more": False}
     # A late retry of an older confirmation does not move the cursor back.
     get(api, token, after=0)
-    assert export_cursor(f"client:{client.pk}") == following["next"]
+    assert export_cursor(consumer=f"client:{client.pk}") == following["next"]
 
 
 def test_each_client_has_its_own_cursor(api, reader, two_payments):
@@ -225,7 +225,7 @@ def test_the_command_writes_json_lines_and_moves_the_cursor(tmp_path, two_paymen
         ("payment", second.reference),
     ]
     assert messages[0]["data"]["amount"] == f"{first.amount:.2f}"
-    assert export_cursor("cis-file") == messages[-1]["seq"]
+    assert export_cursor(consumer="cis-file") == messages[-1]["seq"]
     assert "3 message(s)" in out
 
     # Nothing new: an empty file, the cursor where it was.
@@ -245,24 +245,24 @@ def test_the_command_writes_to_standard_output_with_a_limit(two_payments):
     lines = [json.loads(line) for line in out.splitlines()]
     assert references(lines) == [("payment", first.reference), ("reconnection", first.reference)]
     assert "2 message(s)" in err
-    assert export_cursor("export_payments") == lines[-1]["seq"]
+    assert export_cursor(consumer="export_payments") == lines[-1]["seq"]
 
 
 def test_a_lost_file_is_written_again_with_after(tmp_path, two_payments):
     run("--consumer", "cis-file", "--output", str(tmp_path / "first.jsonl"))
-    cursor = export_cursor("cis-file")
+    cursor = export_cursor(consumer="cis-file")
 
     run("--consumer", "cis-file", "--after", "0", "--output", str(tmp_path / "again.jsonl"))
 
     assert (tmp_path / "again.jsonl").read_text() == (tmp_path / "first.jsonl").read_text()
-    assert export_cursor("cis-file") == cursor
+    assert export_cursor(consumer="cis-file") == cursor
 
 
 def test_a_failed_write_leaves_the_cursor_where_it_was(tmp_path, two_payments):
     with pytest.raises(CommandError):
         run("--consumer", "cis-file", "--output", str(tmp_path / "missing" / "payments.jsonl"))
 
-    assert export_cursor("cis-file") == 0
+    assert export_cursor(consumer="cis-file") == 0
     assert not ExportCursor.objects.filter(consumer="cis-file", seq__gt=0).exists()
 
 

@@ -87,7 +87,7 @@ def cancel(bill: Bill):
             lines=[line for line in lines if line.amount],
             reference=bill.number,
         )
-        bills_refresh([bill.pk])
+        bills_refresh(bill_ids=[bill.pk])
     bill.refresh_from_db()
 
 
@@ -131,7 +131,7 @@ def test_a_balanced_entry_is_written_with_its_lines():
         ("customer_credit", D("-10.00")),
         ("receivable", D("-100.00")),
     ]
-    assert account_credit(account.pk) == D("10.00")
+    assert account_credit(account_id=account.pk) == D("10.00")
     assert_ledger_balances()
 
 
@@ -154,7 +154,7 @@ def test_ledger_post_many_checks_every_entry_before_writing_any(pairs):
 
     with pytest.raises(UnbalancedEntry):
         ledger_post_many(
-            [
+            entries=[
                 (LedgerEntry(kind=EntryKind.BILL_ISSUED, effective_date=DUE), good),
                 (LedgerEntry(kind=EntryKind.BILL_ISSUED, effective_date=DUE), good),
                 (
@@ -171,7 +171,7 @@ def test_ledger_post_many_writes_every_entry_with_its_own_lines():
     first, second = ServiceAccountFactory(), ServiceAccountFactory()
 
     ledger_post_many(
-        [
+        entries=[
             (
                 LedgerEntry(kind=EntryKind.BILL_ISSUED, effective_date=DUE, reference="B-1"),
                 lines_for(first.pk, [("receivable", "12.34"), ("energy_revenue", "-12.34")]),
@@ -282,7 +282,7 @@ def test_part_of_the_amount_paid_makes_the_bill_partly_paid():
     assert bill.status == BillStatus.PARTLY_PAID
     assert bill.principal_paid == D("40.00")
     assert bill.settled_on is None
-    assert bill_owed(bill, as_of=DUE).total == D("70.00")
+    assert bill_owed(bill=bill, as_of=DUE).total == D("70.00")
     assert_ledger_balances()
 
 
@@ -295,7 +295,7 @@ def test_amount_paid_on_the_due_date_makes_the_bill_paid_without_penalty():
     assert (bill.principal_paid, bill.penalty_charged) == (D("110.00"), D("0.00"))
     assert bill.settled_on == DUE
     assert not LedgerEntry.objects.filter(kind=EntryKind.PENALTY_CHARGED).exists()
-    owed = bill_owed(bill, as_of=date(2026, 12, 1))
+    owed = bill_owed(bill=bill, as_of=date(2026, 12, 1))
     assert (owed.principal, owed.penalty_due, owed.total) == (0, 0, 0)
     assert_ledger_balances()
 
@@ -309,7 +309,7 @@ def test_amount_paid_in_instalments_that_leave_float_dust_is_paid():
 
     assert bill.status == BillStatus.PAID
     assert bill.settled_on == DUE
-    assert bill_owed(bill, as_of=date(2026, 12, 1)).total == 0
+    assert bill_owed(bill=bill, as_of=date(2026, 12, 1)).total == 0
     assert_ledger_balances()
 
 
@@ -336,7 +336,7 @@ def test_a_cancelled_bill_owes_nothing():
     cancel(bill)
 
     assert bill.status == BillStatus.CANCELLED
-    assert bill_owed(bill, as_of=date(2026, 12, 1)).total == 0
+    assert bill_owed(bill=bill, as_of=date(2026, 12, 1)).total == 0
     assert balance(Book.RECEIVABLE, bill=bill) == 0
     assert_ledger_balances()
 
@@ -348,8 +348,8 @@ def test_money_paid_on_a_bill_later_cancelled_becomes_credit():
     cancel(bill)
 
     assert bill.status == BillStatus.CANCELLED
-    assert account_credit(bill.account_id) == D("40.00")
-    assert bill_owed(bill, as_of=date(2026, 12, 1)).total == 0
+    assert account_credit(account_id=bill.account_id) == D("40.00")
+    assert bill_owed(bill=bill, as_of=date(2026, 12, 1)).total == 0
     assert_ledger_balances()
 
 
@@ -360,7 +360,7 @@ def test_a_payment_towards_a_cancelled_bill_all_becomes_credit():
     pay(bill, "110.00", date(2026, 11, 1))
 
     assert bill.status == BillStatus.CANCELLED
-    assert account_credit(bill.account_id) == D("110.00")
+    assert account_credit(account_id=bill.account_id) == D("110.00")
     assert_ledger_balances()
 
 
@@ -371,7 +371,7 @@ def test_refresh_puts_back_columns_changed_by_hand():
         status=BillStatus.PAID, principal_paid=D("110.00"), settled_on=DUE
     )
 
-    bills_refresh([bill.pk])
+    bills_refresh(bill_ids=[bill.pk])
 
     bill.refresh_from_db()
     assert (bill.status, bill.principal_paid, bill.settled_on) == (
@@ -394,7 +394,7 @@ def test_refresh_derives_each_of_many_bills_in_one_call():
         status=BillStatus.OPEN, principal_paid=D("0.00")
     )
 
-    bills_refresh([b.pk for b in bills])
+    bills_refresh(bill_ids=[b.pk for b in bills])
 
     assert [
         (b.status, b.principal_paid)
@@ -425,10 +425,10 @@ def test_two_late_instalments_charge_the_penalty_on_the_settlement_day():
     assert bill.status == BillStatus.PARTLY_PAID
     assert bill.penalty_charged == 0  # not charged until the amount is settled
     # Paying the rest on Dec 31: 5 × 2.00 + 6 × 600 × 0.2 % = 10.00 + 7.20 = 17.20.
-    owed = bill_owed(bill, as_of=date(2026, 12, 31))
+    owed = bill_owed(bill=bill, as_of=date(2026, 12, 31))
     assert (owed.principal, owed.penalty_due, owed.total) == (D("600.00"), D("17.20"), D("617.20"))
     # On Jan 3: 17.20 + 3 × 600 × 0.3 % = 17.20 + 5.40 = 22.60.
-    owed = bill_owed(bill, as_of=date(2027, 1, 3))
+    owed = bill_owed(bill=bill, as_of=date(2027, 1, 3))
     assert (owed.principal, owed.penalty_due, owed.total) == (D("600.00"), D("22.60"), D("622.60"))
 
     pay(bill, owed.total, date(2027, 1, 3))
@@ -446,8 +446,8 @@ def test_two_late_instalments_charge_the_penalty_on_the_settlement_day():
         (Book.PENALTY_RECEIVABLE, D("22.60")),
         (Book.PENALTY_REVENUE, D("-22.60")),
     ]
-    assert bill_owed(bill, as_of=date(2027, 3, 1)).total == 0
-    assert account_credit(bill.account_id) == 0
+    assert bill_owed(bill=bill, as_of=date(2027, 3, 1)).total == 0
+    assert account_credit(account_id=bill.account_id) == 0
     assert balance(Book.CASH, bill=bill) == D("1022.60")
     assert balance(Book.PENALTY_REVENUE, bill=bill) == D("-22.60")
     assert_ledger_balances()
@@ -459,8 +459,8 @@ def test_penalty_stops_when_the_amount_is_settled_even_if_the_penalty_is_unpaid(
 
     pay(bill, "1000.00", date(2026, 10, 25))
 
-    on_the_day = bill_owed(bill, as_of=date(2026, 10, 25))
-    a_month_later = bill_owed(bill, as_of=date(2026, 11, 25))
+    on_the_day = bill_owed(bill=bill, as_of=date(2026, 10, 25))
+    a_month_later = bill_owed(bill=bill, as_of=date(2026, 11, 25))
     assert (on_the_day.principal, on_the_day.penalty_due) == (0, D("10.00"))
     assert (a_month_later.principal, a_month_later.penalty_due) == (0, D("10.00"))
     assert len(a_month_later.penalty.days) == 5
@@ -475,7 +475,7 @@ def test_overpayment_on_the_due_date_becomes_credit():
     pay(bill, "150.00", DUE)
 
     assert bill.status == BillStatus.PAID
-    assert account_credit(bill.account_id) == D("40.00")
+    assert account_credit(account_id=bill.account_id) == D("40.00")
     assert_ledger_balances()
 
 
@@ -493,7 +493,7 @@ def test_late_overpayment_pays_amount_then_penalty_then_credit():
         (Book.RECEIVABLE, D("-110.00")),
     ]
     assert bill.status == BillStatus.PAID
-    assert account_credit(bill.account_id) == D("38.90")
+    assert account_credit(account_id=bill.account_id) == D("38.90")
     assert_ledger_balances()
 
 
@@ -504,7 +504,7 @@ def test_a_day_late_residential_bill_pays_the_1_yuan_minimum():
     pay(bill, "110.00", date(2026, 10, 21))
 
     assert (bill.status, bill.penalty_charged) == (BillStatus.PARTLY_PAID, D("1.00"))
-    assert bill_owed(bill, as_of=date(2026, 12, 1)).total == D("1.00")
+    assert bill_owed(bill=bill, as_of=date(2026, 12, 1)).total == D("1.00")
     assert_ledger_balances()
 
 
@@ -523,7 +523,7 @@ def test_a_day_late_residential_bill_pays_the_1_yuan_minimum():
 def test_payment_allocation_takes_the_amount_first_then_the_penalty_then_credit(amount, split):
     bill = business_bill()
 
-    allocation = payment_allocation(bill, amount=D(amount), on_date=date(2026, 10, 30))
+    allocation = payment_allocation(bill=bill, amount=D(amount), on_date=date(2026, 10, 30))
 
     assert (
         allocation.principal,
@@ -540,10 +540,10 @@ def test_paying_what_is_shown_as_owed_settles_the_bill_exactly():
     bill = business_bill()
     pay(bill, "300.00", date(2026, 10, 22))
 
-    owed = bill_owed(bill, as_of=date(2026, 11, 10))
+    owed = bill_owed(bill=bill, as_of=date(2026, 11, 10))
     assert owed.total == D("730.60")
     pay(bill, owed.total, date(2026, 11, 10))
 
     assert bill.status == BillStatus.PAID
-    assert account_credit(bill.account_id) == 0
+    assert account_credit(account_id=bill.account_id) == 0
     assert_ledger_balances()

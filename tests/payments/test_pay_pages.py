@@ -116,7 +116,7 @@ def test_pay_list_shows_each_bill_by_account_with_amount_penalty_and_total(signe
     pay(paid, paid.amount, paid.due_date)
     someone_elses = BindingFactory()
     BillFactory(account=someone_elses.account, number="B-NOT-MINE")
-    owed = owed_today([overdue, due])
+    owed = owed_today(bills=[overdue, due])
     assert owed[overdue.pk].penalty_due > 0 and owed[due.pk].penalty_due == 0
 
     text = page_text(get(signed_in, reverse("pay:bills")))
@@ -157,7 +157,7 @@ def test_the_bill_page_and_the_dashboard_lead_to_paying(signed_in, bills):
 
 def test_posting_the_chosen_bills_freezes_todays_total_in_an_attempt(signed_in, bills, customer):
     overdue, due = bills
-    owed = owed_today([overdue, due])
+    owed = owed_today(bills=[overdue, due])
 
     attempt = choose(signed_in, overdue, due)
 

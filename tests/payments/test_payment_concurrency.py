@@ -99,7 +99,7 @@ def test_fifty_payments_of_one_bill_at_once_pay_it_once_and_the_rest_becomes_cre
     # A 51st opened meanwhile and left on the pay page: it will go stale.
     late = checkout.attempt_create(user=members[0].user, bill_uuids=[bill.uuid])
     for attempt in attempts:
-        checkout.attempt_begin(attempt)
+        checkout.attempt_begin(attempt=attempt)
 
     # All 50 customers confirm at the gateway at once; the events reach the webhook code
     # concurrently, ten connections at a time.
@@ -127,8 +127,8 @@ def test_fifty_payments_of_one_bill_at_once_pay_it_once_and_the_rest_becomes_cre
     assert cash == owed * ATTEMPTS
     assert LedgerLine.objects.filter(book=Book.CASH).count() == ATTEMPTS
     # What the bill did not need is the account's credit, for its next bill.
-    assert account_credit(binding.account_id) == cash - bill.amount - bill.penalty_paid
-    assert account_credit(binding.account_id) == owed * (ATTEMPTS - 1)
+    assert account_credit(account_id=binding.account_id) == cash - bill.amount - bill.penalty_paid
+    assert account_credit(account_id=binding.account_id) == owed * (ATTEMPTS - 1)
     assert_ledger_balances()
     # Each payment is accounted for in the audit trail and handed to the billing system once.
     assert len(audit_actions(action="payment.succeeded")) == ATTEMPTS
@@ -142,6 +142,8 @@ def test_fifty_payments_of_one_bill_at_once_pay_it_once_and_the_rest_becomes_cre
     # before the customer is charged.
     with pytest.raises(InvalidInput):
         checkout.attempt_create(user=members[1].user, bill_uuids=[bill.uuid])
-    assert bill.number in checkout.attempt_stale_reason(late)  # "… has been paid in the meantime"
+    assert bill.number in checkout.attempt_stale_reason(
+        attempt=late
+    )  # "… has been paid in the meantime"
     assert PaymentAttempt.objects.count() == ATTEMPTS + 1
     assert balance(Book.CASH) == cash == Decimal(owed) * ATTEMPTS

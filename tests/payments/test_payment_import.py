@@ -124,14 +124,14 @@ def test_an_outside_payment_is_posted_to_its_bill_and_recorded(bill):
     bill = fresh(bill)
     assert bill.status == BillStatus.PAID
     assert bill.settled_on == date(2026, 10, 15)
-    assert bill_owed(bill, as_of=date(2026, 12, 1)).total == 0
+    assert bill_owed(bill=bill, as_of=date(2026, 12, 1)).total == 0
     assert_ledger_balances()
 
 
 def test_an_outside_payment_stops_the_penalty_from_its_date(business_bill):
     bill = business_bill
     # Unpaid, 30 days late on 2026-11-19: 1,000.00 × 0.2 % × 30 = 60.00.
-    before = bill_owed(bill, as_of=date(2026, 11, 19))
+    before = bill_owed(bill=bill, as_of=date(2026, 11, 19))
     assert (before.principal, before.penalty_due) == (D("1000.00"), D("60.00"))
 
     # Paid at the counter on 2026-10-30, 10 days late: 1,000.00 × 0.2 % × 10 = 20.00 is charged
@@ -141,7 +141,7 @@ def test_an_outside_payment_stops_the_penalty_from_its_date(business_bill):
     )
 
     bill = fresh(bill)
-    after = bill_owed(bill, as_of=date(2026, 11, 19))
+    after = bill_owed(bill=bill, as_of=date(2026, 11, 19))
     assert (after.principal, after.penalty_due) == (D("0.00"), D("20.00"))
     assert bill.penalty_charged == D("20.00")
     assert bill.settled_on == date(2026, 10, 30)
@@ -158,7 +158,7 @@ def test_a_part_payment_lowers_the_penalty_from_the_next_day(business_bill):
     )
 
     # 21-25 Oct on 1,000.00 (5 × 2.00) and 26-30 Oct on 600.00 (5 × 1.20): 16.00.
-    owed = bill_owed(fresh(bill), as_of=date(2026, 10, 30))
+    owed = bill_owed(bill=fresh(bill), as_of=date(2026, 10, 30))
     assert (owed.principal, owed.penalty_due) == (D("600.00"), D("16.00"))
     assert fresh(bill).status == BillStatus.PARTLY_PAID
     assert_ledger_balances()
@@ -187,8 +187,8 @@ def test_instalments_in_one_file_settle_the_bill_and_its_penalty(business_bill):
         D("16.00"),
     )
     assert bill.settled_on == date(2026, 10, 30)
-    assert bill_owed(bill, as_of=date(2026, 12, 31)).total == 0
-    assert account_credit(bill.account_id) == 0
+    assert bill_owed(bill=bill, as_of=date(2026, 12, 31)).total == 0
+    assert account_credit(account_id=bill.account_id) == 0
     assert_ledger_balances()
 
 
@@ -217,7 +217,7 @@ def test_a_utc_time_counts_on_its_beijing_date(bill):
 def test_paying_more_than_is_owed_leaves_credit_on_the_account(bill):
     import_bytes(csv_file(row(amount="150.00")))
 
-    assert account_credit(bill.account_id) == D("40.00")
+    assert account_credit(account_id=bill.account_id) == D("40.00")
     assert fresh(bill).status == BillStatus.PAID
     assert_ledger_balances()
 
@@ -237,7 +237,7 @@ def test_a_payment_towards_a_cancelled_bill_is_held_as_credit_and_flagged(bill):
     report = import_bytes(csv_file(row()))
 
     assert (report.created, report.flagged) == (1, 1)
-    assert account_credit(bill.account_id) == D("110.00")
+    assert account_credit(account_id=bill.account_id) == D("110.00")
     assert fresh(bill).status == BillStatus.CANCELLED
     assert_ledger_balances()
 

@@ -74,7 +74,7 @@ def begun(customer, **bill_kwargs):
     """A customer's attempt to pay one of their bills, its gateway payment created."""
     bill = own_bill(customer, **bill_kwargs)
     attempt = checkout.attempt_create(user=customer, bill_uuids=[bill.uuid])
-    return checkout.attempt_begin(attempt), bill
+    return checkout.attempt_begin(attempt=attempt), bill
 
 
 def stripe_confirm(intent_id: str):

@@ -102,9 +102,9 @@ def test_a_partial_refund_takes_back_the_credit_first_then_the_penalty(customer,
     assert second_item.penalty > 0  # both overdue since 2026-10-20
     # The first bill is paid at a counter before the online payment arrives: the money the
     # payment brought for it is held as credit on its account.
-    pay(first, owed_today([first])[first.pk].total, clock.today())
+    pay(first, owed_today(bills=[first])[first.pk].total, clock.today())
     local_pay(attempt)
-    assert account_credit(first.account_id) == first_item.total
+    assert account_credit(account_id=first.account_id) == first_item.total
     cash_before = balance(Book.CASH)
 
     amount = first_item.total + D("1.00")
@@ -118,16 +118,16 @@ def test_a_partial_refund_takes_back_the_credit_first_then_the_penalty(customer,
         (Book.CASH, second.number, D("-1.00")),
     }
     assert balance(Book.CASH) == cash_before - amount
-    assert account_credit(first.account_id) == 0
+    assert account_credit(account_id=first.account_id) == 0
     assert_ledger_balances()
     second.refresh_from_db()
     first.refresh_from_db()
     assert first.status == BillStatus.PAID
     assert second.status == BillStatus.PARTLY_PAID
-    assert owed_today([second])[second.pk].total == D("1.00")
+    assert owed_today(bills=[second])[second.pk].total == D("1.00")
     attempt.refresh_from_db()
     assert attempt.refunded == amount
-    assert refund_available(attempt) == attempt.amount - amount
+    assert refund_available(attempt=attempt) == attempt.amount - amount
     entry = refund.entry
     assert (entry.kind, entry.channel, entry.reference) == (
         EntryKind.REFUND,
@@ -163,7 +163,7 @@ def test_a_full_refund_leaves_the_bill_unpaid_and_payable_again(
     )
     # The bill owes again what the payment had paid (the penalty charged when it was paid
     # stays charged), and the customer can pay it again.
-    assert owed_today([bill])[bill.pk].total == item.total
+    assert owed_today(bills=[bill])[bill.pk].total == item.total
     assert bill in checkout.payable_bills_for(user=customer)
     again = checkout.attempt_create(user=customer, bill_uuids=[bill.uuid])
     assert again.amount == attempt.amount
@@ -223,7 +223,7 @@ def test_penalties_go_back_before_bill_amounts_and_the_last_bill_first(customer,
         D("50.00"),
         ZERO,
     )
-    owed = owed_today([first, second])
+    owed = owed_today(bills=[first, second])
     assert owed[first.pk].total == first_item.penalty
     assert owed[second.pk].total == D("30.00") + second_item.penalty
     assert_ledger_balances()
@@ -273,7 +273,7 @@ def test_a_payment_that_did_not_succeed_cannot_be_refunded(customer, clerk):
 def test_credit_the_payment_left_and_since_used_on_another_bill_is_not_refunded(customer, clerk):
     bill = own_bill(customer, amount=D("110.00"))
     attempt = checkout.attempt_create(user=customer, bill_uuids=[bill.uuid])
-    pay(bill, owed_today([bill])[bill.pk].total, clock.today())
+    pay(bill, owed_today(bills=[bill])[bill.pk].total, clock.today())
     local_pay(attempt)  # all of it becomes credit: the bill was paid at a counter meanwhile
     later = BillFactory(account=bill.account, amount=D("40.00"))
     with_credit = [
@@ -296,7 +296,7 @@ def test_credit_the_payment_left_and_since_used_on_another_bill_is_not_refunded(
     assert snapshot() == before
     refund = refund_request(attempt=attempt, amount=left, reason="Paid twice", by=clerk)
     assert refund.status == RefundStatus.SUCCEEDED
-    assert account_credit(bill.account_id) == 0
+    assert account_credit(account_id=bill.account_id) == 0
     assert_ledger_balances()
 
 
@@ -332,13 +332,13 @@ def stripe_paid(customer, bill) -> PaymentAttempt:
     """Paid by card through Stripe, confirmed server-side, credited by the one fulfilment path."""
     attempt = checkout.attempt_create(user=customer, bill_uuids=[bill.uuid])
     assert attempt.gateway == "stripe"
-    attempt = checkout.attempt_begin(attempt)
+    attempt = checkout.attempt_begin(attempt=attempt)
     # What the Payment Element does in the browser. (localstripe cannot confirm with a
     # payment_method parameter: the card is attached first.)
     client = stripe_client()
     client.v1.payment_intents.update(attempt.intent_id, params={"payment_method": "pm_card_visa"})
     client.v1.payment_intents.confirm(attempt.intent_id)
-    fulfilment.intent_apply(gateways.intent_retrieve(attempt), source="test")
+    fulfilment.intent_apply(state=gateways.intent_retrieve(attempt), source="test")
     attempt.refresh_from_db()
     assert attempt.status == AttemptStatus.SUCCEEDED
     return attempt
@@ -408,19 +408,19 @@ def test_a_refund_whose_answer_was_lost_is_retried_with_the_same_key(
     assert (LedgerLine.objects.count(), BillingExport.objects.count()) == before
     attempt.refresh_from_db()
     assert attempt.refunded == 0
-    assert refund_available(attempt) == 0  # a second refund cannot overtake the pending one
+    assert refund_available(attempt=attempt) == 0  # a second refund cannot overtake the pending one
     with pytest.raises(InvalidInput):
         refund_request(attempt=attempt, amount=D("1.00"), reason="Again", by=clerk)
 
     recorder = RecordingClient()
-    retried = refund_retry(refund, client=stripe_client(http_client=recorder))
+    retried = refund_retry(refund=refund, client=stripe_client(http_client=recorder))
 
     assert retried.status == RefundStatus.SUCCEEDED
     sent_keys = [h["Idempotency-Key"] for h, _b in refund_posts(crashing) + refund_posts(recorder)]
     assert sent_keys == [refund.idempotency_key, refund.idempotency_key]
     bill.refresh_from_db()
     assert bill.status == BillStatus.OPEN
-    assert refund_retry(retried).status == RefundStatus.SUCCEEDED  # settled: nothing more
+    assert refund_retry(refund=retried).status == RefundStatus.SUCCEEDED  # settled: nothing more
     assert BillingExport.objects.filter(kind=ExportKind.REFUND).count() == 1
     assert_ledger_balances()
 
@@ -451,7 +451,9 @@ def test_a_refund_stripe_refuses_fails_and_leaves_the_ledger_alone(
     stripe_settings, customer, clerk, audit_actions
 ):
     bill = own_bill(customer, amount=D("110.00"))
-    attempt = checkout.attempt_begin(checkout.attempt_create(user=customer, bill_uuids=[bill.uuid]))
+    attempt = checkout.attempt_begin(
+        attempt=checkout.attempt_create(user=customer, bill_uuids=[bill.uuid])
+    )
     # Our records say paid, but Stripe never charged this PaymentIntent: it refuses a refund.
     state = gateways.IntentState(
         id=attempt.intent_id,
@@ -461,7 +463,7 @@ def test_a_refund_stripe_refuses_fails_and_leaves_the_ledger_alone(
         attempt_uuid=str(attempt.uuid),
         payment_method="card",
     )
-    fulfilment.intent_apply(state, source="test")
+    fulfilment.intent_apply(state=state, source="test")
     attempt.refresh_from_db()
     ledger = (LedgerEntry.objects.count(), LedgerLine.objects.count())
 
@@ -473,7 +475,7 @@ def test_a_refund_stripe_refuses_fails_and_leaves_the_ledger_alone(
     assert (LedgerEntry.objects.count(), LedgerLine.objects.count()) == ledger
     attempt.refresh_from_db()
     assert attempt.refunded == 0
-    assert refund_available(attempt) == attempt.amount
+    assert refund_available(attempt=attempt) == attempt.amount
     assert audit_actions(action="refund.failed") == ["refund.failed"]
     assert not BillingExport.objects.filter(kind=ExportKind.REFUND).exists()
     bill.refresh_from_db()

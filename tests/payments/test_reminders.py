@@ -79,7 +79,7 @@ def test_reminders_go_once_for_a_bill_due_soon_and_once_a_week_for_an_overdue_on
     assert soon.to == [customer.email]
     assert f"{due_soon.due_date:%Y-%m-%d}" in soon.body
     assert "(Home)" in soon.body
-    owed = bill_owed(overdue, as_of=today)
+    owed = bill_owed(bill=overdue, as_of=today)
     assert owed.penalty_due > 0
     [late] = sent(mailoutbox, f"Bill {overdue.number} is overdue: {yuan(owed.total)} to pay today")
     assert "is 10 days overdue" in late.body
@@ -98,7 +98,7 @@ def test_reminders_go_once_for_a_bill_due_soon_and_once_a_week_for_an_overdue_on
     with time_machine.travel(timezone_noon(later)):
         output = reminders(django_capture_on_commit_callbacks)
     assert "Overdue: 2 bills, 2 new notifications" in output
-    owed = bill_owed(overdue, as_of=later)
+    owed = bill_owed(bill=overdue, as_of=later)
     assert sent(mailoutbox, f"Bill {overdue.number} is overdue: {yuan(owed.total)} to pay today")
     assert sent(mailoutbox, f"Bill {due_soon.number} is overdue")
     assert len(mailoutbox) == 4
@@ -245,4 +245,4 @@ def test_a_bill_import_sends_its_notices_with_one_task_per_batch(
 def test_recipients_of_accounts_nobody_bound_cost_one_query(django_assert_num_queries):
     accounts = [ServiceAccountFactory().pk for _n in range(3)]
     with django_assert_num_queries(1):
-        assert account_recipients(accounts) == {}
+        assert account_recipients(account_ids=accounts) == {}

@@ -103,7 +103,9 @@ def bill_attempt(user=None, **bill):
     the events below are Stripe's shape either way)."""
     user = user or UserFactory()
     bill = BillFactory(account=BindingFactory(user=user).account, **bill)
-    attempt = checkout.attempt_begin(checkout.attempt_create(user=user, bill_uuids=[bill.uuid]))
+    attempt = checkout.attempt_begin(
+        attempt=checkout.attempt_create(user=user, bill_uuids=[bill.uuid])
+    )
     return bill, attempt
 
 
@@ -473,7 +475,7 @@ def test_the_return_page_and_the_webhook_racing_credit_once(audit_actions):
         def return_page(attempt=attempt, start=start, results=results):
             state = gateways.intent_retrieve(attempt)
             start.wait()
-            results["page"] = fulfilment.intent_apply(state, source="return")
+            results["page"] = fulfilment.intent_apply(state=state, source="return")
 
         @close_connection_after
         def webhook(body=body, signature=signature, start=start, results=results):
@@ -516,7 +518,7 @@ def test_a_success_before_our_attempt_is_committed_is_kept_then_credited(audit_a
         # happen inside one open transaction, and the provider's event overtakes the commit.
         with transaction.atomic():
             attempt = checkout.attempt_create(user=user, bill_uuids=[bill.uuid])
-            attempt = checkout.attempt_begin(attempt)
+            attempt = checkout.attempt_begin(attempt=attempt)
             made["attempt"] = attempt
             made["event"] = gateways.local_outcome(attempt, "succeed")
             sent.set()
@@ -585,7 +587,7 @@ def stripe_attempt():
     bill = BillFactory(account=BindingFactory(user=user).account)
     attempt = checkout.attempt_create(user=user, bill_uuids=[bill.uuid])
     assert attempt.gateway == Gateway.STRIPE
-    return bill, checkout.attempt_begin(attempt)
+    return bill, checkout.attempt_begin(attempt=attempt)
 
 
 def confirm_at_stripe(attempt, payment_method: str):

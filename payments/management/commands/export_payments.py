@@ -77,7 +77,7 @@ class Command(BaseCommand):
                 % {"last": export_last_seq()},
                 returncode=EXIT_USAGE,
             )
-        start = export_cursor(consumer) if after is None else after
+        start = export_cursor(consumer=consumer) if after is None else after
 
         if output is None:
             count, cursor = self._write(self.stdout, start, limit)
