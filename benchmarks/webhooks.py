@@ -96,14 +96,14 @@ with transaction.atomic():
         )
         for n, account in enumerate(accounts)
     )
-    ledger_post_many([
+    ledger_post_many(entries=[
         (LedgerEntry(kind=EntryKind.BILL_ISSUED, effective_date=bill.issue_date,
-                     reference=bill.number), bill_issue_postings(bill))
+                     reference=bill.number), bill_issue_postings(bill=bill))
         for bill in bills
     ])
-    bills_refresh([bill.pk for bill in bills])
+    bills_refresh(bill_ids=[bill.pk for bill in bills])
 bills = list(Bill.objects.filter(number__startswith="BW").select_related("account").order_by("pk"))
-owed = owed_today(bills, as_of=today)
+owed = owed_today(bills=bills, as_of=today)
 users = {b.account_id: b.user for b in Binding.objects.select_related("user")}
 # What attempt_create and attempt_begin leave for each bill: the amount frozen, Stripe's
 # PaymentIntent made (its id stored), waiting for the customer.
