@@ -43,8 +43,8 @@ from wagtail.admin.widgets.button import HeaderButton
 from wagtail.permissions import register_permission_policy
 
 from portal.core import clock
-from portal.core.audit import audit_record, object_ref_for
 from portal.core.errors import InvalidInput
+from portal.core.wagtail_admin import AuditedModelViewSet, audited_views
 from portal.wagtail_hooks import ReadOnlyPermissionPolicy
 
 from .forms.refund import RefundForm
@@ -111,130 +111,6 @@ def _rule_data(rule: PenaltyRule) -> dict:
     }
 
 
-class AuditedCreateView(generic.CreateView):
-    """Saves and writes ``<prefix>_created`` last, in the view's transaction."""
-
-    audit_prefix = ""
-    audit_data = None
-
-    def after_save(self, instance) -> dict:
-        """More work in the same transaction, before the audit record; returns data for it."""
-        return {}
-
-    def save_instance(self):
-        instance = super().save_instance()
-        extra = self.after_save(instance)
-        audit_record(
-            action=f"{self.audit_prefix}_created",
-            actor=self.request.user,
-            obj=instance,
-            data=self.audit_data(instance) | extra,
-        )
-        return instance
-
-
-class AuditedEditView(generic.EditView):
-    """Refuses objects ``locked_message`` names; saves and writes ``<prefix>_updated`` (before
-    and after) last, in the view's transaction."""
-
-    audit_prefix = ""
-    audit_data = None
-    add_url_name = None
-
-    def locked_message(self, obj) -> str | None:
-        return None
-
-    def _refuse(self):
-        self.object = self.get_object()
-        message = self.locked_message(self.object)
-        if message is None:
-            return None
-        messages.error(
-            self.request,
-            message,
-            buttons=[messages.button(reverse(self.add_url_name), _("Add a new one"))],
-        )
-        return redirect(self.index_url_name)
-
-    def get(self, request, *args, **kwargs):
-        return self._refuse() or super().get(request, *args, **kwargs)
-
-    def post(self, request, *args, **kwargs):
-        if refused := self._refuse():
-            return refused
-        # Read before the form writes the posted values onto the instance.
-        self.before = self.audit_data(self.object)
-        return super().post(request, *args, **kwargs)
-
-    def save_instance(self):
-        instance = super().save_instance()
-        audit_record(
-            action=f"{self.audit_prefix}_updated",
-            actor=self.request.user,
-            obj=instance,
-            data={"before": self.before, "after": self.audit_data(instance)},
-        )
-        return instance
-
-
-class AuditedDeleteView(generic.DeleteView):
-    """Refuses objects ``locked_message`` names; deletes and writes ``<prefix>_deleted`` in one
-    transaction."""
-
-    audit_prefix = ""
-    audit_data = None
-
-    def locked_message(self, obj) -> str | None:
-        return None
-
-    def _refuse(self):
-        message = self.locked_message(self.object)
-        if message is None:
-            return None
-        messages.error(self.request, message)
-        return redirect(self.index_url_name)
-
-    def get(self, request, *args, **kwargs):
-        return self._refuse() or super().get(request, *args, **kwargs)
-
-    def post(self, request, *args, **kwargs):
-        return self._refuse() or super().post(request, *args, **kwargs)
-
-    def delete_action(self):
-        data = self.audit_data(self.object)
-        ref = object_ref_for(self.object)
-        with transaction.atomic():
-            super().delete_action()
-            audit_record(
-                action=f"{self.audit_prefix}_deleted", actor=self.request.user, obj=ref, data=data
-            )
-
-
-def _audited(prefix, data, *, edit_locked=None, delete_locked=None):
-    """The create, edit and delete view classes for one model; ``*_locked(obj)`` returns why
-    ``obj`` may not be edited or deleted, or None."""
-
-    def attrs(locked):
-        found = {"audit_prefix": prefix, "audit_data": staticmethod(data)}
-        if locked is not None:
-            found["locked_message"] = lambda self, obj: locked(obj)
-        return found
-
-    return (
-        type("CreateView", (AuditedCreateView,), attrs(None)),
-        type("EditView", (AuditedEditView,), attrs(edit_locked)),
-        type("DeleteView", (AuditedDeleteView,), attrs(delete_locked)),
-    )
-
-
-class AuditedModelViewSet(ModelViewSet):
-    copy_view_enabled = False  # a new version is added, with its own bands, never copied
-
-    def get_edit_view_kwargs(self, **kwargs):
-        # The refusal message offers a button to add a new version or rule instead.
-        return super().get_edit_view_kwargs(add_url_name=self.get_url_name("add"), **kwargs)
-
-
 def _day(value) -> str:
     return date_format(value, "Y-m-d")
 
@@ -268,7 +144,7 @@ def _tariff_locked(tariff: Tariff) -> str | None:
 
 
 # A tariff's name, region and class may be edited at any time; only deleting one is refused.
-_tariff_create, _tariff_edit, _tariff_delete = _audited(
+_tariff_create, _tariff_edit, _tariff_delete = audited_views(
     "tariffs.tariff", _tariff_data, delete_locked=_tariff_locked
 )
 
@@ -354,7 +230,7 @@ def _version_locked(version: TariffVersion) -> str | None:
     ) % {"day": _day(billed), "version": version}
 
 
-_version_create, _version_edit, _version_delete = _audited(
+_version_create, _version_edit, _version_delete = audited_views(
     "tariffs.version", _version_data, edit_locked=_version_locked, delete_locked=_version_locked
 )
 
@@ -429,7 +305,7 @@ def _rule_locked(rule: PenaltyRule) -> str | None:
     ) % {"day": _day(rule.effective_from)}
 
 
-_rule_create, _rule_edit, _rule_delete = _audited(
+_rule_create, _rule_edit, _rule_delete = audited_views(
     "tariffs.penalty_rule", _rule_data, edit_locked=_rule_locked, delete_locked=_rule_locked
 )
 

@@ -21,6 +21,8 @@ STAFF_MODEL_PERMISSIONS = {
         ),
         ("payments", "view_paymentattempt"),
         ("payments", "refund_paymentattempt"),
+        # The working-day calendar the commitments count in (docs/time.md).
+        *(("portal", f"{action}_calendarday") for action in ("add", "change", "delete", "view")),
     ],
 }
 

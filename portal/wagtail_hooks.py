@@ -1,4 +1,6 @@
-"""Wagtail admin for the portal app: a read-only viewer of the audit log.
+"""Wagtail admin for the portal app: a read-only viewer of the audit log, and the working-day
+calendar's days that staff enter (next year's holidays and adjusted working days before the
+calendar library knows them; docs/time.md).
 
 Superusers, and staff whose group has "Can view audit event", can list the log with filters and
 open one event. Nobody can create, edit or delete an event here: the views do not exist, and the
@@ -16,7 +18,8 @@ from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.permission_policies import ModelPermissionPolicy
 from wagtail.permissions import register_permission_policy
 
-from .models import AuditEvent
+from .core.wagtail_admin import AuditedModelViewSet, audited_views
+from .models import AuditEvent, CalendarDay
 
 
 class ReadOnlyPermissionPolicy(ModelPermissionPolicy):
@@ -102,6 +105,34 @@ class AuditEventViewSet(ModelViewSet):
 @hooks.register("register_admin_viewset")
 def register_audit_log_viewer():
     return AuditEventViewSet("audit_log")
+
+
+# --- Working-day calendar ------------------------------------------------------------------------
+def _calendar_day_data(day: CalendarDay) -> dict:
+    return {"day": day.day.isoformat(), "working": day.working, "note": day.note}
+
+
+_day_create, _day_edit, _day_delete = audited_views("calendar.day", _calendar_day_data)
+
+
+class CalendarDayViewSet(AuditedModelViewSet):
+    model = CalendarDay
+    url_prefix = "calendar-days"
+    menu_label = _("Working days")
+    icon = "date"
+    add_to_admin_menu = True
+    menu_order = 310
+    add_view_class = _day_create
+    edit_view_class = _day_edit
+    delete_view_class = _day_delete
+    list_display = ["day", "working", "note", "updated_at"]
+    list_filter = ["working"]
+    form_fields = ["day", "working", "note"]
+
+
+@hooks.register("register_admin_viewset")
+def register_calendar_days():
+    return CalendarDayViewSet("calendar_days")
 
 
 from . import wagtail_admin_integration  # noqa: E402, F401  (registers its own hooks)

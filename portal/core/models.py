@@ -105,3 +105,26 @@ class AuditChainHead(models.Model):
 
     def __str__(self):
         return f"{self.seq}:{self.mac}"
+
+
+class CalendarDay(models.Model):
+    """A day whose working status an operator sets, over what the published calendar says: the
+    next year's holidays and adjusted working weekends (调休) before the calendar library knows
+    them (the State Council announces them late in the year before), or a local holiday.
+    ``portal.core.calendar`` reads them; docs/time.md."""
+
+    day = models.DateField(_("day"), unique=True)
+    working = models.BooleanField(
+        _("working day"),
+        help_text=_("Ticked: a working day (an adjusted working Saturday). Unticked: a day off."),
+    )
+    note = models.CharField(_("note"), max_length=100, blank=True)
+    updated_at = models.DateTimeField(_("last changed"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("calendar day")
+        verbose_name_plural = _("calendar days")
+        ordering = ["day"]
+
+    def __str__(self):
+        return f"{self.day.isoformat()} {'working' if self.working else 'off'}"

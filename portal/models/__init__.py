@@ -1,6 +1,12 @@
 """The portal's data: people, the audit log, electricity accounts and organisations."""
 
-from ..core.models import AuditChainHead, AuditEvent, AuditEventQuerySet, AuditLogIsAppendOnly
+from ..core.models import (
+    AuditChainHead,
+    AuditEvent,
+    AuditEventQuerySet,
+    AuditLogIsAppendOnly,
+    CalendarDay,
+)
 from .accounts import (
     AccountStatus,
     Binding,
@@ -28,6 +34,7 @@ __all__ = [
     "AuditLogIsAppendOnly",
     "Binding",
     "BindingChallenge",
+    "CalendarDay",
     "Channel",
     "CustomerClass",
     "IntegrationClient",

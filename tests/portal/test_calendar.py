@@ -1,46 +1,78 @@
-"""Working days: Monday to Friday, public holidays off, adjusted working weekends on."""
+"""Working days: Monday to Friday, the published public holidays off, the adjusted working
+weekends (调休) on, and the days an operator enters over both."""
 
 from datetime import date
 
-from portal.core.calendar import Calendar, business_calendar, calendar_sources
+import pytest
 
-# National Day 2026: 1-7 October off; Sunday 27 September and Saturday 10 October worked.
-NATIONAL_DAY_2026 = [(date(2026, 10, d), False) for d in range(1, 8)] + [
-    (date(2026, 9, 27), True),
-    (date(2026, 10, 10), True),
-]
+from portal.core.calendar import Calendar, add_working_days, business_calendar, calendar_sources
+from portal.models import CalendarDay
 
-
-def test_three_working_days_from_a_friday_end_on_wednesday():
-    assert Calendar.of().add_working_days(date(2026, 11, 27), 3) == date(2026, 12, 2)
+pytestmark = pytest.mark.django_db
 
 
-def test_a_holiday_week_does_not_count_and_an_adjusted_saturday_does():
-    calendar = Calendar.of(NATIONAL_DAY_2026)
+@pytest.mark.parametrize(
+    ("start", "days", "deadline"),
+    [
+        # Spring Festival 2025: 28 January to 4 February off; Sunday 26 January worked.
+        (date(2025, 1, 24), 3, date(2025, 2, 5)),
+        # National Day 2025: 1 to 8 October off; Saturday 11 October worked.
+        (date(2025, 9, 30), 2, date(2025, 10, 10)),
+        (date(2025, 9, 30), 3, date(2025, 10, 11)),
+        # Spring Festival 2026: 15 to 23 February off; Saturday 14 February worked.
+        (date(2026, 2, 13), 3, date(2026, 2, 25)),
+        # National Day 2026: Sunday 20 September worked; 1 to 7 October off, Saturday 10 worked.
+        (date(2026, 9, 18), 2, date(2026, 9, 21)),
+        (date(2026, 9, 30), 3, date(2026, 10, 10)),
+        # An ordinary week: three working days from a Friday end on Wednesday.
+        (date(2026, 11, 27), 3, date(2026, 12, 2)),
+    ],
+)
+def test_deadlines_count_the_published_holidays_and_adjusted_weekends(start, days, deadline):
+    assert add_working_days(start, days) == deadline
 
-    assert calendar.is_working_day(date(2026, 9, 27))  # a Sunday, worked
-    assert not calendar.is_working_day(date(2026, 10, 5))  # a Monday, off
-    # From Wednesday 30 September: the holiday week counts nothing; Thursday 8 and Friday 9
-    # October, the adjusted Saturday 10 and Monday 12 do.
-    assert calendar.add_working_days(date(2026, 9, 30), 4) == date(2026, 10, 12)
-    assert calendar.working_days_between(date(2026, 9, 30), date(2026, 10, 12)) == 4
+
+def test_the_start_day_never_counts_and_zero_days_is_the_start():
+    assert add_working_days(date(2026, 2, 14), 0) == date(2026, 2, 14)
+    assert add_working_days(date(2026, 2, 14), 1) == date(2026, 2, 24)
 
 
-def test_zero_days_is_the_same_day_and_an_earlier_end_counts_nothing():
-    calendar = Calendar.of()
+def test_a_year_the_library_does_not_know_yet_is_monday_to_friday_until_entered():
+    # 1 January 2027 is a Friday; nothing published for 2027 yet.
+    assert add_working_days(date(2027, 1, 1), 1) == date(2027, 1, 4)
 
-    assert calendar.add_working_days(date(2026, 12, 5), 0) == date(2026, 12, 5)
+    CalendarDay.objects.create(day=date(2027, 1, 4), working=False, note="元旦调休")
+    CalendarDay.objects.create(day=date(2027, 1, 9), working=True, note="元旦补班")
+
+    assert add_working_days(date(2027, 1, 1), 1) == date(2027, 1, 5)
+    assert add_working_days(date(2027, 1, 1), 5) == date(2027, 1, 9)
+
+
+def test_an_entered_day_overrides_the_published_calendar():
+    CalendarDay.objects.create(day=date(2026, 2, 14), working=False, note="本地假日")
+
+    assert not business_calendar().is_working_day(date(2026, 2, 14))
+
+
+def test_working_days_between_counts_how_much_of_a_clock_has_run():
+    calendar = business_calendar()
+
+    assert calendar.working_days_between(date(2026, 9, 30), date(2026, 10, 10)) == 3
     assert calendar.working_days_between(date(2026, 12, 9), date(2026, 12, 1)) == 0
 
 
-def test_the_business_calendar_takes_its_days_from_the_registered_sources():
-    def national_day():
-        return NATIONAL_DAY_2026
+def test_negative_days_are_refused():
+    with pytest.raises(ValueError):
+        Calendar.of().add_working_days(date(2026, 12, 1), -1)
 
-    assert business_calendar().is_working_day(date(2026, 10, 7))  # a Wednesday, without data
-    calendar_sources.register(national_day)
+
+def test_the_calendar_takes_days_from_registered_sources_last():
+    def local_holiday():
+        return [(date(2026, 12, 9), False)]
+
+    assert business_calendar().is_working_day(date(2026, 12, 9))
+    calendar_sources.register(local_holiday)
     try:
-        assert not business_calendar().is_working_day(date(2026, 10, 7))
-        assert business_calendar().is_working_day(date(2026, 10, 10))
+        assert not business_calendar().is_working_day(date(2026, 12, 9))
     finally:
-        calendar_sources.unregister(national_day)
+        calendar_sources.unregister(local_holiday)
