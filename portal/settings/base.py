@@ -229,6 +229,11 @@ INTEGRATION_API_RATE_WINDOW = env_int("INTEGRATION_API_RATE_WINDOW", 3600)
 # Retired audit keys, still needed to verify rows written before a key rotation (docs/audit.md).
 AUDIT_PREVIOUS_KEYS = env_list("AUDIT_PREVIOUS_KEYS")
 
+# --- Applications (applications/) ---------------------------------------------------------------
+# The published commitment set the clocks count against (docs/applications.md); blank: the newest
+# set in force.
+COMMITMENT_RULE_SET = env_str("COMMITMENT_RULE_SET", "sgcc-2023")
+
 # --- Payments (payments/gateways/) ----------------------------------------------------------------
 # Without a secret key, development pays through the local test gateway; production requires
 # all three keys. STRIPE_API_BASE points the SDK at a Stripe-compatible test server.

@@ -1,0 +1,104 @@
+"""Service commitments (供电服务承诺) as data: a company publishes a set of time limits and revises
+it every few years, so each set is rows with a company and an effective date, never constants in
+code (DOMAIN.md, docs/applications.md). The clocks of application cases count against these rows,
+and the CMS's commitments page will render the same rows.
+"""
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from portal.models import CustomerClass
+
+
+class Commitment(models.TextChoices):
+    """What is promised. One rule per commitment and customer class in a set (or one for all)."""
+
+    SUPPLY_PLAN_REPLY = "supply_plan_reply", _("Supply plan reply")
+    ENERGISING = "energising", _("Meter installed and energised after the inspection is passed")
+    NEW_CONNECTION = "new_connection", _("Whole new connection (the company's own stages)")
+    DESIGN_REVIEW = "design_review", _("Design review")
+    MID_INSPECTION = "mid_inspection", _("Mid-construction inspection")
+    COMPLETION_INSPECTION = "completion_inspection", _("Completion inspection")
+    PLANNED_OUTAGE_NOTICE = "planned_outage_notice", _("Planned outage announced ahead")
+    TEMPORARY_MAINTENANCE_NOTICE = (
+        "temporary_maintenance_notice",
+        _("Temporary maintenance announced to important customers ahead"),
+    )
+    DISCONNECTION_NOTICE = "disconnection_notice", _("Written notice before disconnection")
+    RECONNECTION = "reconnection", _("Supply restored after arrears are paid")
+    METER_TEST = "meter_test", _("Meter accuracy test result")
+    DISPUTED_READING = "disputed_reading", _("Disputed meter reading answered")
+    COMPLAINT_CONTACT = "complaint_contact", _("Complaint: first contact")
+    COMPLAINT_ANSWER = "complaint_answer", _("Complaint answered")
+    FAULT_ARRIVAL_URBAN = "fault_arrival_urban", _("Fault repair arrival, urban")
+    FAULT_ARRIVAL_RURAL = "fault_arrival_rural", _("Fault repair arrival, rural")
+    FAULT_ARRIVAL_REMOTE = "fault_arrival_remote", _("Fault repair arrival, remote areas")
+    FAULT_RESTORATION_URBAN = "fault_restoration_urban", _("Supply restored after a fault, urban")
+    FAULT_RESTORATION_RURAL = "fault_restoration_rural", _("Supply restored after a fault, rural")
+
+
+class TimeUnit(models.TextChoices):
+    WORKING_DAYS = "working_days", pgettext_lazy("time unit", "working days")
+    """Counted on the working-day calendar (portal.core.calendar); the start day never counts."""
+    CALENDAR_DAYS = "calendar_days", pgettext_lazy("time unit", "days")
+    HOURS = "hours", pgettext_lazy("time unit", "hours")
+    MINUTES = "minutes", pgettext_lazy("time unit", "minutes")
+
+
+class CommitmentRuleSet(models.Model):
+    """One published set of commitments: a company's, in force from a date. Which set the portal
+    keeps is a setting (``COMMITMENT_RULE_SET``, docs/applications.md)."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    company = models.CharField(_("company"), max_length=100)
+    name = models.CharField(_("name"), max_length=200)
+    effective_from = models.DateField(_("in force from"))
+    source = models.CharField(
+        _("source"), max_length=300, blank=True, help_text=_("Where the figures were published.")
+    )
+
+    class Meta:
+        verbose_name = _("commitment set")
+        verbose_name_plural = _("commitment sets")
+        ordering = ["company", "effective_from"]
+
+    def __str__(self):
+        return self.name
+
+
+class CommitmentRule(models.Model):
+    """One time limit of a set: ``amount`` ``unit``s, for one customer class or (blank) for all."""
+
+    rule_set = models.ForeignKey(
+        CommitmentRuleSet, on_delete=models.CASCADE, related_name="rules", verbose_name=_("set")
+    )
+    commitment = models.CharField(_("commitment"), max_length=40, choices=Commitment.choices)
+    customer_class = models.CharField(
+        _("customer class"),
+        max_length=20,
+        choices=CustomerClass.choices,
+        blank=True,
+        help_text=_("Blank: every class."),
+    )
+    amount = models.PositiveIntegerField(_("time limit"))
+    unit = models.CharField(_("unit"), max_length=20, choices=TimeUnit.choices)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("commitment")
+        verbose_name_plural = _("commitments")
+        ordering = ["rule_set", "commitment", "customer_class"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule_set", "commitment", "customer_class"],
+                name="commitmentrule_one_per_class",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="commitmentrule_amount_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_commitment_display()}: {self.amount} {self.get_unit_display()}"
