@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+from modelcluster.fields import ParentalKey
+from modelcluster.models import ClusterableModel
 
 from portal.models import CustomerClass
 
@@ -47,7 +49,7 @@ class TimeUnit(models.TextChoices):
     MINUTES = "minutes", pgettext_lazy("time unit", "minutes")
 
 
-class CommitmentRuleSet(models.Model):
+class CommitmentRuleSet(ClusterableModel):
     """One published set of commitments: a company's, in force from a date. Which set the portal
     keeps is a setting (``COMMITMENT_RULE_SET``, docs/applications.md)."""
 
@@ -71,7 +73,7 @@ class CommitmentRuleSet(models.Model):
 class CommitmentRule(models.Model):
     """One time limit of a set: ``amount`` ``unit``s, for one customer class or (blank) for all."""
 
-    rule_set = models.ForeignKey(
+    rule_set = ParentalKey(
         CommitmentRuleSet, on_delete=models.CASCADE, related_name="rules", verbose_name=_("set")
     )
     commitment = models.CharField(_("commitment"), max_length=40, choices=Commitment.choices)

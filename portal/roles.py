@@ -21,8 +21,12 @@ STAFF_MODEL_PERMISSIONS = {
         ),
         ("payments", "view_paymentattempt"),
         ("payments", "refund_paymentattempt"),
-        # The working-day calendar the commitments count in (docs/time.md).
+        # The working-day calendar and the service commitments the clocks count in.
         *(("portal", f"{action}_calendarday") for action in ("add", "change", "delete", "view")),
+        *(
+            ("applications", f"{action}_commitmentruleset")
+            for action in ("add", "change", "delete", "view")
+        ),
     ],
 }
 

@@ -72,9 +72,7 @@ def test_hours_and_minutes_run_across_midnight_and_new_year():
     assert deadline(rule=reconnection, start=beijing(2026, 12, 31, 23, 30)) == beijing(
         2027, 1, 1, 11, 30
     )
-    assert deadline(rule=arrival, start=beijing(2026, 12, 31, 23, 50)) == beijing(
-        2027, 1, 1, 0, 35
-    )
+    assert deadline(rule=arrival, start=beijing(2026, 12, 31, 23, 50)) == beijing(2027, 1, 1, 0, 35)
 
 
 def test_calendar_days_count_every_day():
