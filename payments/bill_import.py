@@ -182,7 +182,7 @@ class BillImportReport(ImportReport):
 
 
 @dataclass
-class _Run:
+class _BillRunState:
     """What one run reads once and hands to every batch."""
 
     file_name: str
@@ -194,7 +194,7 @@ class _Run:
     now: datetime
 
     @classmethod
-    def load(cls, *, file_name: str, actor) -> "_Run":
+    def load(cls, *, file_name: str, actor) -> "_BillRunState":
         versions: dict[str, tuple[list[date], list[int]]] = {}
         rows = TariffVersion.objects.order_by("tariff__code", "effective_from").values_list(
             "tariff__code", "effective_from", "pk"
@@ -349,7 +349,7 @@ class _Judged:
     unchanged: int = 0
 
 
-def _judge(rows: list[_Row], run: _Run, report: BillImportReport, reject) -> _Judged:
+def _judge(rows: list[_Row], run: _BillRunState, report: BillImportReport, reject) -> _Judged:
     """Sort a batch into new bills, revisions and unchanged rows; reject what the database
     refuses (an unknown account, a bill of another account, reissuing a cancelled bill). Reads
     only, three queries whatever the batch's size, into plain tuples: a re-sent file of a
@@ -507,7 +507,7 @@ _ENTRY_INSERT_COLUMNS = (
 _LEDGER_LINE_INSERT_COLUMNS = ("entry_id", "account_id", "bill_id", "book", "amount")
 
 
-def _create(rows: list[_Row], run: _Run) -> list[int]:
+def _create(rows: list[_Row], run: _BillRunState) -> list[int]:
     """Insert new bills with their lines and post their ``bill_issued`` entries; return the
     new bills' ids, in the order of ``rows``.
 
@@ -570,7 +570,7 @@ def _create(rows: list[_Row], run: _Run) -> list[int]:
     return ids
 
 
-def _entry_row(kind: str, effective_date: date, row: _Row, run: _Run) -> tuple:
+def _entry_row(kind: str, effective_date: date, row: _Row, run: _BillRunState) -> tuple:
     return (
         uuid.uuid4(),
         kind,
@@ -583,7 +583,7 @@ def _entry_row(kind: str, effective_date: date, row: _Row, run: _Run) -> tuple:
     )
 
 
-def _entry(kind: str, effective_date: date, row: _Row, run: _Run) -> LedgerEntry:
+def _entry(kind: str, effective_date: date, row: _Row, run: _BillRunState) -> LedgerEntry:
     return LedgerEntry(
         kind=kind,
         effective_date=effective_date,
@@ -666,7 +666,7 @@ def _update_rows(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
 _REVISED_COLUMNS = (*_COMPARED, "tariff_unknown", "tariff_version_id", "updated_at")
 
 
-def _revise(pairs: list[tuple[_Row, int]], run: _Run, report: BillImportReport) -> None:
+def _revise(pairs: list[tuple[_Row, int]], run: _BillRunState, report: BillImportReport) -> None:
     """Replace, adjust or cancel existing bills: lock them, post the difference, keep the
     history, then recompute their derived columns from the ledger."""
     locked = Bill.objects.select_for_update(of=("self",)).filter(pk__in=[pk for _row, pk in pairs])
@@ -736,7 +736,9 @@ def _credit_balances(account_ids: set[int]) -> dict[int, Decimal]:
     return {account_id: credit for account_id, credit in balances.items() if credit > 0}
 
 
-def _credit_apply(new: list[tuple[_Row, int]], run: _Run, report: BillImportReport) -> None:
+def _credit_apply(
+    new: list[tuple[_Row, int]], run: _BillRunState, report: BillImportReport
+) -> None:
     """Pay new bills from the credit their account holds (an overpayment, money paid on a bill
     later cancelled): ``credit_applied`` customer_credit +x / receivable −x on the new bill,
     x = min(credit, amount), dated the bill's issue date, oldest due bill first. Runs after the
@@ -764,7 +766,7 @@ def _credit_apply(new: list[tuple[_Row, int]], run: _Run, report: BillImportRepo
     bills_refresh(bill_ids=[lines[0].bill_id for _entry, lines in entries])
 
 
-def _write(judged: _Judged, run: _Run, report: BillImportReport) -> None:
+def _write(judged: _Judged, run: _BillRunState, report: BillImportReport) -> None:
     ids = _create(judged.new, run)
     new = list(zip(judged.new, ids, strict=True))
     # A bill seen for the first time already cancelled: issued, then cancelled, so that its
@@ -805,14 +807,14 @@ class _BillImport:
     def __init__(self, *, file_name: str, actor):
         self.file_name, self.actor = file_name, actor
         self.run: Run | None = None
-        self.state: _Run | None = None
+        self.state: _BillRunState | None = None
 
     def optional(self, fmt: str) -> frozenset[str]:
         return OPTIONAL_COLUMNS.get(fmt, frozenset())
 
     def begin(self, run: Run) -> None:
         self.run = run
-        self.state = _Run.load(file_name=self.file_name, actor=self.actor)
+        self.state = _BillRunState.load(file_name=self.file_name, actor=self.actor)
 
     def clean(self, line: int, record: dict) -> tuple[_Row | None, str, list[str]]:
         return _clean(line, record)

@@ -1,4 +1,8 @@
-"""The foundation every app may use: small modules that import no app of the portal.
+"""The foundation every app may use: small modules that import no app of the portal
+(docs/architecture.md; the import contract in pyproject.toml checks it).
 
-``clock``: today's business date and the current time (docs/time.md).
+``clock`` (today's business date and the current time), ``calendar`` (working days), ``money``,
+``errors``, ``audit`` (the hash-chained audit log), ``ratelimit``, ``request_context``,
+``registry`` (extension points), ``transitions`` (status changes), ``interchange`` (billing-system
+files and the import runner), ``wagtail_admin`` (audited back-office views).
 """

@@ -263,6 +263,11 @@ LOGGING = {
     "loggers": {
         "django": {"level": "INFO"},
         "django.server": {"level": "WARNING"},
+        # Django logs every task's start and end at INFO, and a task run in-process while the
+        # caller handles an exception (Wagtail's reference index, saved inside get_or_create's
+        # DoesNotExist) with that exception's traceback: noise on `make run`. Failed tasks are
+        # still logged, at ERROR.
+        "django.tasks": {"level": "WARNING"},
         "weasyprint": {"level": "ERROR"},
         "fontTools": {"level": "ERROR"},
     },
