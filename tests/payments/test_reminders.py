@@ -5,11 +5,12 @@ Runs on SQLite and on PostgreSQL.
 """
 
 import io
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.utils import translation
 from django_tasks_db.models import DBTaskResult
 
 from payments.bills import bill_owed
@@ -30,6 +31,13 @@ from tests.factories import (
 from tests.payments.test_bill_import import csv_file, csv_row, import_bytes
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """The command's report in English, whatever language an earlier test left active."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
@@ -102,6 +110,32 @@ def test_reminders_go_once_for_a_bill_due_soon_and_once_a_week_for_an_overdue_on
     assert sent(mailoutbox, f"Bill {overdue.number} is overdue: {yuan(owed.total)} to pay today")
     assert sent(mailoutbox, f"Bill {due_soon.number} is overdue")
     assert len(mailoutbox) == 4
+
+
+def test_at_a_months_last_minute_the_reminder_counts_beijing_days(
+    customer, mailoutbox, django_capture_on_commit_callbacks
+):
+    account = BindingFactory(user=customer, label="Home").account
+    # Due on Wednesday 3 February: three days ahead of 31 January in Beijing, four of 30 January.
+    bill = BillFactory(account=account, issue_date=date(2027, 1, 5), due_date=date(2027, 2, 3))
+
+    # 23:59 on 30 January in Beijing: not yet "due soon".
+    with time_machine.travel(datetime(2027, 1, 30, 23, 59, tzinfo=clock.BUSINESS_TIME_ZONE)):
+        assert "Due soon: 0 bills" in reminders(django_capture_on_commit_callbacks)
+    # 00:30 on 31 January in Beijing, still 30 January in UTC: due in three days.
+    with time_machine.travel(datetime(2027, 1, 31, 0, 30, tzinfo=clock.BUSINESS_TIME_ZONE)):
+        assert "Due soon: 1 bills, 1 new notifications" in reminders(
+            django_capture_on_commit_callbacks
+        )
+    # The next run, past midnight into February: nothing new about the same bill.
+    with time_machine.travel(datetime(2027, 2, 1, 0, 5, tzinfo=clock.BUSINESS_TIME_ZONE)):
+        assert "Due soon: 1 bills, 0 new notifications" in reminders(
+            django_capture_on_commit_callbacks
+        )
+    assert [m.subject for m in mailoutbox] == [
+        m.subject for m in mailoutbox if f"Bill {bill.number} is due on" in m.subject
+    ]
+    assert len(mailoutbox) == 1
 
 
 def test_an_organisations_bill_reaches_its_administrators_and_members_who_pay(
