@@ -104,3 +104,152 @@ class CommitmentRule(models.Model):
 
     def __str__(self):
         return f"{self.get_commitment_display()}: {self.amount} {self.get_unit_display()}"
+
+
+# --- Kinds of application, their steps and documents ----------------------------------------------
+# The vocabulary is code (so every label is translated); which kind has which steps, documents and
+# commitments, for which customer class, is data, versioned, and edited by staff.
+class Category(models.TextChoices):
+    """A kind of business a customer applies for (业务办理)."""
+
+    NEW_CONNECTION = "new_connection", _("New connection")
+    CAPACITY_INCREASE = "capacity_increase", _("Capacity increase")
+    CAPACITY_DECREASE = "capacity_decrease", _("Capacity decrease")
+    TRANSFER = "transfer", _("Change of name or ownership")
+    SUSPENSION = "suspension", _("Temporary suspension")
+    CLOSING = "closing", _("Account closing")
+    METER_TEST = "meter_test", _("Meter accuracy test")
+    DISPUTED_READING = "disputed_reading", _("Disputed meter reading")
+    COMPLAINT = "complaint", _("Complaint")
+    FAULT_REPORT = "fault_report", _("Fault report")
+
+
+class Step(models.TextChoices):
+    """A step of an application (DOMAIN.md: new connection and other applications)."""
+
+    ACCEPTED = "accepted", _("Accepted")
+    SITE_SURVEY = "site_survey", _("Site survey")
+    SUPPLY_PLAN_REPLY = "supply_plan_reply", _("Supply plan reply")
+    DESIGN_REVIEW = "design_review", _("Design review")
+    MID_INSPECTION = "mid_inspection", _("Mid-construction inspection")
+    COMPLETION_INSPECTION = "completion_inspection", _("Completion inspection")
+    CONTRACT_SIGNED = "contract_signed", _("Supply contract signed")
+    ENERGISED = "energised", _("Meter installed and energised")
+    HANDLING = "handling", _("Being handled")
+    TESTING = "testing", _("Meter being tested")
+    ANSWERED = "answered", _("Answered")
+    REPAIR = "repair", _("Repair crew on the way")
+    RESTORED = "restored", _("Supply restored")
+    ARCHIVED = "archived", _("Archived")
+
+
+class DocumentType(models.TextChoices):
+    """What an application may need the customer to upload (一次性告知)."""
+
+    IDENTITY = "identity", _("Identity document of the applicant")
+    PROPERTY_PROOF = "property_proof", _("Proof of ownership or use of the premises")
+    BUSINESS_LICENCE = "business_licence", _("Business licence")
+    LOAD_LIST = "load_list", _("List of the electrical loads")
+    AUTHORISATION = "authorisation", _("Letter of authorisation (when someone applies for you)")
+    SITE_PLAN = "site_plan", _("Site plan of the premises")
+    NEW_HOLDER_IDENTITY = "new_holder_identity", _("Identity document of the new holder")
+    SETTLEMENT_PROOF = "settlement_proof", _("Proof that the bills are settled")
+
+
+class ApplicationKind(models.Model):
+    """A kind of application customers may make; its steps and documents are in its versions."""
+
+    category = models.CharField(_("kind"), max_length=30, choices=Category.choices, unique=True)
+    active = models.BooleanField(_("open to applications"), default=True)
+
+    class Meta:
+        verbose_name = _("kind of application")
+        verbose_name_plural = _("kinds of application")
+        ordering = ["category"]
+
+    def __str__(self):
+        return self.get_category_display()
+
+    def current_version(self) -> "KindVersion | None":
+        return self.versions.order_by("-number").first()
+
+
+class KindVersion(ClusterableModel):
+    """The steps and documents of a kind from one version on. A version that cases were opened
+    with is never changed in place: staff add the next version, and open cases keep theirs."""
+
+    kind = models.ForeignKey(
+        ApplicationKind, on_delete=models.CASCADE, related_name="versions", verbose_name=_("kind")
+    )
+    number = models.PositiveSmallIntegerField(_("version"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("version of a kind")
+        verbose_name_plural = _("versions of kinds")
+        ordering = ["kind", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "number"], name="kindversion_unique_number")
+        ]
+
+    def __str__(self):
+        return f"{self.kind} v{self.number}"
+
+
+class KindStep(models.Model):
+    """One step of a version, in order; ``customer_classes`` empty: every class."""
+
+    version = ParentalKey(KindVersion, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField(_("position"))
+    step = models.CharField(_("step"), max_length=30, choices=Step.choices)
+    customer_classes = models.JSONField(
+        _("only for these customer classes"), default=list, blank=True
+    )
+    commitment = models.CharField(
+        _("time limit"),
+        max_length=40,
+        choices=Commitment.choices,
+        blank=True,
+        help_text=_("The commitment whose clock runs while the case is at this step."),
+    )
+
+    class Meta:
+        verbose_name = _("step")
+        verbose_name_plural = _("steps")
+        ordering = ["version", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "step"], name="kindstep_once_per_version"),
+        ]
+
+    def __str__(self):
+        return self.get_step_display()
+
+    def applies_to(self, customer_class: str) -> bool:
+        return not self.customer_classes or customer_class in self.customer_classes
+
+
+class KindDocument(models.Model):
+    """A document a version asks for, for some customer classes (empty: every class)."""
+
+    version = ParentalKey(KindVersion, on_delete=models.CASCADE, related_name="documents")
+    document = models.CharField(_("document"), max_length=30, choices=DocumentType.choices)
+    customer_classes = models.JSONField(
+        _("only for these customer classes"), default=list, blank=True
+    )
+    required = models.BooleanField(_("required"), default=True)
+
+    class Meta:
+        verbose_name = _("document asked for")
+        verbose_name_plural = _("documents asked for")
+        ordering = ["version", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "document"], name="kinddocument_once_per_version"
+            ),
+        ]
+
+    def __str__(self):
+        return self.get_document_display()
+
+    def applies_to(self, customer_class: str) -> bool:
+        return not self.customer_classes or customer_class in self.customer_classes
