@@ -98,6 +98,7 @@ def _apply(attempt: PaymentAttempt, state: IntentState, *, source: str) -> Outco
         to=new_status,
         changes={"failure_message": state.error if new_status == AttemptStatus.FAILED else ""},
         data={"intent": state.id, "source": source, "error": state.error},
+        locked=True,  # by intent_apply
     )
     return Outcome(WebhookStatus.PROCESSED, attempt, changed=True)
 
@@ -194,6 +195,7 @@ def _fulfil(attempt: PaymentAttempt, state: IntentState, *, source: str) -> None
             "reconnections": [request.account.number for request in reconnections],
             "receipt": receipt.number,
         },
+        locked=True,  # by intent_apply, first of the lock order
     ).event
     BillingExport.objects.bulk_create(
         [

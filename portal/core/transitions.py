@@ -78,6 +78,7 @@ def transition(
     actor_role: str | None = None,
     data: Mapping[str, object] | None = None,
     on_commit: Iterable[Callable[[], None]] = (),
+    locked: bool = False,
 ) -> Transition:
     """Move ``obj`` to status ``to`` under ``workflow`` (docstring of the module).
 
@@ -85,18 +86,23 @@ def transition(
     status is read under the lock, so a concurrent change is seen; a move to the status it
     already has changes nothing and is not an error (a webhook delivered twice). ``data`` goes
     into the audit record with ``from`` and ``to``; ``on_commit`` callbacks run after the commit
-    (notifications, rendering), never if it rolls back.
+    (notifications, rendering), never if it rolls back. ``locked``: the caller already locked the
+    row in this transaction and read ``obj`` under that lock (a webhook's fulfilment), so its
+    status is current and the lock is not taken again.
     """
     if to not in workflow.statuses:
         raise ValueError(f"{workflow.name}: unknown status {to!r}")
     model = type(obj)
     with transaction.atomic():
-        current = (
-            model._default_manager.select_for_update()
-            .filter(pk=obj.pk)
-            .values_list(workflow.status_field, flat=True)
-            .get()
-        )
+        if locked:
+            current = getattr(obj, workflow.status_field)
+        else:
+            current = (
+                model._default_manager.select_for_update()
+                .filter(pk=obj.pk)
+                .values_list(workflow.status_field, flat=True)
+                .get()
+            )
         if current == to:
             setattr(obj, workflow.status_field, current)
             return Transition(obj, current, changed=False)
