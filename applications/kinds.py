@@ -3,7 +3,7 @@ between them, and the documents to upload, from the kind's version (docs/applica
 
 from portal.core.transitions import Workflow
 
-from .models import ApplicationKind, KindDocument, KindStep, KindVersion
+from .models import KindDocument, KindStep, KindVersion
 
 
 def kind_versions_current() -> dict[str, KindVersion]:
@@ -40,7 +40,3 @@ def step_workflow(*, version: KindVersion, customer_class: str) -> Workflow:
         step: ({steps[i + 1]} if i + 1 < len(steps) else set()) for i, step in enumerate(steps)
     }
     return Workflow("application.step", moves, status_field="step")
-
-
-def kind_get(*, category: str) -> ApplicationKind:
-    return ApplicationKind.objects.get(category=category)

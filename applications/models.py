@@ -170,9 +170,6 @@ class ApplicationKind(models.Model):
     def __str__(self):
         return self.get_category_display()
 
-    def current_version(self) -> "KindVersion | None":
-        return self.versions.order_by("-number").first()
-
 
 class KindVersion(ClusterableModel):
     """The steps and documents of a kind from one version on. A version that cases were opened
