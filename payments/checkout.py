@@ -201,6 +201,7 @@ def attempt_cancel_stale(*, attempt: PaymentAttempt) -> None:
             ATTEMPT,
             to=AttemptStatus.EXPIRED if expired else AttemptStatus.CANCELLED,
             data={"intent": locked.intent_id or ""},
+            locked=True,
         )
 
 

@@ -366,5 +366,6 @@ def invoice_status_set(
                 "invoice_number": number,
                 "note": note,
             },
+            locked=True,
         )
     return InvoiceStatusResult(request, changed=True)
