@@ -160,3 +160,21 @@ def audit_actions():
         return list(rows.values_list("action", flat=True))
 
     return read
+
+
+@pytest.fixture
+def service_staff(client, totp_code):
+    """A member of the Service staff group, signed in to the back office with their password and
+    authenticator code (as staff open the admin), reading English."""
+    from django.urls import reverse
+
+    from portal.roles import SERVICE_STAFF, roles_ensure
+    from tests.factories import PASSWORD, StaffUserFactory, totp_enrol
+
+    user = StaffUserFactory()
+    user.groups.add(roles_ensure()[SERVICE_STAFF])
+    secret = totp_enrol(user)
+    client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
+    client.post(reverse("mfa_authenticate"), {"code": totp_code(secret)})
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return user

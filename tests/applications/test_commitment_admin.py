@@ -5,13 +5,11 @@ import json
 from datetime import date
 
 import pytest
-from django.urls import reverse
 
 from applications.commitments import rule_for
 from applications.models import Commitment, CommitmentRule, CommitmentRuleSet
 from portal.models import AuditEvent
-from portal.roles import SERVICE_STAFF, roles_ensure
-from tests.factories import PASSWORD, StaffUserFactory, UserFactory, totp_enrol
+from tests.factories import UserFactory
 from tests.payments.test_tariff_admin import form_fields
 
 pytestmark = pytest.mark.django_db
@@ -19,18 +17,7 @@ pytestmark = pytest.mark.django_db
 SETS = "/cms-admin/commitments/"
 
 
-@pytest.fixture
-def staff(client, totp_code):
-    user = StaffUserFactory()
-    user.groups.add(roles_ensure()[SERVICE_STAFF])
-    secret = totp_enrol(user)
-    client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
-    client.post(reverse("mfa_authenticate"), {"code": totp_code(secret)})
-    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return user
-
-
-def test_staff_correct_a_time_limit_and_its_date(client, staff):
+def test_staff_correct_a_time_limit_and_its_date(client, service_staff):
     csg = CommitmentRuleSet.objects.get(code="csg")
     edit = f"{SETS}edit/{csg.pk}/"
     data = form_fields(client.get(edit), "effective_from")
@@ -48,13 +35,13 @@ def test_staff_correct_a_time_limit_and_its_date(client, staff):
     assert csg.effective_from == date(2021, 3, 1)
     assert rule_for(commitment=Commitment.RECONNECTION, rule_set=csg).amount == 8
     event = AuditEvent.objects.get(action="commitments.set_updated")
-    assert event.actor_id == staff.pk
+    assert event.actor_id == service_staff.pk
     change = json.loads(event.data)
     assert change["before"]["effective_from"] == "2021-01-01"
     assert ["reconnection", "", 8, "hours"] in change["after"]["rules"]
 
 
-def test_the_list_shows_every_published_set(client, staff):
+def test_the_list_shows_every_published_set(client, service_staff):
     page = client.get(SETS).content.decode()
 
     assert "供电服务承诺（2011 年版）" in page and "供电服务承诺（南方电网）" in page
