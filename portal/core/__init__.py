@@ -4,5 +4,6 @@
 ``clock`` (today's business date and the current time), ``calendar`` (working days), ``money``,
 ``errors``, ``audit`` (the hash-chained audit log), ``ratelimit``, ``request_context``,
 ``registry`` (extension points), ``transitions`` (status changes), ``interchange`` (billing-system
-files and the import runner), ``wagtail_admin`` (audited back-office views).
+files and the import runner), ``wagtail_admin`` (audited back-office views), ``safejson`` (bounded
+JSON from outside systems), ``jobs`` (the exit statuses every command shares).
 """
