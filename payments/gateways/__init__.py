@@ -14,26 +14,45 @@ imports it.
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from portal.core import clock
 from portal.core.money import yuan_to_fen
 
 from ..models import Gateway, LocalIntent, PaymentAttempt
-from . import stripe_api
-from .errors import GatewayRefused
+from ..models.fields import MONEY
+from . import shapes, stripe_api
+from .errors import GatewayRefused, ShapeUnusable
 
 # A PaymentIntent's statuses (Stripe's names; the local gateway uses the same).
 SUCCEEDED = "succeeded"
 PROCESSING = "processing"
 CANCELED = "canceled"
 REQUIRES_PAYMENT_METHOD = "requires_payment_method"
+
+# Bounds of the PaymentIntent fields we read (IntentState.from_stripe): what our columns hold.
+ID_LENGTH = 64
+"""``PaymentAttempt.intent_id`` and ``WebhookEvent.intent_id`` (Stripe's ids are about 27)."""
+STATUS_LENGTH = 64
+MAX_AMOUNT_FEN = 10 ** MONEY["max_digits"] - 1
+"""The most fen a money column holds as yuan (Stripe's own limit for CNY is far lower)."""
+METADATA_VALUE_LENGTH = 500
+"""Stripe's limit for one metadata value."""
+PAYMENT_METHOD_LENGTH = 40
+"""``PaymentAttempt.payment_method``."""
+MAX_PAYMENT_METHOD_TYPES = 50
+MAX_MESSAGE_LENGTH = 5000
+"""A ``last_payment_error`` message or code (a sentence); we keep its first ``ERROR_LENGTH``."""
+ERROR_LENGTH = 300
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
 
 
 def gateway_name() -> str:
@@ -73,19 +92,73 @@ class IntentState:
     error: str = ""
 
     @classmethod
-    def from_stripe(cls, obj) -> "IntentState":
-        """From a PaymentIntent: an SDK object or the plain dict inside an event."""
+    def from_stripe(cls, obj, *, path: str = "") -> "IntentState":
+        """From a PaymentIntent: an SDK object, or the plain JSON inside an event (``path`` names
+        where, for the reasons: ``data.object``). Only the fields we act on are read, each
+        checked for its type and bounds; ``ShapeUnusable`` names the first that is not usable.
+        """
         data = obj.to_dict() if hasattr(obj, "to_dict") else obj
-        error = data.get("last_payment_error") or {}
-        types = data.get("payment_method_types") or []
+        prefix = f"{path}." if path else ""
+        data = shapes.obj(data, path or "payment_intent")
+        intent_object = shapes.field(data, "object")
+        if intent_object is not shapes.MISSING and intent_object != "payment_intent":
+            raise ShapeUnusable(
+                _("%(field)s is not a PaymentIntent") % {"field": path or "payment_intent"}
+            )
+        intent_id = shapes.text(shapes.field(data, "id"), f"{prefix}id", max_length=ID_LENGTH)
+        try:
+            return cls._fields(data, prefix, intent_id)
+        except ShapeUnusable as error:
+            error.intent_id = intent_id
+            raise
+
+    @classmethod
+    def _fields(cls, data: dict, prefix: str, intent_id: str) -> "IntentState":
+        currency = shapes.text(shapes.field(data, "currency"), f"{prefix}currency", max_length=3)
+        if not _CURRENCY.fullmatch(currency):
+            raise ShapeUnusable(
+                _("%(field)s is not a currency code of three letters")
+                % {"field": f"{prefix}currency"}
+            )
+        metadata = shapes.obj(shapes.field(data, "metadata"), f"{prefix}metadata", optional=True)
+        error = shapes.obj(
+            shapes.field(data, "last_payment_error"), f"{prefix}last_payment_error", optional=True
+        )
+        types = shapes.texts(
+            shapes.field(data, "payment_method_types"),
+            f"{prefix}payment_method_types",
+            max_items=MAX_PAYMENT_METHOD_TYPES,
+            max_length=PAYMENT_METHOD_LENGTH,
+        )
+        message = shapes.text(
+            shapes.field(error, "message"),
+            f"{prefix}last_payment_error.message",
+            max_length=MAX_MESSAGE_LENGTH,
+            optional=True,
+        )
+        code = shapes.text(
+            shapes.field(error, "code"),
+            f"{prefix}last_payment_error.code",
+            max_length=MAX_MESSAGE_LENGTH,
+            optional=True,
+        )
         return cls(
-            id=data["id"],
-            status=data.get("status") or "",
-            amount=int(data.get("amount") or 0),
-            currency=(data.get("currency") or "").lower(),
-            attempt_uuid=(data.get("metadata") or {}).get("attempt", ""),
+            id=intent_id,
+            status=shapes.text(
+                shapes.field(data, "status"), f"{prefix}status", max_length=STATUS_LENGTH
+            ),
+            amount=shapes.whole_number(
+                shapes.field(data, "amount"), f"{prefix}amount", maximum=MAX_AMOUNT_FEN
+            ),
+            currency=currency.lower(),
+            attempt_uuid=shapes.text(
+                shapes.field(metadata, "attempt"),
+                f"{prefix}metadata.attempt",
+                max_length=METADATA_VALUE_LENGTH,
+                optional=True,
+            ),
             payment_method=types[0] if len(types) == 1 else "",
-            error=(error.get("message") or error.get("code") or "")[:300],
+            error=(message or code)[:ERROR_LENGTH],
         )
 
     def as_stripe(self) -> dict:
@@ -97,7 +170,7 @@ class IntentState:
             "amount_received": self.amount if self.status == SUCCEEDED else 0,
             "currency": self.currency,
             "metadata": {"attempt": self.attempt_uuid},
-            "payment_method_types": [self.payment_method or "card"],
+            "payment_method_types": [self.payment_method] if self.payment_method else [],
             "status": self.status,
             "livemode": False,
         }
@@ -202,9 +275,11 @@ def intents_since(start) -> list[IntentState] | None:
     ]
 
 
-def event_verify(payload: bytes, signature: str, *, tolerance: int) -> dict:
-    """A webhook's event (a plain dict) once its signature verifies (``SignatureInvalid``
-    otherwise): Stripe's and the local gateway's are signed alike."""
+def event_verify(payload: bytes, signature: str, *, tolerance: int):
+    """A webhook's body as JSON (any JSON value: ``payments.webhooks.event_parse`` reads the
+    event from it) once its signature verifies: ``SignatureInvalid`` otherwise, and
+    ``portal.core.safejson.UnsafeJSON`` for a verified body that is not JSON within the bounds.
+    Stripe's and the local gateway's are signed alike."""
     return stripe_api.event_verify(payload, signature, secret=webhook_secret(), tolerance=tolerance)
 
 

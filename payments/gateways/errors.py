@@ -33,3 +33,17 @@ class GatewayRefused(GatewayError):
 
 class SignatureInvalid(GatewayError):
     """A webhook whose signature does not verify (or whose body is not an event)."""
+
+
+class ShapeUnusable(GatewayError):
+    """The provider's data is not of a shape we can use: a field missing, a text where a whole
+    number of fen belongs, an amount out of bounds. Asking again brings the same data, so it is
+    kept for a person, never retried (docs/payments.md, "The webhook"). ``message`` names the
+    field and what is wrong with it; ``event_id``, ``event_type`` and ``intent_id`` are what
+    could be read of the event before the fault (empty when unusable themselves)."""
+
+    def __init__(self, message, *, event_id: str = "", event_type: str = "", intent_id: str = ""):
+        super().__init__(message)
+        self.event_id = event_id
+        self.event_type = event_type
+        self.intent_id = intent_id

@@ -174,6 +174,9 @@ class LocalIntent(models.Model):
         return f"{self.intent_id} {self.status}"
 
 
+REJECTION_REASON_LENGTH = 300
+
+
 class WebhookStatus(models.TextChoices):
     RECEIVED = "received", _("Received")
     PROCESSED = "processed", _("Processed")
@@ -181,17 +184,35 @@ class WebhookStatus(models.TextChoices):
     UNMATCHED = "unmatched", _("No matching payment (yet)")
     FLAGGED = "flagged", _("Flagged for staff")
     FAILED = "failed", _("Failed; the provider will retry")
+    REJECTED = "rejected", _("Rejected: not a shape we can use")
+    """Signed by the provider, but not JSON within our bounds or not an event we can read: kept
+    with the reason and the body for a person; answered 200, as a retry would bring the same."""
 
 
 class WebhookEvent(models.Model):
     """A verified event from the payment provider, stored under its id before it is handled:
-    a repeat is recognised and changes nothing. A failure keeps the traceback for staff."""
+    a repeat is recognised and changes nothing. A failure keeps the traceback for staff; a
+    rejected event its reason and the body as received (payments/webhooks.py)."""
 
-    event_id = models.CharField(_("event id"), max_length=100, unique=True)
+    event_id = models.CharField(
+        _("event id"),
+        max_length=100,
+        unique=True,
+        help_text=_("The provider's event id; for a rejected event without a usable one, sha256:…"),
+    )
     type = models.CharField(_("type"), max_length=100)
     gateway = models.CharField(_("gateway"), max_length=10, choices=Gateway.choices)
     intent_id = models.CharField(_("provider payment id"), max_length=64, blank=True)
-    payload = models.JSONField()
+    payload = models.JSONField(null=True, blank=True, help_text=_("Empty for a rejected event."))
+    reason = models.CharField(
+        _("why rejected"), max_length=REJECTION_REASON_LENGTH, blank=True, default=""
+    )
+    body = models.TextField(
+        _("body as received"),
+        blank=True,
+        default="",
+        help_text=_("Rejected events only: the first 64 KB of the body, as text."),
+    )
     status = models.CharField(
         _("status"), max_length=12, choices=WebhookStatus.choices, default=WebhookStatus.RECEIVED
     )
