@@ -14,8 +14,12 @@ staff for two-factor authentication (portal.middleware).
   shows its bills, ledger entries, provider events and refunds. Holders of
   ``payments.refund_paymentattempt`` refund from there (``payments.refunds``), after entering
   their password again (allauth reauthentication), on top of the two factors the admin asks for.
+- The payment provider's events (/cms-admin/payment-events/) are listed for the same staff
+  (``payments.view_paymentattempt``), newest first and by status, read-only: rejected ones with
+  the reason and the body as received (docs/payments.md, "The webhook").
 """
 
+import json
 import re
 
 import django_filters
@@ -59,6 +63,8 @@ from .models import (
     RefundStatus,
     Tariff,
     TariffVersion,
+    WebhookEvent,
+    WebhookStatus,
 )
 from .refunds import refund_available, refund_request
 from .tariffs import (
@@ -637,3 +643,116 @@ class PaymentAttemptViewSet(ModelViewSet):
 @hooks.register("register_admin_viewset")
 def register_payment_admin():
     return PaymentAttemptViewSet("online_payments")
+
+
+# --- The payment provider's events ---------------------------------------------------------------
+
+# Events are the payments' record: whoever may see online payments sees them (the permission is
+# PaymentAttempt's), and nobody adds, edits or deletes one.
+register_permission_policy(
+    WebhookEvent, ReadOnlyPermissionPolicy(WebhookEvent, auth_model=PaymentAttempt)
+)
+
+
+class WebhookEventFilterSet(WagtailFilterSet):
+    status = django_filters.ChoiceFilter(label=_("Status"), choices=WebhookStatus.choices)
+    event_id = django_filters.CharFilter(
+        label=_("Event id"), help_text=_("The provider's event id (evt_…) or sha256:…")
+    )
+    type = django_filters.CharFilter(
+        label=_("Type"),
+        lookup_expr="startswith",
+        help_text=_('A type, or how it starts (for example "payment_intent.").'),
+    )
+    received_at = django_filters.DateFromToRangeFilter(
+        label=_("Received"), widget=DateRangePickerWidget
+    )
+
+    class Meta:
+        model = WebhookEvent
+        fields = ["status", "event_id", "type", "received_at"]
+
+
+class WebhookEventInspectView(generic.InspectView):
+    def get_page_subtitle(self):
+        return self.object.event_id
+
+    def _moment(self, value) -> str:
+        return date_format(clock.localtime(value), "Y-m-d H:i:s") if value else "—"
+
+    def get_received_at_display_value(self):
+        return self._moment(self.object.received_at)
+
+    def get_processed_at_display_value(self):
+        return self._moment(self.object.processed_at)
+
+    def get_attempt_display_value(self):
+        attempt = self.object.attempt
+        return attempt.reference if attempt else "—"
+
+    def get_payload_display_value(self):
+        if self.object.payload is None:
+            return "—"
+        return json.dumps(self.object.payload, ensure_ascii=False, indent=2, sort_keys=True)
+
+
+class WebhookEventViewSet(ModelViewSet):
+    """The provider's events as stored (payments/webhooks.py): what each became, how often it
+    was delivered, and for a rejected one why, with the body as received. Read-only."""
+
+    model = WebhookEvent
+    icon = "list-ul"
+    menu_label = _("Payment provider events")
+    menu_order = 311
+    add_to_admin_menu = True
+    url_prefix = "payment-events"
+    ordering = ["-received_at", "-id"]
+    list_per_page = 50
+    filterset_class = WebhookEventFilterSet
+    inspect_view_enabled = True
+    inspect_view_class = WebhookEventInspectView
+    copy_view_enabled = False
+    add_to_reference_index = False
+    inspect_view_fields = [
+        "event_id",
+        "type",
+        "status",
+        "reason",
+        "deliveries",
+        "received_at",
+        "processed_at",
+        "gateway",
+        "intent_id",
+        "attempt",
+        "error",
+        "body",
+        "payload",
+    ]
+
+    @property
+    def list_display(self):
+        return [
+            TitleColumn("event_id", label=_("Event id"), url_name=self.get_url_name("inspect")),
+            Column("received_at", label=_("Received")),
+            Column("type", label=_("Type")),
+            Column("status", label=_("Status"), accessor="get_status_display"),
+            Column("deliveries", label=_("Deliveries")),
+            Column("reason", label=_("Why rejected")),
+        ]
+
+    def get_queryset(self, request):
+        return WebhookEvent.objects.defer("payload", "body", "error")
+
+    def get_urlpatterns(self):
+        # The listing and the detail page only: events are never added, edited or deleted.
+        conv = self.pk_path_converter
+        return [
+            path("", self.index_view, name="index"),
+            path("results/", self.index_results_view, name="index_results"),
+            path(f"inspect/<{conv}:pk>/", self.inspect_view, name="inspect"),
+        ]
+
+
+@hooks.register("register_admin_viewset")
+def register_webhook_event_admin():
+    return WebhookEventViewSet("payment_events")

@@ -51,7 +51,7 @@ def obj(value, path: str, *, optional: bool = False) -> dict:
 def text(value, path: str, *, max_length: int, optional: bool = False) -> str:
     """A string of at most ``max_length`` characters (not empty unless ``optional``, where a
     missing one or ``null`` is the empty string)."""
-    if optional and (value is MISSING or value is None):
+    if optional and (value is MISSING or value is None or value == ""):
         return ""
     if value is MISSING or value == "":
         raise ShapeUnusable(_("%(field)s is missing") % {"field": path})
