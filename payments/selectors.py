@@ -38,6 +38,7 @@ from .models import (
     PaymentChannel,
     PenaltyRule,
 )
+from .penalties import day_after
 from .tariffs import Explanation, bill_explanation, tier_position
 
 UNPAID = (BillStatus.OPEN, BillStatus.PARTLY_PAID)
@@ -343,7 +344,8 @@ class ArrearsTimeline:
     due_date: date
     penalty_from: date
     """The first day of penalty (the day after the due date, or a contract's own date)."""
-    penalty_so_far: Decimal
+    penalty_so_far: Decimal | None
+    """None when the penalty could not be worked out (``Owed.penalty_unknown`` says why)."""
     notice_from: date
     """The first day a written notice of suspension for these arrears may be served."""
     notice_days: int
@@ -364,12 +366,12 @@ def arrears_for(*, bill: Bill, owed: Owed, today: date) -> ArrearsTimeline | Non
     if bill.status not in UNPAID or bill.due_date >= today or owed.principal <= 0:
         return None
     notice_from = bill.due_date + timedelta(days=1)
-    days = owed.penalty.days
-    next_day = days[-1].amount.quantize(FEN) if days else None
+    spans = owed.penalty.spans
+    next_day = spans[-1].day_amount.quantize(FEN) if spans else None
     return ArrearsTimeline(
         due_date=bill.due_date,
         penalty_from=bill.penalty_start_date or bill.due_date + timedelta(days=1),
-        penalty_so_far=owed.penalty.total,
+        penalty_so_far=None if owed.penalty_unknown else owed.penalty.total,
         notice_from=notice_from,
         notice_days=DISCONNECTION_NOTICE_DAYS,
         suspension_not_before=notice_from + timedelta(days=DISCONNECTION_NOTICE_DAYS),
@@ -456,8 +458,9 @@ class BillPage:
     apply on the first day), oldest first."""
 
     @property
-    def penalty_from(self) -> date:
-        return self.bill.penalty_start_date or self.bill.due_date + timedelta(days=1)
+    def penalty_from(self) -> date | None:
+        """None when the due date is the calendar's last day (no day follows it)."""
+        return self.bill.penalty_start_date or day_after(self.bill.due_date)
 
     @property
     def overdue(self) -> bool:
@@ -493,10 +496,9 @@ def bill_page_for(*, user: User, uuid: UUID | str) -> BillPage:
     for span in owed.penalty.spans:
         if span.rule not in used:
             used.append(span.rule)
-    if not used:
-        first_rule = _rule_on(
-            rules, max(bill.due_date + timedelta(days=1), min(today, bill.due_date))
-        )
+    first_day = day_after(bill.due_date)
+    if not used and first_day is not None and owed.penalty_unknown is None:
+        first_rule = _rule_on(rules, max(first_day, min(today, bill.due_date)))
         used = [first_rule] if first_rule is not None else []
     return BillPage(
         bill=bill,

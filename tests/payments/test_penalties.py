@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from payments.models import PenaltyRule
-from payments.penalties import NoRuleInForce, penalty_for
+from payments.penalties import PenaltyUnknown, penalty_for
 
 D = Decimal
 
@@ -305,16 +305,18 @@ def test_breakdown_starts_a_new_stretch_when_the_rule_changes():
     ]
 
 
-def test_a_day_before_any_rule_is_refused():
+def test_a_day_before_any_rule_is_not_computable_and_says_which_day():
     # The 1996 rule took effect on 1996-10-08; Oct 2..7 have no rule.
-    with pytest.raises(NoRuleInForce, match="1996-10-02"):
-        penalty_for(
-            amount=D("100.00"),
-            due_date=date(1996, 10, 1),
-            as_of=date(1996, 10, 10),
-            customer_class=RES,
-            rules=[RULE_1996],
-        )
+    penalty = penalty_for(
+        amount=D("100.00"),
+        due_date=date(1996, 10, 1),
+        as_of=date(1996, 10, 10),
+        customer_class=RES,
+        rules=[RULE_1996],
+    )
+
+    assert penalty == PenaltyUnknown(PenaltyUnknown.NO_RULE, date(1996, 10, 2))
+    assert "no penalty rule in force on 1996-10-02" in penalty.detail
 
 
 def test_no_rule_is_needed_when_nothing_is_late():
@@ -383,14 +385,16 @@ def test_default_rules_apply_the_1_yuan_minimum():
 
 
 @pytest.mark.django_db
-def test_default_rules_refuse_a_day_before_1996_10_08():
-    with pytest.raises(NoRuleInForce):
-        penalty_for(
-            amount=D("100.00"),
-            due_date=date(1996, 10, 1),
-            as_of=date(1996, 10, 10),
-            customer_class=LV,
-        )
+def test_default_rules_cannot_count_a_day_before_1996_10_08():
+    penalty = penalty_for(
+        amount=D("100.00"),
+        due_date=date(1996, 10, 1),
+        as_of=date(1996, 10, 10),
+        customer_class=LV,
+    )
+
+    assert isinstance(penalty, PenaltyUnknown)
+    assert penalty.reason == PenaltyUnknown.NO_RULE
 
 
 @pytest.mark.django_db
