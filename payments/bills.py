@@ -28,24 +28,27 @@ FAULT_REPORT_SECONDS = 24 * 3600
 """A bill whose penalty cannot be worked out is logged for staff at most once a day."""
 
 
-def penalty_fault_report(*, bill: Bill, unknown: PenaltyUnknown) -> bool:
-    """Tell staff, once, that ``bill``'s penalty cannot be worked out and why. Every page view
-    and job that meets the bill calls this; the cache (shared by every process: Redis) lets one
-    line a day through per bill and reason, so the log is not flooded by page views and still
-    reminds staff daily until the data is fixed. A table would keep it for good but needs a
-    migration and a screen; the ledger entry of a payment already records the uncharged penalty
-    in its memo (``payment_allocation``). Returns True if it logged."""
-    key = f"payments:penalty-unknown:{bill.pk}:{unknown.reason}:{unknown.day.isoformat()}"
-    if not cache.add(key, True, timeout=FAULT_REPORT_SECONDS):
+def fault_report_once(*, key: str, message: str, args: tuple = ()) -> bool:
+    """Log a fault in the data for staff, once a day per ``key`` (logger ``payments.bills``,
+    level ERROR). Every page view and job that meets the fault calls this; the cache (Redis,
+    shared by every process) lets one line a day through, so the log is not flooded by page views
+    and still reminds staff daily until the data is fixed. A table would keep each fault for
+    good, but needs a migration and a screen; a payment that skipped a penalty is recorded for
+    good anyway, in its ledger entry's memo. Returns True if it logged."""
+    if not cache.add(f"payments:fault:{key}", True, timeout=FAULT_REPORT_SECONDS):
         return False
-    logger.error(
-        "penalty of bill %s cannot be worked out: %s (reason %s); the customer is told and may"
-        " pay the amount without it",
-        bill.number,
-        unknown.detail,
-        unknown.reason,
-    )
+    logger.error(message, *args)
     return True
+
+
+def penalty_fault_report(*, bill: Bill, unknown: PenaltyUnknown) -> bool:
+    """Tell staff, once a day, that ``bill``'s penalty cannot be worked out, and why."""
+    return fault_report_once(
+        key=f"penalty:{bill.pk}:{unknown.reason}:{unknown.day.isoformat()}",
+        message="penalty of bill %s cannot be worked out: %s (%s); the customer is told and may"
+        " pay the amount without it",
+        args=(bill.number, unknown.detail, unknown.reason),
+    )
 
 
 def penalty_rules() -> list[PenaltyRule]:

@@ -26,7 +26,7 @@ from portal.core.money import FEN, ZERO
 from portal.models import Binding, Membership, Scope, ServiceAccount, User
 from portal.selectors import binding_get_for, membership_list_for, org_bindings_for
 
-from .bills import NOTHING_OWED, Owed, bill_owed, bill_payments, penalty_rules
+from .bills import NOTHING_OWED, Owed, bill_owed, bill_payments, fault_report_once, penalty_rules
 from .ledger import SETTLEMENT_KINDS
 from .models import (
     Bill,
@@ -39,7 +39,7 @@ from .models import (
     PenaltyRule,
 )
 from .penalties import day_after
-from .tariffs import Explanation, bill_explanation, tier_position
+from .tariffs import Explanation, bill_explanation, tier_position, tier_prices_missing
 
 UNPAID = (BillStatus.OPEN, BillStatus.PARTLY_PAID)
 OVERDUE = "overdue"
@@ -413,9 +413,10 @@ def _month_end(first: date) -> date:
     return first.replace(day=calendar.monthrange(first.year, first.month)[1])
 
 
-def _months_back(first: date, count: int) -> date:
+def _months_back(first: date, count: int) -> date | None:
+    """The first day of the month ``count`` months before ``first``'s; None before year 1."""
     index = first.year * 12 + first.month - 1 - count
-    return date(index // 12, index % 12 + 1, 1)
+    return date(index // 12, index % 12 + 1, 1) if index >= 12 else None
 
 
 def usage_for(*, account: ServiceAccount, months: int = 24) -> Usage:
@@ -423,9 +424,12 @@ def usage_for(*, account: ServiceAccount, months: int = 24) -> Usage:
     billed month (or this month, before any bill), from its bills that were not cancelled.
     Two queries. Months without a bill are in the list with None."""
     live = Bill.objects.filter(account=account).exclude(status=BillStatus.CANCELLED)
-    latest = live.aggregate(last=Max("period_end"))["last"] or clock.today()
+    today = clock.today()
+    # A period ending after this month is a billing system's placeholder (9999-12-31), not a
+    # reading: the chart ends this month then, so the real months stay in view.
+    latest = min(live.aggregate(last=Max("period_end"))["last"] or today, _month_end(today))
     end = latest.replace(day=1)
-    start = _months_back(end, months - 1)
+    start = _months_back(end, months - 1) or date.min
     totals: dict[date, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
     for period_end, kwh, amount in live.filter(
         period_end__gte=start, period_end__lte=_month_end(end)
@@ -436,6 +440,8 @@ def usage_for(*, account: ServiceAccount, months: int = 24) -> Usage:
     result = []
     for offset in range(months - 1, -1, -1):
         month = _months_back(end, offset)
+        if month is None:  # before year 1: a bill dated 0001 is the latest
+            continue
         kwh, amount = totals.get(month, (None, None))
         result.append(UsageMonth(month, kwh, amount))
     return Usage(result)
@@ -500,11 +506,18 @@ def bill_page_for(*, user: User, uuid: UUID | str) -> BillPage:
     if not used and first_day is not None and owed.penalty_unknown is None:
         first_rule = _rule_on(rules, max(first_day, min(today, bill.due_date)))
         used = [first_rule] if first_rule is not None else []
+    explanation = bill_explanation(bill)
+    if explanation.missing_prices_on is not None:
+        fault_report_once(
+            key=f"prices:{bill.tariff_code}:{explanation.missing_prices_on.isoformat()}",
+            message="tariff %s has no version in force on %s: bill %s cannot be explained",
+            args=(bill.tariff_code, explanation.missing_prices_on.isoformat(), bill.number),
+        )
     return BillPage(
         bill=bill,
         today=today,
         owed=owed,
-        explanation=bill_explanation(bill),
+        explanation=explanation,
         payments=bill_payments_received(bill=bill),
         revisions=bill_revisions(bill=bill),
         arrears=arrears_for(bill=bill, owed=owed, today=today),
@@ -519,15 +532,29 @@ class UsagePage:
     tier: object | None
     """``payments.tariffs.TierPosition`` for a tiered tariff, else None."""
     today: date
+    tier_prices_missing: bool = False
+    """The tariff is tiered, but no complete version of it is in force today: the position on
+    the ladder could not be worked out (the page says so; staff are told)."""
 
 
 def usage_page_for(*, user: User, binding_uuid: UUID | str) -> UsagePage:
     """The usage of one of the person's own accounts; 404 unless they hold the binding."""
     binding = binding_get_for(user=user, uuid=binding_uuid)
+    account = binding.account
     today = clock.today()
+    tier = tier_position(account=account, as_of=today)
+    missing = tier is None and tier_prices_missing(account=account, as_of=today)
+    if missing:
+        fault_report_once(
+            key=f"prices:{account.tariff_code}:{today.isoformat()}",
+            message="tariff %s has no complete version in force on %s: account %s's tier"
+            " position cannot be worked out",
+            args=(account.tariff_code, today.isoformat(), account.number),
+        )
     return UsagePage(
         binding=binding,
-        usage=usage_for(account=binding.account),
-        tier=tier_position(account=binding.account, as_of=today),
+        usage=usage_for(account=account),
+        tier=tier,
         today=today,
+        tier_prices_missing=missing,
     )
