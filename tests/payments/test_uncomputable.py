@@ -45,6 +45,7 @@ from payments.models import (
 from payments.payment_import import PAYMENT_COLUMNS, payments_import
 from payments.penalties import PenaltyUnknown
 from payments.reminders import bill_reminders_send
+from payments.tariffs import charges_for, tariff_with_versions
 from portal.core import clock
 from tests.factories import (
     BillFactory,
@@ -440,3 +441,75 @@ def test_someone_else_still_gets_not_found(client, fault):
     response = client.get(reverse("bills:detail", kwargs={"bill": fault.bill.uuid}))
 
     assert response.status_code == 404
+
+
+# --- Tariff arithmetic at the calendar's edges --------------------------------------------------
+def yearly_since_year_1(code="RES-TIER-Y1"):
+    tariff = Tariff.objects.create(code=code, name=code, kind=TariffKind.TIERED)
+    TariffVersion.objects.create(
+        tariff=tariff,
+        effective_from=date.min,
+        unit_price=D("0.5000"),
+        tier_period=TierPeriod.YEARLY,
+        tier1_limit_kwh=D("2760"),
+        tier2_limit_kwh=D("4800"),
+    )
+    return tariff_with_versions(code)
+
+
+def test_a_period_ending_on_the_calendars_last_day_is_priced():
+    tariff = yearly_since_year_1()
+
+    lines = charges_for(
+        versions=list(tariff.versions.all()),
+        period_start=date(9999, 12, 1),
+        period_end=date.max,
+        kwh=D("100"),
+    )
+
+    assert [(line.tier, line.kwh, line.amount) for line in lines] == [(1, D("100.00"), D("50.00"))]
+
+
+def test_a_bill_of_january_of_year_1_is_explained(client):
+    yearly_since_year_1()
+    binding = BindingFactory(account=ServiceAccountFactory(tariff_code="RES-TIER-Y1"))
+    bill = BillFactory(
+        number="B-YEAR-1",
+        account=binding.account,
+        period_start=date(1, 1, 1),
+        period_end=date(1, 1, 31),
+        issue_date=date(1, 2, 1),
+        due_date=date(1, 2, 20),
+        kwh=D("100"),
+        amount=D("50.00"),
+    )
+    client.force_login(binding.user)
+
+    text = text_of(
+        client.get(reverse("bills:detail", kwargs={"bill": bill.uuid}), HTTP_ACCEPT_LANGUAGE="en")
+    )
+    usage = client.get(reverse("me:usage", kwargs={"binding": binding.uuid}))
+
+    assert "we worked these lines out from the tariff" in text
+    assert "no penalty rule covers 0001-02-21" in text
+    assert usage.status_code == 200
+
+
+def test_a_placeholder_period_does_not_push_the_real_months_off_the_usage_chart(client):
+    binding = BindingFactory(account=ServiceAccountFactory())
+    BillFactory(account=binding.account, kwh=D("321.00"))  # September 2026
+    BillFactory(
+        account=binding.account,
+        period_start=date(9999, 12, 1),
+        period_end=date.max,
+        issue_date=date(2026, 11, 5),
+        due_date=date.max,
+        kwh=D("5.00"),
+    )
+    client.force_login(binding.user)
+
+    page = client.get(reverse("me:usage", kwargs={"binding": binding.uuid}))
+
+    usage = page.context["p"].usage
+    assert usage.months[-1].month == date(2026, 12, 1)
+    assert usage.total_kwh == D("321.00")
