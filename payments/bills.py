@@ -6,18 +6,49 @@ amount is settled, to the penalty (charged on that day, when it stops accruing),
 left becomes credit on the account (docs/bills.md).
 """
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from django.core.cache import cache
+
 from portal.core.money import ZERO
 from portal.models import User
 
 from .ledger import SETTLEMENT_KINDS, Posting, bills_refresh, ledger_post
 from .models import Bill, BillStatus, Book, EntryKind, LedgerEntry, LedgerLine, PenaltyRule
-from .penalties import NO_PENALTY, Penalty, Rule, penalty_for
+from .penalties import NO_PENALTY, Penalty, PenaltyUnknown, Rule, penalty_for
+
+logger = logging.getLogger(__name__)
+
+FAULT_REPORT_SECONDS = 24 * 3600
+"""A bill whose penalty cannot be worked out is logged for staff at most once a day."""
+
+
+def fault_report_once(*, key: str, message: str, args: tuple = ()) -> bool:
+    """Log a fault in the data for staff, once a day per ``key`` (logger ``payments.bills``,
+    level ERROR). Every page view and job that meets the fault calls this; the cache (Redis,
+    shared by every process) lets one line a day through, so the log is not flooded by page views
+    and still reminds staff daily until the data is fixed. A table would keep each fault for
+    good, but needs a migration and a screen; a payment that skipped a penalty is recorded for
+    good anyway, in its ledger entry's memo. Returns True if it logged."""
+    if not cache.add(f"payments:fault:{key}", True, timeout=FAULT_REPORT_SECONDS):
+        return False
+    logger.error(message, *args)
+    return True
+
+
+def penalty_fault_report(*, bill: Bill, unknown: PenaltyUnknown) -> bool:
+    """Tell staff, once a day, that ``bill``'s penalty cannot be worked out, and why."""
+    return fault_report_once(
+        key=f"penalty:{bill.pk}:{unknown.reason}:{unknown.day.isoformat()}",
+        message="penalty of bill %s cannot be worked out: %s (%s); the customer is told and may"
+        " pay the amount without it",
+        args=(bill.number, unknown.detail, unknown.reason),
+    )
 
 
 def penalty_rules() -> list[PenaltyRule]:
@@ -49,10 +80,14 @@ class Owed:
     penalty: Penalty
     """The penalty's breakdown: through ``as_of`` while unpaid, through the settlement day after."""
     penalty_due: Decimal
-    """The penalty still to pay."""
+    """The penalty still to pay. When ``penalty_unknown``: only a penalty already charged and
+    unpaid (a ledger fact), usually 0, and the page must say the rest could not be worked out."""
+    penalty_unknown: PenaltyUnknown | None = None
+    """Set when the penalty cannot be worked out (``penalty`` is then empty, not a zero)."""
 
     @property
     def total(self) -> Decimal:
+        """What paying the bill today costs; without a penalty that could not be worked out."""
         return self.principal + self.penalty_due
 
 
@@ -83,11 +118,17 @@ def bill_owed(
         start_date=bill.penalty_start_date,
         rules=rules,
     )
-    if principal <= 0:
-        # Settled: the penalty was charged on the settlement day and is a ledger fact now.
-        penalty_due = bill.penalty_charged - bill.penalty_paid
-    else:
-        penalty_due = penalty.total - bill.penalty_paid
+    charged_unpaid = bill.penalty_charged - bill.penalty_paid
+    if isinstance(penalty, PenaltyUnknown):
+        penalty_fault_report(bill=bill, unknown=penalty)
+        return Owed(
+            principal=max(principal, ZERO),
+            penalty=NO_PENALTY,
+            penalty_due=max(charged_unpaid, ZERO),
+            penalty_unknown=penalty,
+        )
+    # Settled: the penalty was charged on the settlement day and is a ledger fact now.
+    penalty_due = charged_unpaid if principal <= 0 else penalty.total - bill.penalty_paid
     return Owed(principal=max(principal, ZERO), penalty=penalty, penalty_due=max(penalty_due, ZERO))
 
 
@@ -102,6 +143,9 @@ class Allocation:
     """Paid towards the penalty."""
     credit: Decimal
     """Left over: credit on the account."""
+    penalty_unknown: PenaltyUnknown | None = None
+    """This payment settles the amount but the penalty could not be worked out: none is
+    charged (said in the payment entry's memo, and logged for staff)."""
 
     def postings(self, bill: Bill, *, amount: Decimal) -> tuple[list[Posting], list[Posting]]:
         """(penalty charge lines, payment lines) for ``ledger_post``; the first may be empty."""
@@ -138,6 +182,7 @@ def payment_allocation(
     rest = amount - principal
     penalty_charge = ZERO
     penalty_due = bill.penalty_charged - bill.penalty_paid
+    unknown = None
     if principal_due > 0 and principal == principal_due:
         # This payment settles the amount: the penalty stops today and is charged.
         if payments is None:
@@ -151,10 +196,17 @@ def payment_allocation(
             start_date=bill.penalty_start_date,
             rules=rules,
         )
-        penalty_charge = max(penalty.total - bill.penalty_charged, ZERO)
-        penalty_due += penalty_charge
+        if isinstance(penalty, PenaltyUnknown):
+            # The customer paid what they were asked for, the amount: the payment stands, and
+            # staff decide about the penalty (docs/bills.md). Anything beyond the amount and a
+            # penalty already charged is credit, never a guessed penalty.
+            unknown = penalty
+            penalty_fault_report(bill=bill, unknown=penalty)
+        else:
+            penalty_charge = max(penalty.total - bill.penalty_charged, ZERO)
+            penalty_due += penalty_charge
     penalty_paid = min(rest, max(penalty_due, ZERO))
-    return Allocation(principal, penalty_charge, penalty_paid, rest - penalty_paid)
+    return Allocation(principal, penalty_charge, penalty_paid, rest - penalty_paid, unknown)
 
 
 def bill_issue_postings(*, bill: Bill) -> list[Posting]:
@@ -189,6 +241,10 @@ def bill_payment_post(
     its status waits for the refresh.
     """
     allocation = payment_allocation(bill=bill, amount=amount, on_date=on_date, rules=rules)
+    if allocation.penalty_unknown is not None:
+        note = f"penalty not charged: {allocation.penalty_unknown.detail}"
+        memo = f"{memo}; {note}" if memo else note
+        memo = memo[: LedgerEntry._meta.get_field("memo").max_length]
     charge, payment = allocation.postings(bill, amount=amount)
     if charge:
         ledger_post(

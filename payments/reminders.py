@@ -227,6 +227,9 @@ def bill_reminders_send(*, today: date | None = None) -> ReminderReport:
                 "principal": owed[bill.pk].principal,
                 "penalty": owed[bill.pk].penalty_due,
                 "total": owed[bill.pk].total,
+                # The penalty could not be worked out (docs/bills.md): the message says so
+                # rather than print a penalty of 0.
+                "penalty_unknown": owed[bill.pk].penalty_unknown is not None,
             },
         )
     report.requeued = notifications_requeue()

@@ -26,7 +26,7 @@ from portal.core.money import FEN, ZERO
 from portal.models import Binding, Membership, Scope, ServiceAccount, User
 from portal.selectors import binding_get_for, membership_list_for, org_bindings_for
 
-from .bills import NOTHING_OWED, Owed, bill_owed, bill_payments, penalty_rules
+from .bills import NOTHING_OWED, Owed, bill_owed, bill_payments, fault_report_once, penalty_rules
 from .ledger import SETTLEMENT_KINDS
 from .models import (
     Bill,
@@ -38,7 +38,8 @@ from .models import (
     PaymentChannel,
     PenaltyRule,
 )
-from .tariffs import Explanation, bill_explanation, tier_position
+from .penalties import day_after
+from .tariffs import Explanation, bill_explanation, tier_position, tier_prices_missing
 
 UNPAID = (BillStatus.OPEN, BillStatus.PARTLY_PAID)
 OVERDUE = "overdue"
@@ -343,7 +344,8 @@ class ArrearsTimeline:
     due_date: date
     penalty_from: date
     """The first day of penalty (the day after the due date, or a contract's own date)."""
-    penalty_so_far: Decimal
+    penalty_so_far: Decimal | None
+    """None when the penalty could not be worked out (``Owed.penalty_unknown`` says why)."""
     notice_from: date
     """The first day a written notice of suspension for these arrears may be served."""
     notice_days: int
@@ -364,12 +366,12 @@ def arrears_for(*, bill: Bill, owed: Owed, today: date) -> ArrearsTimeline | Non
     if bill.status not in UNPAID or bill.due_date >= today or owed.principal <= 0:
         return None
     notice_from = bill.due_date + timedelta(days=1)
-    days = owed.penalty.days
-    next_day = days[-1].amount.quantize(FEN) if days else None
+    spans = owed.penalty.spans
+    next_day = spans[-1].day_amount.quantize(FEN) if spans else None
     return ArrearsTimeline(
         due_date=bill.due_date,
         penalty_from=bill.penalty_start_date or bill.due_date + timedelta(days=1),
-        penalty_so_far=owed.penalty.total,
+        penalty_so_far=None if owed.penalty_unknown else owed.penalty.total,
         notice_from=notice_from,
         notice_days=DISCONNECTION_NOTICE_DAYS,
         suspension_not_before=notice_from + timedelta(days=DISCONNECTION_NOTICE_DAYS),
@@ -411,9 +413,10 @@ def _month_end(first: date) -> date:
     return first.replace(day=calendar.monthrange(first.year, first.month)[1])
 
 
-def _months_back(first: date, count: int) -> date:
+def _months_back(first: date, count: int) -> date | None:
+    """The first day of the month ``count`` months before ``first``'s; None before year 1."""
     index = first.year * 12 + first.month - 1 - count
-    return date(index // 12, index % 12 + 1, 1)
+    return date(index // 12, index % 12 + 1, 1) if index >= 12 else None
 
 
 def usage_for(*, account: ServiceAccount, months: int = 24) -> Usage:
@@ -421,9 +424,12 @@ def usage_for(*, account: ServiceAccount, months: int = 24) -> Usage:
     billed month (or this month, before any bill), from its bills that were not cancelled.
     Two queries. Months without a bill are in the list with None."""
     live = Bill.objects.filter(account=account).exclude(status=BillStatus.CANCELLED)
-    latest = live.aggregate(last=Max("period_end"))["last"] or clock.today()
+    today = clock.today()
+    # A period ending after this month is a billing system's placeholder (9999-12-31), not a
+    # reading: the chart ends this month then, so the real months stay in view.
+    latest = min(live.aggregate(last=Max("period_end"))["last"] or today, _month_end(today))
     end = latest.replace(day=1)
-    start = _months_back(end, months - 1)
+    start = _months_back(end, months - 1) or date.min
     totals: dict[date, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
     for period_end, kwh, amount in live.filter(
         period_end__gte=start, period_end__lte=_month_end(end)
@@ -434,6 +440,8 @@ def usage_for(*, account: ServiceAccount, months: int = 24) -> Usage:
     result = []
     for offset in range(months - 1, -1, -1):
         month = _months_back(end, offset)
+        if month is None:  # before year 1: a bill dated 0001 is the latest
+            continue
         kwh, amount = totals.get(month, (None, None))
         result.append(UsageMonth(month, kwh, amount))
     return Usage(result)
@@ -456,8 +464,9 @@ class BillPage:
     apply on the first day), oldest first."""
 
     @property
-    def penalty_from(self) -> date:
-        return self.bill.penalty_start_date or self.bill.due_date + timedelta(days=1)
+    def penalty_from(self) -> date | None:
+        """None when the due date is the calendar's last day (no day follows it)."""
+        return self.bill.penalty_start_date or day_after(self.bill.due_date)
 
     @property
     def overdue(self) -> bool:
@@ -493,16 +502,22 @@ def bill_page_for(*, user: User, uuid: UUID | str) -> BillPage:
     for span in owed.penalty.spans:
         if span.rule not in used:
             used.append(span.rule)
-    if not used:
-        first_rule = _rule_on(
-            rules, max(bill.due_date + timedelta(days=1), min(today, bill.due_date))
-        )
+    first_day = day_after(bill.due_date)
+    if not used and first_day is not None and owed.penalty_unknown is None:
+        first_rule = _rule_on(rules, max(first_day, min(today, bill.due_date)))
         used = [first_rule] if first_rule is not None else []
+    explanation = bill_explanation(bill)
+    if explanation.missing_prices_on is not None:
+        fault_report_once(
+            key=f"prices:{bill.tariff_code}:{explanation.missing_prices_on.isoformat()}",
+            message="tariff %s has no version in force on %s: bill %s cannot be explained",
+            args=(bill.tariff_code, explanation.missing_prices_on.isoformat(), bill.number),
+        )
     return BillPage(
         bill=bill,
         today=today,
         owed=owed,
-        explanation=bill_explanation(bill),
+        explanation=explanation,
         payments=bill_payments_received(bill=bill),
         revisions=bill_revisions(bill=bill),
         arrears=arrears_for(bill=bill, owed=owed, today=today),
@@ -517,15 +532,29 @@ class UsagePage:
     tier: object | None
     """``payments.tariffs.TierPosition`` for a tiered tariff, else None."""
     today: date
+    tier_prices_missing: bool = False
+    """The tariff is tiered, but no complete version of it is in force today: the position on
+    the ladder could not be worked out (the page says so; staff are told)."""
 
 
 def usage_page_for(*, user: User, binding_uuid: UUID | str) -> UsagePage:
     """The usage of one of the person's own accounts; 404 unless they hold the binding."""
     binding = binding_get_for(user=user, uuid=binding_uuid)
+    account = binding.account
     today = clock.today()
+    tier = tier_position(account=account, as_of=today)
+    missing = tier is None and tier_prices_missing(account=account, as_of=today)
+    if missing:
+        fault_report_once(
+            key=f"prices:{account.tariff_code}:{today.isoformat()}",
+            message="tariff %s has no complete version in force on %s: account %s's tier"
+            " position cannot be worked out",
+            args=(account.tariff_code, today.isoformat(), account.number),
+        )
     return UsagePage(
         binding=binding,
-        usage=usage_for(account=binding.account),
-        tier=tier_position(account=binding.account, as_of=today),
+        usage=usage_for(account=account),
+        tier=tier,
         today=today,
+        tier_prices_missing=missing,
     )

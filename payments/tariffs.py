@@ -111,6 +111,8 @@ def _parts(
         if tiered and version.tier_period == TierPeriod.YEARLY:
             end = min(end, date(day.year, 12, 31))
         parts.append(_Part(version, day, end))
+        if end == date.max:  # a period ending on the calendar's last day: no day follows
+            break
         day = end + timedelta(days=1)
     return parts
 
@@ -264,6 +266,8 @@ def prior_kwh_for(bill: Bill) -> Decimal:
     first day, from its other non-cancelled bills that ended before that day (a bill that began
     in the previous year counts for its share of days in this year)."""
     year_start = date(bill.period_start.year, 1, 1)
+    if bill.period_start == year_start:
+        return NO_KWH  # nothing of the year came before (and no day before 0001-01-01)
     rows = (
         Bill.objects.filter(
             account_id=bill.account_id,
@@ -295,6 +299,9 @@ class Explanation:
     versions: tuple[TariffVersion, ...]
     """The versions in force during the bill's period (each has its ``effective_from``)."""
     tariff: Tariff | None
+    missing_prices_on: date | None = None
+    """"unavailable" because the tariff has no version in force on this day of the period (the
+    first such day): a gap in the price data, for staff to fill."""
 
     @property
     def total(self) -> Decimal:
@@ -326,8 +333,12 @@ def bill_explanation(bill: Bill) -> Explanation:
         )
         return Explanation(lines, "billing", versions, tariff)
     unavailable = Explanation((), "unavailable", versions, tariff)
-    if tariff is None or not all_versions:
+    if tariff is None:
         return unavailable
+    first_price = min((v.effective_from for v in all_versions), default=None)
+    if first_price is None or first_price > bill.period_start:
+        # Versions only ever start later, so the period's first day is the first one unpriced.
+        return Explanation((), "unavailable", versions, tariff, bill.period_start)
     prior = NO_KWH
     if tariff.kind == TariffKind.TIERED and any(
         v.tier_period == TierPeriod.YEARLY for v in versions
@@ -379,6 +390,16 @@ def _tier_period_bounds(period: str, day: date) -> tuple[date, date]:
         return date(day.year, 1, 1), date(day.year, 12, 31)
     last = calendar.monthrange(day.year, day.month)[1]
     return day.replace(day=1), day.replace(day=last)
+
+
+def tier_prices_missing(*, account, as_of: date) -> bool:
+    """The account's tariff is tiered but has no complete version in force on ``as_of``: where it
+    stands on the ladder cannot be worked out (``tier_position`` is None for that reason)."""
+    tariff = tariff_with_versions(account.tariff_code)
+    if tariff is None or tariff.kind != TariffKind.TIERED:
+        return False
+    version = version_in_force(list(tariff.versions.all()), as_of)
+    return version is None or not _tiered_ready(version)
 
 
 def tier_position(*, account, as_of: date) -> TierPosition | None:
@@ -434,10 +455,12 @@ def tier_position(*, account, as_of: date) -> TierPosition | None:
     left = None if tier == 3 else limits[tier - 1] - used
     crossing = None
     if left is not None and pace > 0:
-        # Day n after the counting starts is the first with used + pace·n > threshold.
+        # Day n after the counting starts is the first with used + pace·n > threshold. Compared
+        # in days before it becomes a date: a tiny pace puts it past the calendar's end.
         days = int((left / pace).to_integral_value(rounding=ROUND_FLOOR)) + 1
-        day = (billed_until or first - timedelta(days=1)) + timedelta(days=days)
-        crossing = day if day <= last else None
+        counted_to = billed_until or first - timedelta(days=1)
+        if days <= (last - counted_to).days:
+            crossing = counted_to + timedelta(days=days)
     return TierPosition(
         tariff=tariff,
         version=version,

@@ -227,9 +227,15 @@ def attempt_pay(request, attempt):
         except GatewayError:
             logger.exception("creating the payment of attempt %s failed", attempt.uuid)
             provider_error = True
+    items = checkout.attempt_items(attempt=attempt)
+    if not stale:
+        # Say which bill's penalty could not be worked out (its frozen penalty is not a 0).
+        owed = owed_today(bills=[item.bill for item in items], as_of=attempt.business_date)
+        for item in items:
+            item.penalty_unknown = getattr(owed.get(item.bill_id), "penalty_unknown", None)
     context = {
         "attempt": attempt,
-        "items": checkout.attempt_items(attempt=attempt),
+        "items": items,
         "stale": stale,
         "provider_error": provider_error,
         "can_pay": not stale and not provider_error,

@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from payments.models import PenaltyRule
-from payments.penalties import NoRuleInForce, penalty_for
+from payments.penalties import PenaltyUnknown, penalty_for
 
 D = Decimal
 
@@ -305,16 +305,18 @@ def test_breakdown_starts_a_new_stretch_when_the_rule_changes():
     ]
 
 
-def test_a_day_before_any_rule_is_refused():
+def test_a_day_before_any_rule_is_not_computable_and_says_which_day():
     # The 1996 rule took effect on 1996-10-08; Oct 2..7 have no rule.
-    with pytest.raises(NoRuleInForce, match="1996-10-02"):
-        penalty_for(
-            amount=D("100.00"),
-            due_date=date(1996, 10, 1),
-            as_of=date(1996, 10, 10),
-            customer_class=RES,
-            rules=[RULE_1996],
-        )
+    penalty = penalty_for(
+        amount=D("100.00"),
+        due_date=date(1996, 10, 1),
+        as_of=date(1996, 10, 10),
+        customer_class=RES,
+        rules=[RULE_1996],
+    )
+
+    assert penalty == PenaltyUnknown(PenaltyUnknown.NO_RULE, date(1996, 10, 2))
+    assert "no penalty rule in force on 1996-10-02" in penalty.detail
 
 
 def test_no_rule_is_needed_when_nothing_is_late():
@@ -383,14 +385,16 @@ def test_default_rules_apply_the_1_yuan_minimum():
 
 
 @pytest.mark.django_db
-def test_default_rules_refuse_a_day_before_1996_10_08():
-    with pytest.raises(NoRuleInForce):
-        penalty_for(
-            amount=D("100.00"),
-            due_date=date(1996, 10, 1),
-            as_of=date(1996, 10, 10),
-            customer_class=LV,
-        )
+def test_default_rules_cannot_count_a_day_before_1996_10_08():
+    penalty = penalty_for(
+        amount=D("100.00"),
+        due_date=date(1996, 10, 1),
+        as_of=date(1996, 10, 10),
+        customer_class=LV,
+    )
+
+    assert isinstance(penalty, PenaltyUnknown)
+    assert penalty.reason == PenaltyUnknown.NO_RULE
 
 
 @pytest.mark.django_db
@@ -504,3 +508,166 @@ def test_another_payment_never_increases_the_penalty(bill, offset, extra):
     with_payment = penalty_for(as_of=as_of, **bill)
 
     assert with_payment.total <= without.total
+
+
+# --- The calendar's edges (issue 20) ---------------------------------------------------------
+# A bill that passed an earlier import may be due on any date a DateField holds: 0001-01-01 …
+# 9999-12-31 (9999-12-31 is many billing systems' "no date"). Whatever the dates, penalty_for
+# answers a Penalty or a PenaltyUnknown, never an exception; and for ordinary dates it counts
+# exactly what a plain day-by-day walk counts.
+
+# A rule in force since the calendar's first day: with it every day has a rule.
+RULE_SINCE_YEAR_1 = Rule(date.min, D("0.001"), D("0.002"), D("0.003"), D("1.00"))
+ANY_DATE = st.dates(min_value=date.min, max_value=date.max)
+ANY_RULES = st.sampled_from(
+    [(), (RULE_1996,), (RULE_SINCE_YEAR_1,), (RULE_1996, LATER_SAME_MINIMUM)]
+)
+EDGE_SETTINGS = settings(max_examples=120, deadline=None)
+
+
+@EDGE_SETTINGS
+@given(
+    due=ANY_DATE,
+    as_of=ANY_DATE,
+    start=st.none() | ANY_DATE,
+    amount=AMOUNTS,
+    customer_class=CLASSES,
+    payments=st.lists(st.tuples(ANY_DATE, PAID), max_size=3),
+    rules=ANY_RULES,
+)
+def test_any_dates_give_a_penalty_in_whole_fen_or_say_it_cannot_be_counted(
+    due, as_of, start, amount, customer_class, payments, rules
+):
+    result = penalty_for(
+        amount=amount,
+        due_date=due,
+        as_of=as_of,
+        customer_class=customer_class,
+        payments=payments,
+        start_date=start,
+        rules=rules,
+    )
+
+    if isinstance(result, PenaltyUnknown):
+        assert result.reason in (PenaltyUnknown.NO_RULE, PenaltyUnknown.CALENDAR_EDGE)
+        assert result.detail and result.message
+        if result.reason == PenaltyUnknown.CALENDAR_EDGE:
+            assert (due, start) == (date.max, None)
+        else:
+            assert all(rule.effective_from > result.day for rule in rules)
+    else:
+        assert type(result.total) is Decimal and type(result.exact) is Decimal
+        assert result.total >= 0
+        assert result.total.as_tuple().exponent == -2
+        assert all(span.days > 0 and span.amount > 0 for span in result.spans)
+
+
+def test_a_due_date_on_the_calendars_last_day_cannot_be_counted():
+    result = penalty_for(
+        amount=D("110.00"),
+        due_date=date.max,
+        as_of=date(2026, 12, 1),
+        customer_class=RES,
+        rules=[RULE_1996],
+    )
+
+    assert result == PenaltyUnknown(PenaltyUnknown.CALENDAR_EDGE, date.max)
+
+
+def test_a_whole_millennium_of_arrears_is_counted_at_once():
+    # 1000-01-02 … 2999-12-31 with a rule from year 1: 2,000 years of 365 days and 485 leap days
+    # (500 fourth years, less 20 centuries, plus 5 four-hundredth) from 1000-01-01 to 3000-01-01
+    # are 730,485 days; one fewer to 2999-12-31: 730,484 × 100 × 0.1 % = 73,048.40.
+    result = penalty_for(
+        amount=D("100.00"),
+        due_date=date(1000, 1, 1),
+        as_of=date(2999, 12, 31),
+        customer_class=RES,
+        rules=[RULE_SINCE_YEAR_1],
+    )
+
+    assert result.day_count == 730_484
+    assert result.total == D("73048.40")
+
+
+def _reference(*, amount, due_date, as_of, customer_class, payments, rules):
+    """A plain day-by-day walk, written from docs/bills.md without looking at penalty_for:
+    (days that accrued, days at the later-year rate, exact sum, the rule of the last day)."""
+    ordered = sorted(rules, key=lambda rule: rule.effective_from)
+    days = later = 0
+    exact = D(0)
+    last_rule = None
+    day = due_date + timedelta(days=1)
+    while day <= as_of:
+        unpaid = amount - sum((paid for paid_on, paid in payments if paid_on < day), D(0))
+        if unpaid > 0:
+            rule = [r for r in ordered if r.effective_from <= day][-1]
+            later_year = customer_class != RES and day.year > due_date.year
+            if customer_class == RES:
+                rate = rule.residential_rate
+            else:
+                rate = rule.earlier_year_rate if later_year else rule.current_year_rate
+            days += 1
+            later += later_year
+            exact += unpaid * rate
+            last_rule = rule
+        day += timedelta(days=1)
+    return days, later, exact, last_rule
+
+
+# Due dates around the awkward days: the last days of a year and of February, leap or not.
+AWKWARD_DUE = st.builds(
+    lambda year, month_day: (
+        date(year, *month_day)
+        if month_day != (2, 29) or year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+        else date(year, 2, 28)
+    ),
+    st.integers(min_value=1997, max_value=2103),
+    st.sampled_from([(12, 29), (12, 30), (12, 31), (1, 1), (2, 27), (2, 28), (2, 29), (3, 1)]),
+)
+
+
+@EDGE_SETTINGS
+@given(
+    due=AWKWARD_DUE,
+    late_by=st.integers(min_value=0, max_value=800),
+    amount=st.decimals(min_value=D("0.01"), max_value=D("50000.00"), places=2),
+    customer_class=CLASSES,
+    paid=st.lists(st.tuples(st.integers(min_value=-5, max_value=800), PAID), max_size=3),
+    rules=RULE_SETS,
+)
+def test_days_rates_and_sum_match_a_day_by_day_walk(
+    due, late_by, amount, customer_class, paid, rules
+):
+    as_of = due + timedelta(days=late_by)
+    payments = [(due + timedelta(days=offset), value) for offset, value in paid]
+    arguments = {
+        "amount": amount,
+        "due_date": due,
+        "as_of": as_of,
+        "customer_class": customer_class,
+        "payments": payments,
+        "rules": rules,
+    }
+
+    result = penalty_for(**arguments)
+    days, later, exact, last_rule = _reference(**arguments)
+
+    assert result.day_count == days
+    assert sum(span.days for span in result.spans if span.later_year) == later
+    assert result.exact == exact
+    if days:
+        expected = max(exact.quantize(D("0.01"), rounding=ROUND_HALF_UP), last_rule.minimum_total)
+        assert result.total == expected
+    else:
+        assert result.total == D("0.00")
+    # The 1996 rule's rates (DOMAIN.md): residential 0.1 %; business 0.2 % in the due date's
+    # year, 0.3 % in any later year.
+    for span in result.spans:
+        if span.rule is not RULE_1996:
+            continue
+        if customer_class == RES:
+            assert span.rate == D("0.001")
+        else:
+            assert span.rate == (D("0.003") if span.later_year else D("0.002"))
+            assert span.later_year == (span.first.year > due.year)
