@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -34,18 +35,21 @@ from portal.models import NotificationKind, User
 from portal.notifications import language_for, notify
 
 from .commitments import deadline, rule_for
-from .kinds import step_workflow, steps_for
+from .kinds import documents_for, step_workflow, steps_for
 from .models import (
     Case,
     CaseChannel,
+    CaseDocument,
     CaseEvent,
     CaseStatus,
+    DocumentType,
     EventKind,
     KindVersion,
     Step,
     StepClock,
     TimeUnit,
 )
+from .uploads import document_check, storage_name
 
 S = CaseStatus
 
@@ -274,10 +278,70 @@ def case_create(
     raise RuntimeError("could not find a free case reference")
 
 
+# --- Documents -----------------------------------------------------------------------------------
+def documents_missing(case: Case) -> list[str]:
+    """The required documents of the case's kind and class not uploaded yet (their labels)."""
+    have = set(case.documents.values_list("document", flat=True))
+    return [
+        doc.get_document_display()
+        for doc in documents_for(version=case.kind_version, customer_class=case.customer_class)
+        if doc.required and doc.document not in have
+    ]
+
+
+def case_document_add(
+    *, case: Case, document: str, upload, actor: User | None, answer: CaseEvent | None = None
+) -> CaseDocument:
+    """Check ``upload`` by its content and store it with the case under a random name. A refused
+    file raises ``InvalidInput`` and nothing is stored."""
+    if document not in DocumentType.values:
+        raise InvalidInput(_("Choose which document this is."))
+    if case.status not in (S.DRAFT, S.WAITING_CUSTOMER) and answer is None:
+        raise NotAllowed(
+            _("Documents can be added while the application is a draft, or when we ask for them.")
+        )
+    checked = document_check(upload)
+    name = default_storage.save(
+        storage_name(case_uuid=case.uuid, extension=checked.extension), upload
+    )
+    try:
+        with transaction.atomic():
+            return CaseDocument.objects.create(
+                case=case,
+                document=document,
+                file=name,
+                name=checked.name,
+                content_type=checked.content_type,
+                size=checked.size,
+                sha256=checked.sha256,
+                uploaded_by=actor,
+                answer=answer,
+            )
+    except BaseException:
+        default_storage.delete(name)
+        raise
+
+
+def case_document_remove(*, case: Case, document: CaseDocument, actor: User) -> None:
+    """Take a document out of a draft (the file goes with it)."""
+    if case.status != S.DRAFT or document.case_id != case.pk:
+        raise NotAllowed(_("Only a draft's documents can be removed."))
+    name = document.file.name
+    document.delete()
+    transaction.on_commit(lambda: default_storage.delete(name))
+
+
 def case_submit(*, case: Case, actor: User | None) -> Case:
-    """The customer (or staff for them) hands the case in."""
+    """The customer (or staff for them) hands the case in: only with every required document
+    (一次性告知: the list was shown, once and completely, before they started)."""
     with transaction.atomic():
         case = _locked(case)
+        missing = documents_missing(case)
+        if missing and case.status == S.DRAFT:
+            raise InvalidInput(
+                _("Upload these documents first: %(documents)s.")
+                % {"documents": _("; ").join(missing)}
+            )
         _move(case, S.SUBMITTED, actor=actor, changes={"submitted_at": clock.now()})
     return case
 

@@ -463,3 +463,38 @@ class CaseEvent(models.Model):
 
     def __str__(self):
         return f"{self.case} {self.get_kind_display()}"
+
+
+class CaseDocument(models.Model):
+    """A file uploaded with a case, checked by its content first (``applications.uploads``) and
+    stored privately under a random name; served only through the case's permission-checked
+    view, as an attachment."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="documents")
+    document = models.CharField(_("document"), max_length=30, choices=DocumentType.choices)
+    file = models.FileField(_("file"), max_length=200)
+    name = models.CharField(_("file name"), max_length=100)
+    content_type = models.CharField(_("type"), max_length=40)
+    size = models.PositiveIntegerField(_("size"))
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    answer = models.ForeignKey(
+        CaseEvent,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="documents",
+        help_text=_("The answer to a request it came with."),
+    )
+
+    class Meta:
+        verbose_name = _("uploaded document")
+        verbose_name_plural = _("uploaded documents")
+        ordering = ["case", "uploaded_at", "pk"]
+
+    def __str__(self):
+        return self.name

@@ -32,6 +32,7 @@ from portal.core.clock import BUSINESS_TIME_ZONE
 from portal.core.errors import NotAllowed
 from portal.core.transitions import TransitionRefused
 from portal.models import AuditEvent, Notification, NotificationKind
+from tests.applications.documents import with_required_documents
 from tests.factories import StaffUserFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -49,13 +50,14 @@ def sgcc_2011(settings):
 
 def new_connection(applicant, customer_class="residential", **kwargs) -> Case:
     version = kind_versions_current()["new_connection"]
-    return case_create(
+    case = case_create(
         version=version,
         customer_class=customer_class,
         applicant=applicant,
         details={"address": "浦东新区世纪大道 100 号", "district": "浦东新区"},
         **kwargs,
     )
+    return with_required_documents(case)
 
 
 def at_supply_plan_reply(case, staff) -> Case:
