@@ -23,6 +23,7 @@ from functools import partial
 
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -101,7 +102,7 @@ def case_steps(case: Case) -> Workflow:
 
 # --- Notifying the customer ----------------------------------------------------------------------
 def case_path(case: Case) -> str:
-    return f"/me/applications/{case.uuid}/"
+    return reverse("applications:detail", kwargs={"uuid": case.uuid})
 
 
 def _notify_status(case: Case, event_key: str, note: str = "") -> None:
@@ -331,6 +332,30 @@ def case_document_remove(*, case: Case, document: CaseDocument, actor: User) -> 
     transaction.on_commit(lambda: default_storage.delete(name))
 
 
+DETAIL_FIELDS = (
+    "contact_name",
+    "contact_phone",
+    "address",
+    "district",
+    "capacity_kva",
+    "loads",
+    "description",
+)
+
+
+def case_details_save(*, case: Case, details: dict, actor: User) -> Case:
+    """Save what the customer wrote in their draft (as often as they like)."""
+    with transaction.atomic():
+        case = _locked(case)
+        if case.status != S.DRAFT:
+            raise NotAllowed(_("Only a draft can be changed."))
+        for name in DETAIL_FIELDS:
+            if name in details:
+                setattr(case, name, details[name] if details[name] is not None else None)
+        case.save(update_fields=[*DETAIL_FIELDS, "updated_at"])
+    return case
+
+
 def case_submit(*, case: Case, actor: User | None) -> Case:
     """The customer (or staff for them) hands the case in: only with every required document
     (一次性告知: the list was shown, once and completely, before they started)."""
@@ -424,9 +449,10 @@ def case_request_material(*, case: Case, actor: User, text: str) -> Case:
     return case
 
 
-def case_answer(*, case: Case, actor: User, text: str) -> Case:
-    """The customer answers a request: the case goes back to where it was and its clock runs
-    again, lengthened by the time it waited."""
+def case_answer(*, case: Case, actor: User, text: str, document: str = "", upload=None) -> Case:
+    """The customer answers a request, with a file if they like: the case goes back to where it
+    was and its clock runs again, lengthened by the time it waited. A refused file refuses the
+    whole answer (nothing changes)."""
     text = (text or "").strip()
     if not text:
         raise InvalidInput(_("Write an answer."))
@@ -440,7 +466,13 @@ def case_answer(*, case: Case, actor: User, text: str) -> Case:
             _clock_resume(running, at=now)
             running.save(update_fields=["due_at", "paused_at", "paused_seconds"])
         back = S.IN_PROGRESS if case.accepted_at else S.SUBMITTED
-        CaseEvent.objects.create(case=case, kind=EventKind.ANSWER, at=now, actor=actor, text=text)
+        answer = CaseEvent.objects.create(
+            case=case, kind=EventKind.ANSWER, at=now, actor=actor, text=text
+        )
+        if upload is not None:
+            case_document_add(
+                case=case, document=document, upload=upload, actor=actor, answer=answer
+            )
         _move(case, back, actor=actor, changes={"due_at": running.due_at if running else None})
     return case
 

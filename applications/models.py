@@ -464,6 +464,12 @@ class CaseEvent(models.Model):
     def __str__(self):
         return f"{self.case} {self.get_kind_display()}"
 
+    @property
+    def to_label(self) -> str:
+        """The status or step moved to, in words."""
+        choices = CaseStatus if self.kind == EventKind.STATUS else Step
+        return choices(self.to_value).label if self.to_value in choices.values else self.to_value
+
 
 class CaseDocument(models.Model):
     """A file uploaded with a case, checked by its content first (``applications.uploads``) and

@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.db import connection
+from django.utils import translation
 
 from applications.cases import (
     case_accept,
@@ -327,7 +328,7 @@ def test_the_watch_command_says_what_it_did():
     with time_machine.travel(beijing(2026, 6, 1, 10, 0), tick=False):
         at_supply_plan_reply(new_connection(resident), staff)
     out = io.StringIO()
-    with time_machine.travel(beijing(2026, 6, 5, 9, 0), tick=False):
+    with time_machine.travel(beijing(2026, 6, 5, 9, 0), tick=False), translation.override("en"):
         call_command("watch_deadlines", stdout=out)
     assert "warned: 1" in out.getvalue()
     assert "recorded: 1" in out.getvalue()

@@ -4,6 +4,7 @@ file; and a case is handed in only with every required document."""
 
 import pytest
 from django.core.files.storage import default_storage
+from django.utils import translation
 
 from applications.cases import case_create, case_document_add, case_submit
 from applications.kinds import kind_versions_current
@@ -14,6 +15,13 @@ from tests.applications.documents import pdf_bytes, png_bytes, upload, with_requ
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """The messages are asserted in English (the pages' tests read them in Chinese)."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
@@ -123,8 +131,8 @@ def test_a_case_is_handed_in_only_with_every_required_document(draft):
     with pytest.raises(InvalidInput) as refused:
         case_submit(case=draft, actor=draft.applicant)
     message = str(refused.value.message)
-    assert "申请人身份证明" in message
-    assert "用电地址房屋产权或使用权证明" in message
+    assert "Identity document of the applicant" in message
+    assert "Proof of ownership or use of the premises" in message
 
     with_required_documents(draft)
     assert case_submit(case=draft, actor=draft.applicant).status == "submitted"
