@@ -381,6 +381,40 @@ def case_withdraw(*, case: Case, actor: User, reason: str = "") -> Case:
     return case
 
 
+def case_open_for_customer(
+    *,
+    version: KindVersion,
+    customer_class: str,
+    account,
+    channel: str,
+    staff: User,
+    details: dict,
+) -> Case:
+    """A case a member of staff opens for a customer who phoned 95598 or came to the counter:
+    handed in at once (staff saw the documents, or will collect them). The customer sees it in
+    their list once they bind ``account``."""
+    if channel == CaseChannel.ONLINE:
+        raise InvalidInput(_("A case opened by staff came by the hotline or the counter."))
+    case = case_create(
+        version=version,
+        customer_class=customer_class,
+        applicant=None,
+        account=account,
+        channel=channel,
+        opened_by=staff,
+        details=details,
+    )
+    with transaction.atomic():
+        case = _locked(case)
+        _move(
+            case,
+            S.SUBMITTED,
+            actor=staff,
+            changes={"submitted_at": clock.now()},
+        )
+    return case
+
+
 # --- Staff ---------------------------------------------------------------------------------------
 def case_accept(*, case: Case, actor: User) -> Case:
     """Accept a submitted case: it goes to its first step, whose clock starts now."""
@@ -506,6 +540,7 @@ def case_assign(*, case: Case, assignee: User | None, actor: User) -> Case:
             at=clock.now(),
             actor=actor,
             to_value=str(assignee.pk) if assignee else "",
+            text=str(assignee) if assignee else "",
             internal=True,
         )
         audit_record(

@@ -364,6 +364,7 @@ class Case(models.Model):
         verbose_name = _("application")
         verbose_name_plural = _("applications")
         ordering = ["-created_at"]
+        permissions = [("work_case", _("Can work applications (accept, move, request, reject)"))]
         indexes = [
             models.Index(fields=["status", "due_at"], name="case_queue"),
             models.Index(fields=["applicant", "-created_at"], name="case_applicant"),
