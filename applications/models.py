@@ -4,6 +4,9 @@ code (DOMAIN.md, docs/applications.md). The clocks of application cases count ag
 and the CMS's commitments page will render the same rows.
 """
 
+import uuid
+
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -250,3 +253,255 @@ class KindDocument(models.Model):
 
     def applies_to(self, customer_class: str) -> bool:
         return not self.customer_classes or customer_class in self.customer_classes
+
+
+# --- Cases: one customer's application, its steps' clocks and its history -------------------------
+class CaseStatus(models.TextChoices):
+    """Where a case stands as a whole; which step it is at is ``Case.step``."""
+
+    DRAFT = "draft", _("Draft")
+    SUBMITTED = "submitted", _("Submitted, waiting to be accepted")
+    IN_PROGRESS = "in_progress", _("In progress")
+    WAITING_CUSTOMER = "waiting_customer", _("Waiting for the customer's material")
+    COMPLETED = "completed", _("Completed")
+    REJECTED = "rejected", _("Rejected")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+OPEN_STATUSES = (CaseStatus.SUBMITTED, CaseStatus.IN_PROGRESS, CaseStatus.WAITING_CUSTOMER)
+
+
+class CaseChannel(models.TextChoices):
+    """How the case reached us."""
+
+    ONLINE = "online", _("Online")
+    HOTLINE = "hotline", _("95598 hotline")
+    COUNTER = "counter", _("Service counter")
+
+
+class Case(models.Model):
+    """One application: who applies, for what, where, and where it stands. The steps it goes
+    through are its kind version's, for its customer class; each step's time limit is a
+    ``StepClock``; everything that happens to it is a ``CaseEvent``."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    reference = models.CharField(_("reference"), max_length=20, unique=True)
+    kind_version = models.ForeignKey(
+        KindVersion, on_delete=models.PROTECT, related_name="cases", verbose_name=_("kind")
+    )
+    category = models.CharField(_("kind"), max_length=30, choices=Category.choices)
+    """The kind's category, kept on the case for the queue's filters."""
+    customer_class = models.CharField(
+        _("customer class"), max_length=20, choices=CustomerClass.choices
+    )
+    applicant = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="applications",
+        verbose_name=_("applicant"),
+    )
+    organisation = models.ForeignKey(
+        "portal.Organisation",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="applications",
+        verbose_name=_("organisation"),
+    )
+    account = models.ForeignKey(
+        "portal.ServiceAccount",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="applications",
+        verbose_name=_("electricity account"),
+    )
+    contact_name = models.CharField(_("contact name"), max_length=100, blank=True)
+    contact_phone = models.CharField(_("contact phone"), max_length=20, blank=True)
+    address = models.CharField(_("premise address"), max_length=300, blank=True)
+    district = models.CharField(_("district"), max_length=100, blank=True)
+    capacity_kva = models.DecimalField(
+        _("requested capacity (kVA)"), max_digits=10, decimal_places=1, null=True, blank=True
+    )
+    loads = models.JSONField(_("electrical loads"), default=list, blank=True)
+    description = models.TextField(_("description"), blank=True)
+    channel = models.CharField(
+        _("channel"), max_length=10, choices=CaseChannel.choices, default=CaseChannel.ONLINE
+    )
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("opened by"),
+        help_text=_("The member of staff who opened the case for the customer."),
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=CaseStatus.choices, default=CaseStatus.DRAFT
+    )
+    step = models.CharField(_("step"), max_length=30, choices=Step.choices, blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="assigned_cases",
+        verbose_name=_("assigned to"),
+    )
+    due_at = models.DateTimeField(_("due"), null=True, blank=True)
+    """The running clock's deadline (the queue's order); None while no clock runs."""
+    close_reason = models.TextField(_("reason"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    accepted_at = models.DateTimeField(_("accepted at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("application")
+        verbose_name_plural = _("applications")
+        ordering = ["-created_at"]
+        permissions = [("work_case", _("Can work applications (accept, move, request, reject)"))]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="case_queue"),
+            models.Index(fields=["applicant", "-created_at"], name="case_applicant"),
+        ]
+
+    def __str__(self):
+        return self.reference
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class StepClock(models.Model):
+    """The time limit of one step of one case: when it started, when it falls due under which
+    published rule, how long it stood still while the case waited on the customer, and whether
+    the deadline was missed (recorded with who held the case then; never reset)."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="clocks")
+    step = models.CharField(_("step"), max_length=30, choices=Step.choices)
+    commitment = models.CharField(
+        _("commitment"), max_length=40, choices=Commitment.choices, blank=True
+    )
+    rule_set = models.CharField(_("commitment set"), max_length=40, blank=True)
+    amount = models.PositiveIntegerField(_("time limit"), null=True, blank=True)
+    unit = models.CharField(_("unit"), max_length=20, choices=TimeUnit.choices, blank=True)
+    started_at = models.DateTimeField(_("started at"))
+    due_at = models.DateTimeField(_("due"), null=True, blank=True)
+    """None: the step has no time limit."""
+    paused_at = models.DateTimeField(_("stopped at"), null=True, blank=True)
+    paused_seconds = models.PositiveBigIntegerField(_("seconds stopped"), default=0)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    warned_at = models.DateTimeField(_("staff warned at"), null=True, blank=True)
+    missed_at = models.DateTimeField(_("deadline missed, recorded at"), null=True, blank=True)
+    missed_holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("held by when missed"),
+    )
+
+    class Meta:
+        verbose_name = _("step clock")
+        verbose_name_plural = _("step clocks")
+        ordering = ["case", "started_at", "pk"]
+        indexes = [models.Index(fields=["finished_at", "due_at"], name="stepclock_running")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case"],
+                condition=Q(finished_at__isnull=True),
+                name="stepclock_one_running_per_case",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.case} {self.get_step_display()}"
+
+
+class EventKind(models.TextChoices):
+    STATUS = "status", _("Status changed")
+    STEP = "step", _("Moved to a step")
+    MESSAGE = "message", _("Message from the customer")
+    REQUEST = "request", _("Material requested")
+    ANSWER = "answer", _("Material provided")
+    NOTE = "note", _("Internal note")
+    ASSIGNED = "assigned", _("Assigned")
+    WARNED = "warned", _("Deadline near: staff warned")
+    MISSED = "missed", _("Deadline missed")
+
+
+class CaseEvent(models.Model):
+    """One entry of a case's history: both sides read it as the timeline, except the internal
+    notes and the deadline records, which only staff see."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("what"), max_length=20, choices=EventKind.choices)
+    at = models.DateTimeField(_("when"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    from_value = models.CharField(_("from"), max_length=30, blank=True)
+    to_value = models.CharField(_("to"), max_length=30, blank=True)
+    text = models.TextField(_("text"), blank=True)
+    internal = models.BooleanField(_("staff only"), default=False)
+
+    class Meta:
+        verbose_name = _("application event")
+        verbose_name_plural = _("application events")
+        ordering = ["case", "at", "pk"]
+
+    def __str__(self):
+        return f"{self.case} {self.get_kind_display()}"
+
+    @property
+    def to_label(self) -> str:
+        """The status or step moved to, in words."""
+        choices = CaseStatus if self.kind == EventKind.STATUS else Step
+        return choices(self.to_value).label if self.to_value in choices.values else self.to_value
+
+
+class CaseDocument(models.Model):
+    """A file uploaded with a case, checked by its content first (``applications.uploads``) and
+    stored privately under a random name; served only through the case's permission-checked
+    view, as an attachment."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="documents")
+    document = models.CharField(_("document"), max_length=30, choices=DocumentType.choices)
+    file = models.FileField(_("file"), max_length=200)
+    name = models.CharField(_("file name"), max_length=100)
+    content_type = models.CharField(_("type"), max_length=40)
+    size = models.PositiveIntegerField(_("size"))
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    answer = models.ForeignKey(
+        CaseEvent,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="documents",
+        help_text=_("The answer to a request it came with."),
+    )
+
+    class Meta:
+        verbose_name = _("uploaded document")
+        verbose_name_plural = _("uploaded documents")
+        ordering = ["case", "uploaded_at", "pk"]
+
+    def __str__(self):
+        return self.name

@@ -1,14 +1,32 @@
-"""Wagtail admin (/cms-admin/commitments/) for the published service-commitment sets: service
-staff correct a set's figures and dates, or add the next one, with its time limits inline. Every
-create, edit and delete writes an audit record in the same transaction (docs/applications.md)."""
+"""Wagtail admin for applications (docs/applications.md):
 
+- /cms-admin/commitments/: the published service-commitment sets; service staff correct a set's
+  figures and dates, or add the next one, with its time limits inline. Every create, edit and
+  delete writes an audit record in the same transaction.
+- /cms-admin/applications/: the staff's queue of cases (``admin_views``).
+"""
+
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, InlinePanel, ObjectList
+from wagtail.admin.ui.tables import Column, DateColumn, TitleColumn
+from wagtail.admin.viewsets.model import ModelViewSet
+from wagtail.permissions import register_permission_policy
 
 from portal.core.wagtail_admin import AuditedModelViewSet, audited_views
+from portal.wagtail_hooks import ReadOnlyPermissionPolicy
 
-from .models import CommitmentRuleSet
+from .admin_views import (
+    CaseActionView,
+    CaseFilterSet,
+    CaseIndexView,
+    CaseInspectView,
+    OpenView,
+    staff_document_download,
+    work_required,
+)
+from .models import Case, CommitmentRuleSet
 
 
 def _rule_set_data(rule_set: CommitmentRuleSet) -> dict:
@@ -59,3 +77,102 @@ class CommitmentRuleSetViewSet(AuditedModelViewSet):
 @hooks.register("register_admin_viewset")
 def register_commitments():
     return CommitmentRuleSetViewSet("commitments")
+
+
+# --- The application queue ------------------------------------------------------------------------
+# Cases change only through applications.cases: nobody adds, edits or deletes one here.
+register_permission_policy(Case, ReadOnlyPermissionPolicy(Case))
+
+
+class CaseViewSet(ModelViewSet):
+    model = Case
+    icon = "tasks"
+    menu_label = _("Applications")
+    menu_order = 305
+    add_to_admin_menu = True
+    url_prefix = "applications"
+    list_per_page = 50
+    index_view_class = CaseIndexView
+    filterset_class = CaseFilterSet
+    search_fields = ["reference", "address", "contact_name", "contact_phone"]
+    search_backend_name = None
+    inspect_view_enabled = True
+    inspect_view_class = CaseInspectView
+    copy_view_enabled = False
+    add_to_reference_index = False
+    inspect_view_fields = [
+        "reference",
+        "status",
+        "step",
+        "category",
+        "customer_class",
+        "channel",
+        "applicant",
+        "opened_by",
+        "account",
+        "contact_name",
+        "contact_phone",
+        "district",
+        "address",
+        "capacity_kva",
+        "description",
+        "assignee",
+        "submitted_at",
+        "accepted_at",
+        "closed_at",
+        "close_reason",
+    ]
+
+    @property
+    def list_display(self):
+        return [
+            TitleColumn("reference", label=_("Reference"), url_name=self.get_url_name("inspect")),
+            Column("category", label=_("Kind"), accessor="get_category_display"),
+            Column("customer_class", label=_("Class"), accessor="get_customer_class_display"),
+            Column("district", label=_("District")),
+            Column("status", label=_("Status"), accessor="get_status_display"),
+            Column("step", label=_("Step"), accessor="get_step_display"),
+            DateColumn("due_at", label=_("Due"), sort_key="due_at"),
+            Column("assignee", label=_("Assigned to")),
+            Column("channel", label=_("Channel"), accessor="get_channel_display"),
+        ]
+
+    def get_index_view_kwargs(self, **kwargs):
+        return super().get_index_view_kwargs(open_url_name=self.get_url_name("open"), **kwargs)
+
+    def get_inspect_view_kwargs(self, **kwargs):
+        return super().get_inspect_view_kwargs(
+            action_url_name=self.get_url_name("act"),
+            document_url_name=self.get_url_name("document"),
+            **kwargs,
+        )
+
+    @property
+    def act_view(self):
+        view = CaseActionView.as_view(inspect_url_name=self.get_url_name("inspect"))
+        return work_required(view)
+
+    @property
+    def open_view(self):
+        view = OpenView.as_view(inspect_url_name=self.get_url_name("inspect"))
+        return work_required(view)
+
+    def get_urlpatterns(self):
+        conv = self.pk_path_converter
+        return [
+            path("", self.index_view, name="index"),
+            path("results/", self.index_results_view, name="index_results"),
+            path("open/", self.open_view, name="open"),
+            path(f"inspect/<{conv}:pk>/", self.inspect_view, name="inspect"),
+            path(f"act/<{conv}:pk>/", self.act_view, name="act"),
+            path(
+                f"document/<{conv}:pk>/<uuid:document>/",
+                staff_document_download,
+                name="document",
+            ),
+        ]
+
+
+@hooks.register("register_admin_viewset")
+def register_case_queue():
+    return CaseViewSet("application_queue")

@@ -27,6 +27,9 @@ STAFF_MODEL_PERMISSIONS = {
             ("applications", f"{action}_commitmentruleset")
             for action in ("add", "change", "delete", "view")
         ),
+        # The application queue: reading cases, and working them.
+        ("applications", "view_case"),
+        ("applications", "work_case"),
     ],
 }
 

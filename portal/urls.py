@@ -16,6 +16,7 @@ handler500 = "portal.views.site.server_error"
 
 urlpatterns = [
     path("accounts/", include("allauth.urls")),
+    path("me/applications/", include("applications.urls")),
     path("me/", include("portal.urls_me")),
     path("org/", include("portal.urls_org")),
     path("bills/", include("payments.urls.bills")),

@@ -11,9 +11,12 @@ import uuid
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from applications.cases import case_create, case_submit
+from applications.kinds import kind_versions_current
 from payments import checkout
 from portal.core import clock
 from portal.models import BindingChallenge, Invitation, MemberRole, Membership, Organisation
+from tests.applications.documents import with_required_documents
 from tests.factories import BillFactory, BindingFactory, ServiceAccountFactory, UserFactory
 from tests.payments.test_checkout import local_pay
 
@@ -71,6 +74,15 @@ ROUTES = {
     # was issued is "not a valid receipt" (404) to everyone.
     "receipts:pdf": ("GET", "viewer"),
     "receipts:verify": ("GET", None),
+    # An application is its applicant's (and, for one staff opened, whoever binds its account).
+    "applications:detail": ("GET", None),
+    "applications:draft": ("GET", None),
+    "applications:review": ("GET", None),
+    "applications:upload": ("POST", None),
+    "applications:document": ("GET", None),
+    "applications:document_remove": ("POST", None),
+    "applications:answer": ("POST", None),
+    "applications:withdraw": ("POST", None),
 }
 
 
@@ -93,6 +105,15 @@ def test_every_route_with_an_identifier_is_in_the_matrix():
     escaped = sorted(set(found) - set(ROUTES))
     assert not escaped, f"routes missing from the access matrix: {escaped}"
     assert not sorted(set(ROUTES) - set(found)), "the matrix names routes that no longer exist"
+
+
+def applications_of(user):
+    """A submitted application with its documents, and a draft, both ``user``'s."""
+    version = kind_versions_current()["new_connection"]
+    case = case_create(version=version, customer_class="residential", applicant=user)
+    case = case_submit(case=with_required_documents(case), actor=user)
+    draft = case_create(version=version, customer_class="residential", applicant=user)
+    return case, draft
 
 
 @pytest.fixture
@@ -137,7 +158,17 @@ def world():
         channel="phone_code",
         expires_at=clock.now() + timezone.timedelta(minutes=10),
     )
+    case, draft = applications_of(personal.user)
+    document = {"uuid": case.uuid, "document": case.documents.first().uuid}
     kwargs = {
+        "applications:detail": {"uuid": case.uuid},
+        "applications:draft": {"uuid": draft.uuid},
+        "applications:review": {"uuid": draft.uuid},
+        "applications:upload": {"uuid": draft.uuid},
+        "applications:document": document,
+        "applications:document_remove": document,
+        "applications:answer": {"uuid": case.uuid},
+        "applications:withdraw": {"uuid": case.uuid},
         "me:bind_code": {"challenge": personal_challenge.uuid},
         "me:account": {"binding": personal.uuid},
         "me:relabel": {"binding": personal.uuid},

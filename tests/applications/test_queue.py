@@ -1,0 +1,199 @@
+"""The staff's application queue in the back office: sorted by deadline, filtered and searched;
+a case worked through its actions (each one the service's, refusals shown, nothing else changed);
+a case opened for a customer who phoned; documents served to staff; editors and customers kept
+out; and the queue's queries do not grow with its length."""
+
+from datetime import datetime
+
+import pytest
+import time_machine
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from applications.cases import case_accept, case_advance, case_create, case_submit
+from applications.kinds import kind_versions_current
+from applications.models import Case, CaseStatus, EventKind
+from portal.core.clock import BUSINESS_TIME_ZONE
+from portal.roles import EDITORS, roles_ensure
+from tests.applications.documents import png_bytes, with_required_documents
+from tests.factories import (
+    PASSWORD,
+    BindingFactory,
+    ServiceAccountFactory,
+    StaffUserFactory,
+    UserFactory,
+    totp_enrol,
+)
+
+pytestmark = pytest.mark.django_db
+
+QUEUE = "/cms-admin/applications/"
+
+
+def beijing(*args) -> datetime:
+    return datetime(*args, tzinfo=BUSINESS_TIME_ZONE)
+
+
+@pytest.fixture(autouse=True)
+def sgcc_2011(settings):
+    settings.COMMITMENT_RULE_SET = "sgcc-2011"
+
+
+def submitted(district="浦东新区", applicant=None) -> Case:
+    applicant = applicant or UserFactory()
+    case = case_create(
+        version=kind_versions_current()["new_connection"],
+        customer_class="residential",
+        applicant=applicant,
+        details={"address": "世纪大道 100 号", "district": district},
+    )
+    return case_submit(case=with_required_documents(case), actor=applicant)
+
+
+def act(client, case, action, **data):
+    return client.post(f"{QUEUE}act/{case.pk}/", {"action": action, **data})
+
+
+def test_the_queue_lists_open_cases_nearest_deadline_first(client, service_staff):
+    staff = StaffUserFactory()
+    with time_machine.travel(beijing(2026, 6, 1, 10, 0), tick=False):
+        later = case_accept(case=submitted(), actor=staff)  # "accepted" has no time limit
+        soon = case_accept(case=submitted(), actor=staff)
+        soon = case_advance(case=soon, to="site_survey", actor=staff)
+        soon = case_advance(case=soon, to="supply_plan_reply", actor=staff)
+    waiting = submitted(district="徐汇区")
+    draft = case_create(
+        version=kind_versions_current()["new_connection"],
+        customer_class="residential",
+        applicant=UserFactory(),
+    )
+
+    page = client.get(QUEUE).content.decode()
+
+    assert page.index(soon.reference) < page.index(later.reference)
+    assert waiting.reference in page
+    assert draft.reference not in page
+    only_xuhui = client.get(QUEUE, {"district": "徐汇区"}).content.decode()
+    assert waiting.reference in only_xuhui and soon.reference not in only_xuhui
+    searched = client.get(QUEUE, {"q": soon.reference}).content.decode()
+    assert soon.reference in searched and waiting.reference not in searched
+
+
+def test_overdue_filter_shows_only_cases_past_their_deadline(client, service_staff):
+    staff = StaffUserFactory()
+    with time_machine.travel(beijing(2026, 6, 1, 10, 0), tick=False):
+        late = case_accept(case=submitted(), actor=staff)
+        late = case_advance(case=late, to="site_survey", actor=staff)
+        late = case_advance(case=late, to="supply_plan_reply", actor=staff)
+    fresh = submitted()
+
+    with time_machine.travel(beijing(2026, 6, 8, 9, 0), tick=False):
+        page = client.get(QUEUE, {"state": "overdue"}).content.decode()
+
+    assert late.reference in page
+    assert fresh.reference not in page
+
+
+def test_staff_work_a_case_through_its_actions(
+    client, service_staff, django_capture_on_commit_callbacks
+):
+    case = submitted()
+    url = f"{QUEUE}inspect/{case.pk}/"
+
+    act(client, case, "accept")
+    act(client, case, "assign", assignee=service_staff.pk)
+    act(client, case, "advance", to="site_survey", note="")
+    act(client, case, "note", text="客户要求上午上门。")
+    act(client, case, "request", text="请补充房产证明。")
+    case.refresh_from_db()
+    assert (case.status, case.step, case.assignee) == (
+        CaseStatus.WAITING_CUSTOMER,
+        "site_survey",
+        service_staff,
+    )
+
+    page = client.get(url).content.decode()
+    assert "客户要求上午上门。" in page  # staff see the internal note
+    assert "请补充房产证明。" in page
+    refused = act(client, case, "advance", to="supply_plan_reply")
+    assert refused.status_code == 302
+    assert "not possible" in client.get(url).content.decode()
+    case.refresh_from_db()
+    assert case.step == "site_survey"
+
+    act(client, case, "reject", text="Outside our supply area.")
+    case.refresh_from_db()
+    assert (case.status, case.close_reason or "") == (CaseStatus.REJECTED, "")
+    assert case.events.filter(kind=EventKind.STATUS, to_value="rejected").get().text == (
+        "Outside our supply area."
+    )
+
+
+def test_a_case_opened_for_a_customer_who_phoned_appears_in_their_list(client, service_staff):
+    account = ServiceAccountFactory()
+
+    answer = client.post(
+        f"{QUEUE}open/",
+        {
+            "kind": "meter_test",
+            "customer_class": "residential",
+            "channel": "hotline",
+            "account_number": account.number,
+            "contact_name": "李娜",
+            "contact_phone": "13900139000",
+            "address": account.address,
+            "district": account.district,
+            "description": "电表走得太快。",
+        },
+    )
+
+    case = Case.objects.get()
+    assert answer.url == f"{QUEUE}inspect/{case.pk}/"
+    assert (case.status, case.channel, case.opened_by, case.account) == (
+        CaseStatus.SUBMITTED,
+        "hotline",
+        service_staff,
+        account,
+    )
+    customer = UserFactory()
+    BindingFactory(user=customer, account=account)
+    client.force_login(customer)
+    assert case.reference in client.get(reverse("applications:list")).content.decode()
+
+
+def test_staff_download_a_document_and_editors_see_no_cases(client, service_staff, totp_code):
+    case = submitted()
+    doc = case.documents.first()
+
+    download = client.get(f"{QUEUE}document/{case.pk}/{doc.uuid}/")
+    assert download["Content-Disposition"].startswith("attachment;")
+    assert b"".join(download.streaming_content) == png_bytes()
+
+    editor = StaffUserFactory()
+    editor.groups.add(roles_ensure()[EDITORS])
+    secret = totp_enrol(editor)
+    client.logout()
+    client.post(reverse("account_login"), {"login": editor.email, "password": PASSWORD})
+    client.post(reverse("mfa_authenticate"), {"code": totp_code(secret)})
+    assert client.get("/cms-admin/").status_code == 200  # an editor in the back office
+    assert client.get(QUEUE).status_code in (302, 403)
+    assert client.get(f"{QUEUE}inspect/{case.pk}/").status_code in (302, 403)
+    denied = client.get(f"{QUEUE}document/{case.pk}/{doc.uuid}/")
+    assert denied.status_code in (302, 403) and not denied.streaming
+    assert act(client, case, "accept").status_code in (302, 403)
+    case.refresh_from_db()
+    assert case.status == CaseStatus.SUBMITTED
+    assert Group.objects.get(name=EDITORS).permissions.filter(codename="view_case").count() == 0
+
+
+def test_the_queue_costs_the_same_queries_for_many_cases(
+    client, service_staff, django_assert_max_num_queries
+):
+    for _ in range(3):
+        submitted()
+    with django_assert_max_num_queries(40) as few:
+        client.get(QUEUE)
+    for _ in range(30):
+        submitted()
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        client.get(QUEUE)
