@@ -11,8 +11,10 @@ _names = count(1)
 MESSAGE = "poisoned row"
 
 
-def refuse_changes(model, pk) -> None:
-    """Make every UPDATE of ``model``'s row ``pk`` fail with a database error."""
+def refuse_changes(model, pk):
+    """Make every UPDATE of ``model``'s row ``pk`` fail with a database error. Returns a function
+    that removes the trigger, for tests with real commits (``transaction=True``), whose tables
+    are emptied afterwards but keep their triggers."""
     table = model._meta.db_table
     name = f"poison_{table}_{next(_names)}"
     with connection.cursor() as cursor:
@@ -30,3 +32,12 @@ def refuse_changes(model, pk) -> None:
                 f"CREATE TRIGGER {name} BEFORE UPDATE ON {table} FOR EACH ROW "
                 f"WHEN OLD.id = {int(pk)} BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END"
             )
+
+    def remove() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if pg else ""))
+            if pg:
+                cursor.execute(f"DROP FUNCTION IF EXISTS {name}()")
+
+    pg = connection.vendor == "postgresql"
+    return remove

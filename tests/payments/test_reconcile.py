@@ -19,6 +19,7 @@ import pytest
 import requests
 import time_machine
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import translation
 
 from payments import checkout, gateways
@@ -42,6 +43,7 @@ from tests.factories import UserFactory
 from tests.payments.conftest import localstripe_server
 from tests.payments.test_checkout import local_pay, own_bill
 from tests.payments.test_ledger import assert_ledger_balances
+from tests.payments.test_payment_concurrency import in_threads
 from tests.poison import MESSAGE, refuse_changes
 
 pytestmark = pytest.mark.django_db
@@ -482,3 +484,34 @@ def test_a_gateway_that_does_not_answer_is_could_not_run_naming_the_steps(
     assert not JobProblem.objects.exists()  # the gateway's fault, not a row's
     attempt.refresh_from_db()
     assert attempt.status == AttemptStatus.PENDING
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="real row locks: PostgreSQL only")
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_credit_each_payment_once_and_keep_one_problem(customer):
+    paid = []
+    for _n in range(4):
+        attempt, _bill = begun(customer)
+        gateways.local_outcome(attempt, "succeed")
+        paid.append(attempt)
+    stuck, _bill = begun(customer)
+    remove = refuse_changes(PaymentAttempt, stuck.pk)
+    try:
+        with time_machine.travel(stuck.expires_at + timedelta(minutes=5)):
+            reports = in_threads(2, lambda _i: reconcile_payments(since=None))
+    finally:
+        remove()
+
+    assert {
+        attempt.status for attempt in PaymentAttempt.objects.filter(pk__in=[a.pk for a in paid])
+    } == {AttemptStatus.SUCCEEDED}
+    assert LedgerLine.objects.filter(book=Book.CASH).count() == 4  # each credited once
+    assert_ledger_balances()
+    assert sorted(len(report.repaired) for report in reports) in ([0, 4], [1, 3], [2, 2])
+    # The stuck attempt fails in each run's expiry; a run may also meet it in its first steps,
+    # once the other run has cancelled its payment. One record per step, counting every meeting.
+    skipped = [item for report in reports for item in report.run.skipped]
+    assert {item.row for item in skipped} == {f"payments.paymentattempt:{stuck.pk}"}
+    problems = {problem.step: problem.count for problem in JobProblem.objects.all()}
+    assert problems["expire"] == 2
+    assert sum(problems.values()) == len(skipped)
