@@ -25,6 +25,15 @@ date and, in order:
 The report says what was repaired, what expired, what needs a person and how much was checked.
 A run that changed something writes one ``payments.reconciled`` audit record with its counts;
 each payment credited or flagged has its own audit record from fulfilment as well.
+
+One bad row never stops the run (``portal.core.jobs``): each event, attempt, provider payment
+and refund is worked on alone; one that raises is logged, kept for a person under Job problems
+(job ``reconcile_payments``, its step and row), counted as skipped, and the step goes on. Rows are
+worked on with ``atomic=False``: the services they call commit their own transactions and ask
+the gateway between them, and no transaction may be held across that wait. A step that needs
+the gateway stops when the gateway does not answer (``GatewayUnavailable``): asking about the
+next payment would only wait as long again; the report says which step could not be done, the
+next run does it. Steps that need no gateway (stored events, the flagged list) still run.
 """
 
 from collections import Counter
@@ -37,12 +46,13 @@ from django.utils.translation import gettext as _
 
 from portal.core import clock
 from portal.core.audit import audit_record
+from portal.core.jobs import CannotGoOn, JobRun
 from portal.core.money import fen_to_yuan, yuan_to_fen
 
 from . import checkout, gateways
 from .fulfilment import intent_apply
 from .gateways import IntentState
-from .gateways.errors import GatewayError
+from .gateways.errors import GatewayError, GatewayUnavailable
 from .models import (
     AttemptStatus,
     PaymentAttempt,
@@ -58,6 +68,7 @@ DEFAULT_DAYS = 3
 """Stripe retries a webhook for up to three days: a run covering three days before today finds
 every payment whose events are still in flight or were given up."""
 SOURCE = "reconcile"
+JOB = "reconcile_payments"
 _CHUNK = 500
 
 # What "checked" counts, in the order the report prints them.
@@ -76,6 +87,8 @@ class Report:
     expired: dict[str, str] = field(default_factory=dict)
     needs_person: dict[str, str] = field(default_factory=dict)
     checked: Counter = field(default_factory=Counter)
+    run: JobRun = field(default_factory=lambda: JobRun(JOB))
+    """The rows skipped (an error, kept under Job problems) and the steps not done."""
 
     @property
     def changed(self) -> bool:
@@ -95,6 +108,8 @@ class Report:
             "repaired": len(self.repaired),
             "expired": len(self.expired),
             "needs_person": len(self.needs_person),
+            "skipped": len(self.run.skipped),
+            "not_run": len(self.run.not_run),
             **{f"checked_{name}": self.checked[name] for name in CHECKS},
         }
 
@@ -121,12 +136,20 @@ def reconcile_payments(*, since: date | None = None) -> Report:
         since = clock.today() - timedelta(days=DEFAULT_DAYS)
     start = clock.day_start(since)
     report = Report(since=since)
-    _events_again(start, report)
-    _open_attempts(start, report)
-    provider = _provider_payments(start, report)
-    _succeeded_attempts(start, report, provider)
-    _expire(report)
-    _pending_refunds(report)
+    run = report.run
+    provider = None
+    with run.step("events", _("handling stored events again")):
+        _events_again(start, report)
+    with run.step("open", _("asking the gateway about unsettled payments")):
+        _open_attempts(start, report)
+    with run.step("provider", _("listing the payments at Stripe")):
+        provider = _provider_payments(start, report)
+    with run.step("succeeded", _("comparing succeeded payments with the gateway")):
+        _succeeded_attempts(start, report, provider)
+    with run.step("expire", _("expiring unpaid payments")):
+        _expire(report)
+    with run.step("refunds", _("sending pending refunds again")):
+        _pending_refunds(report)
     _flagged(start, report)
     if report.changed:
         audit_record(action="payments.reconciled", data=report.audit_data())
@@ -145,23 +168,41 @@ def _events_again(start: datetime, report: Report) -> None:
     )
     for row in rows:
         report.checked["events"] += 1
-        obj = (row.payload.get("data") or {}).get("object") or {}
-        state = IntentState.from_stripe(obj) if obj.get("object") == "payment_intent" else None
-        attempt = _attempt_for(state.attempt_uuid) if state else None
-        before = attempt.status if attempt else None
-        answer = webhook_handle(row)
-        row.refresh_from_db()
-        if row.status == WebhookStatus.FAILED:
-            report.need(
-                row.event_id,
-                _("Event %(event)s (%(type)s) failed again (HTTP %(status)s); see its error.")
-                % {"event": row.event_id, "type": row.type, "status": answer.status},
-            )
-        elif row.status == WebhookStatus.UNMATCHED:
-            if state is not None and state.status == gateways.SUCCEEDED:
-                _unknown_payment(state, report)
-        elif row.attempt is not None and row.attempt.status != before:
-            _repaired(row.attempt, before, report, how=_("event %s handled") % row.event_id)
+        with report.run.row(row, atomic=False):
+            _event_again(row, report)
+
+
+def _event_again(row: WebhookEvent, report: Report) -> None:
+    state = _event_state(row)
+    attempt = _attempt_for(state.attempt_uuid) if state else None
+    before = attempt.status if attempt else None
+    answer = webhook_handle(row)
+    row.refresh_from_db()
+    if row.status == WebhookStatus.FAILED:
+        report.need(
+            row.event_id,
+            _("Event %(event)s (%(type)s) failed again (HTTP %(status)s); see its error.")
+            % {"event": row.event_id, "type": row.type, "status": answer.status},
+        )
+    elif row.status == WebhookStatus.UNMATCHED:
+        if state is not None and state.status == gateways.SUCCEEDED:
+            _unknown_payment(state, report)
+    elif row.attempt is not None and row.attempt.status != before:
+        _repaired(row.attempt, before, report, how=_("event %s handled") % row.event_id)
+
+
+def _event_state(row: WebhookEvent) -> IntentState | None:
+    """The payment a stored event speaks of, or None if its payload is not one we can read as a
+    payment: that is for ``webhook_handle`` to judge (it records why), not for this look ahead,
+    which only finds the attempt's status before the event is handled again."""
+    data = row.payload.get("data") if isinstance(row.payload, dict) else None
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict) or obj.get("object") != "payment_intent":
+        return None
+    try:
+        return IntentState.from_stripe(obj)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _open_attempts(start: datetime, report: Report) -> None:
@@ -173,21 +214,26 @@ def _open_attempts(start: datetime, report: Report) -> None:
     )
     for attempt in attempts:
         report.checked["open"] += 1
-        state = _ask(attempt, report)
-        if state is None:
-            continue
-        if state.attempt_uuid != str(attempt.uuid):
-            report.need(
-                attempt.reference,
-                _("%(reference)s: the gateway's payment %(intent)s names attempt %(other)s.")
-                % {
-                    "reference": attempt.reference,
-                    "intent": state.id,
-                    "other": state.attempt_uuid or "-",
-                },
-            )
-            continue
-        _apply(attempt, state, report)
+        with report.run.row(attempt, atomic=False):
+            _open_attempt(attempt, report)
+
+
+def _open_attempt(attempt: PaymentAttempt, report: Report) -> None:
+    state = _ask(attempt, report)
+    if state is None:
+        return
+    if state.attempt_uuid != str(attempt.uuid):
+        report.need(
+            attempt.reference,
+            _("%(reference)s: the gateway's payment %(intent)s names attempt %(other)s.")
+            % {
+                "reference": attempt.reference,
+                "intent": state.id,
+                "other": state.attempt_uuid or "-",
+            },
+        )
+        return
+    _apply(attempt, state, report)
 
 
 def _provider_payments(start: datetime, report: Report) -> dict[str, IntentState] | None:
@@ -195,6 +241,8 @@ def _provider_payments(start: datetime, report: Report) -> dict[str, IntentState
     from our attempts). Money taken that no attempt of ours accounts for needs a person."""
     try:
         states = gateways.intents_since(start)
+    except GatewayUnavailable as error:
+        raise CannotGoOn(_("the gateway did not answer: %(error)s") % _err(error)) from error
     except GatewayError as error:
         report.need("stripe", _("Could not list the payments at Stripe: %(error)s") % _err(error))
         return None
@@ -208,30 +256,34 @@ def _provider_payments(start: datetime, report: Report) -> dict[str, IntentState
             str(attempt.uuid): attempt for attempt in PaymentAttempt.objects.filter(uuid__in=uuids)
         }
         for state in chunk:
-            attempt = known.get(state.attempt_uuid)
-            if attempt is None:
-                _unknown_payment(state, report)
-            elif attempt.intent_id and attempt.intent_id != state.id:
-                report.need(
-                    state.id,
-                    _(
-                        "%(intent)s: %(amount)s %(currency)s taken for %(reference)s, whose "
-                        "payment is %(own)s: a second payment for one attempt."
-                    )
-                    % {
-                        "intent": state.id,
-                        "amount": fen_to_yuan(state.amount),
-                        "currency": state.currency.upper(),
-                        "reference": attempt.reference,
-                        "own": attempt.intent_id or "-",
-                    },
-                )
-            elif attempt.status != AttemptStatus.SUCCEEDED:
-                # Its own payment (or one whose id we never stored: a crash between Stripe's
-                # answer and our write), not credited: an attempt older than the period, or one
-                # step 2 could not ask about.
-                _apply(attempt, state, report)
+            with report.run.row(f"stripe:{state.id}", atomic=False):
+                _provider_payment(state, known.get(state.attempt_uuid), report)
     return {state.id: state for state in states}
+
+
+def _provider_payment(state: IntentState, attempt: PaymentAttempt | None, report: Report):
+    if attempt is None:
+        _unknown_payment(state, report)
+    elif attempt.intent_id and attempt.intent_id != state.id:
+        report.need(
+            state.id,
+            _(
+                "%(intent)s: %(amount)s %(currency)s taken for %(reference)s, whose "
+                "payment is %(own)s: a second payment for one attempt."
+            )
+            % {
+                "intent": state.id,
+                "amount": fen_to_yuan(state.amount),
+                "currency": state.currency.upper(),
+                "reference": attempt.reference,
+                "own": attempt.intent_id or "-",
+            },
+        )
+    elif attempt.status != AttemptStatus.SUCCEEDED:
+        # Its own payment (or one whose id we never stored: a crash between Stripe's answer
+        # and our write), not credited: an attempt older than the period, or one step 2 could
+        # not ask about.
+        _apply(attempt, state, report)
 
 
 def _succeeded_attempts(start: datetime, report: Report, provider) -> None:
@@ -243,33 +295,38 @@ def _succeeded_attempts(start: datetime, report: Report, provider) -> None:
     )
     for attempt in attempts:
         report.checked["succeeded"] += 1
-        if provider is not None and attempt.intent_id in provider:
-            state = provider[attempt.intent_id]
-        else:
-            state = _ask(attempt, report)
-            if state is None:
-                continue
-        if (state.status, state.amount, state.currency) != (
-            gateways.SUCCEEDED,
-            yuan_to_fen(attempt.amount),
-            attempt.currency,
-        ):
-            report.need(
-                attempt.reference,
-                _(
-                    "%(reference)s: credited %(amount)s %(currency)s, but the gateway says "
-                    "%(their_amount)s %(their_currency)s, %(status)s (%(intent)s)."
-                )
-                % {
-                    "reference": attempt.reference,
-                    "amount": attempt.amount,
-                    "currency": attempt.currency.upper(),
-                    "their_amount": fen_to_yuan(state.amount),
-                    "their_currency": state.currency.upper(),
-                    "status": state.status,
-                    "intent": state.id,
-                },
+        with report.run.row(attempt, atomic=False):
+            _succeeded_attempt(attempt, report, provider)
+
+
+def _succeeded_attempt(attempt: PaymentAttempt, report: Report, provider) -> None:
+    if provider is not None and attempt.intent_id in provider:
+        state = provider[attempt.intent_id]
+    else:
+        state = _ask(attempt, report)
+        if state is None:
+            return
+    if (state.status, state.amount, state.currency) != (
+        gateways.SUCCEEDED,
+        yuan_to_fen(attempt.amount),
+        attempt.currency,
+    ):
+        report.need(
+            attempt.reference,
+            _(
+                "%(reference)s: credited %(amount)s %(currency)s, but the gateway says "
+                "%(their_amount)s %(their_currency)s, %(status)s (%(intent)s)."
             )
+            % {
+                "reference": attempt.reference,
+                "amount": attempt.amount,
+                "currency": attempt.currency.upper(),
+                "their_amount": fen_to_yuan(state.amount),
+                "their_currency": state.currency.upper(),
+                "status": state.status,
+                "intent": state.id,
+            },
+        )
 
 
 def _expire(report: Report) -> None:
@@ -283,38 +340,45 @@ def _expire(report: Report) -> None:
         ).order_by("expires_at", "pk")
     )
     for attempt in attempts:
-        before = attempt.status
-        try:
-            checkout.attempt_cancel_stale(attempt=attempt)
-        except GatewayError as error:
-            report.need(
-                attempt.reference,
-                _("%(reference)s: could not cancel its payment at the gateway: %(error)s")
-                % {"reference": attempt.reference, **_err(error)},
+        with report.run.row(attempt, atomic=False):
+            _expire_one(attempt, report)
+
+
+def _expire_one(attempt: PaymentAttempt, report: Report) -> None:
+    before = attempt.status
+    try:
+        checkout.attempt_cancel_stale(attempt=attempt)
+    except GatewayUnavailable as error:
+        raise CannotGoOn(_("the gateway did not answer: %(error)s") % _err(error)) from error
+    except GatewayError as error:
+        report.need(
+            attempt.reference,
+            _("%(reference)s: could not cancel its payment at the gateway: %(error)s")
+            % {"reference": attempt.reference, **_err(error)},
+        )
+        return
+    attempt.refresh_from_db()
+    if attempt.status == AttemptStatus.EXPIRED:
+        line = (
+            _(
+                "%(reference)s: %(amount)s %(currency)s priced on %(date)s, not paid by the "
+                "end of that day: expired, its payment %(intent)s cancelled at the gateway."
             )
-            continue
-        attempt.refresh_from_db()
-        if attempt.status == AttemptStatus.EXPIRED:
-            line = (
-                _(
-                    "%(reference)s: %(amount)s %(currency)s priced on %(date)s, not paid by the "
-                    "end of that day: expired, its payment %(intent)s cancelled at the gateway."
-                )
-                if attempt.intent_id
-                else _(
-                    "%(reference)s: %(amount)s %(currency)s priced on %(date)s, not paid by the "
-                    "end of that day: expired (no payment had been started)."
-                )
+            if attempt.intent_id
+            else _(
+                "%(reference)s: %(amount)s %(currency)s priced on %(date)s, not paid by the "
+                "end of that day: expired (no payment had been started)."
             )
-            report.expired[attempt.reference] = line % {
-                "reference": attempt.reference,
-                "amount": attempt.amount,
-                "currency": attempt.currency.upper(),
-                "date": attempt.business_date.isoformat(),
-                "intent": attempt.intent_id,
-            }
-        elif attempt.status != before:
-            _repaired(attempt, before, report, how=_("expiry"))
+        )
+        report.expired[attempt.reference] = line % {
+            "reference": attempt.reference,
+            "amount": attempt.amount,
+            "currency": attempt.currency.upper(),
+            "date": attempt.business_date.isoformat(),
+            "intent": attempt.intent_id,
+        }
+    elif attempt.status != before:
+        _repaired(attempt, before, report, how=_("expiry"))
 
 
 def _pending_refunds(report: Report) -> None:
@@ -325,23 +389,28 @@ def _pending_refunds(report: Report) -> None:
     ).select_related("attempt")
     for refund in pending.order_by("created_at", "pk"):
         report.checked["refunds"] += 1
-        refund = refund_retry(refund=refund)
-        subject = f"{refund.attempt.reference} refund {refund.uuid}"
-        values = {
-            "reference": refund.attempt.reference,
-            "amount": refund.amount,
-            "status": refund.get_status_display(),
-        }
-        if refund.status == RefundStatus.PENDING:
-            report.need(
-                subject,
-                _("%(reference)s: refund of %(amount)s still has no answer from the provider.")
-                % values,
-            )
-        else:
-            report.repaired[subject] = (
-                _("%(reference)s: pending refund of %(amount)s settled: %(status)s.") % values
-            )
+        with report.run.row(refund, atomic=False):
+            _refund_again(refund, report)
+
+
+def _refund_again(refund: Refund, report: Report) -> None:
+    refund = refund_retry(refund=refund)
+    subject = f"{refund.attempt.reference} refund {refund.uuid}"
+    values = {
+        "reference": refund.attempt.reference,
+        "amount": refund.amount,
+        "status": refund.get_status_display(),
+    }
+    if refund.status == RefundStatus.PENDING:
+        report.need(
+            subject,
+            _("%(reference)s: refund of %(amount)s still has no answer from the provider.")
+            % values,
+        )
+    else:
+        report.repaired[subject] = (
+            _("%(reference)s: pending refund of %(amount)s settled: %(status)s.") % values
+        )
 
 
 def _flagged(start: datetime, report: Report) -> None:
@@ -366,9 +435,12 @@ def _flagged(start: datetime, report: Report) -> None:
 
 def _ask(attempt: PaymentAttempt, report: Report) -> IntentState | None:
     """The gateway's word on the attempt's payment; None (and a line for a person) if it has
-    none or cannot be asked. The next run asks again."""
+    none or refused to answer. ``CannotGoOn`` if it did not answer: the step stops (module
+    docstring). The next run asks again."""
     try:
         state = gateways.intent_retrieve(attempt)
+    except GatewayUnavailable as error:
+        raise CannotGoOn(_("the gateway did not answer: %(error)s") % _err(error)) from error
     except GatewayError as error:
         report.need(
             attempt.reference,

@@ -22,20 +22,28 @@ account); they see the bills on the portal. Each person's preferences then decid
 Queries: a reminder run reads the bills in chunks of ``CHUNK``, and per chunk a fixed handful
 (the bills, their payments and the penalty rules for what is owed today, the bindings and
 memberships of their accounts, the preferences, the notifications), never one per bill.
+
+One bad bill never stops the run (``portal.core.jobs``): each chunk is reminded in one savepoint;
+if that fails, the chunk is reminded again bill by bill, each in its own savepoint, so only the
+bill that fails (a due date no penalty rule covers, say) is skipped, kept under Job problems
+(job ``send_bill_reminders``) and counted, and the others of its chunk are reminded.
 """
 
+import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import QuerySet
 from django.urls import reverse
 
 from portal.core import clock
+from portal.core.jobs import JobRun
 from portal.models import Binding, MemberRole, MemberScope, Membership, NotificationKind, User
 from portal.notifications import Notice, notifications_requeue, notify, notify_many
 
@@ -48,6 +56,9 @@ DUE_SOON_DAYS = 3
 ISSUED_NOTICE_DAYS = 7
 OVERDUE_EVERY_DAYS = 7
 CHUNK = 500
+JOB = "send_bill_reminders"
+
+logger = logging.getLogger("powerhall.payments")
 
 
 def _url(name: str, **kwargs) -> str:
@@ -175,6 +186,8 @@ class ReminderReport:
     overdue_sent: int = 0
     requeued: int = 0
     """Notifications recorded earlier whose task was lost, queued again."""
+    run: JobRun = field(default_factory=lambda: JobRun(JOB))
+    """The bills skipped on an error (kept under Job problems)."""
 
 
 def _chunks(bills: QuerySet[Bill], size: int = CHUNK) -> Iterator[list[Bill]]:
@@ -205,23 +218,24 @@ def bill_reminders_send(*, today: date | None = None) -> ReminderReport:
         due_date__gte=today,
         due_date__lte=today + timedelta(days=DUE_SOON_DAYS),
     )
-    for chunk in _chunks(due_soon):
-        owed = owed_today(bills=chunk, as_of=today)
-        report.due_soon_bills += len(chunk)
-        report.due_soon_sent += _bills_notify(
+    run = report.run
+
+    def due_soon_notify(bills: list[Bill]) -> int:
+        owed = owed_today(bills=bills, as_of=today)
+        return _bills_notify(
             NotificationKind.BILL_DUE_SOON,
-            chunk,
+            bills,
             key=lambda bill: str(bill.uuid),
-            extra=lambda bill, owed=owed: {"owed": owed[bill.pk].total},
+            extra=lambda bill: {"owed": owed[bill.pk].total},
         )
-    for chunk in _chunks(Bill.objects.filter(overdue_condition(today=today))):
-        owed = owed_today(bills=chunk, as_of=today)
-        report.overdue_bills += len(chunk)
-        report.overdue_sent += _bills_notify(
+
+    def overdue_notify(bills: list[Bill]) -> int:
+        owed = owed_today(bills=bills, as_of=today)
+        return _bills_notify(
             NotificationKind.BILL_OVERDUE,
-            chunk,
+            bills,
             key=lambda bill: f"{bill.uuid}:week{overdue_week(bill=bill, today=today)}",
-            extra=lambda bill, owed=owed: {
+            extra=lambda bill: {
                 "as_of": today,
                 "days_overdue": (today - bill.due_date).days,
                 "principal": owed[bill.pk].principal,
@@ -232,8 +246,35 @@ def bill_reminders_send(*, today: date | None = None) -> ReminderReport:
                 "penalty_unknown": owed[bill.pk].penalty_unknown is not None,
             },
         )
-    report.requeued = notifications_requeue()
+
+    with run.step("due_soon"):
+        for chunk in _chunks(due_soon):
+            report.due_soon_bills += len(chunk)
+            report.due_soon_sent += _chunk_notify(run, chunk, due_soon_notify)
+    with run.step("overdue"):
+        for chunk in _chunks(Bill.objects.filter(overdue_condition(today=today))):
+            report.overdue_bills += len(chunk)
+            report.overdue_sent += _chunk_notify(run, chunk, overdue_notify)
+    with run.step("requeue"), run.row("notifications_requeue"):
+        report.requeued = notifications_requeue()
     return report
+
+
+def _chunk_notify(run: JobRun, chunk: list[Bill], notify_bills: Callable[[list], int]) -> int:
+    """``notify_bills(chunk)`` in one savepoint (a fixed handful of queries); if it fails, bill
+    by bill in ``run``, so that only the bill that fails is skipped (and kept for a person).
+    Returns how many notifications were recorded."""
+    try:
+        with transaction.atomic():
+            return notify_bills(chunk)
+    except Exception:
+        # Not recorded here: the bill that fails is, below, with its own error.
+        logger.info("reminders: a chunk of %s bills failed; reminding them one by one", len(chunk))
+    recorded = 0
+    for bill in chunk:
+        with run.row(bill):
+            recorded += notify_bills([bill])
+    return recorded
 
 
 # --- Payments and refunds -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from django.core.mail import EmailMessage
 from django.tasks import default_task_backend, task
 
 from .core import clock
+from .core.jobs import JobRun
 from .email import email_from_payload, email_to_payload
 from .notification_delivery import notification_give_up, notification_send
 
@@ -77,6 +78,13 @@ def notification_deliver(*, notification: int, attempt: int = 1) -> None:
 @task()
 def notifications_deliver(*, notifications: list[int]) -> None:
     """Send a batch recorded together (a bill import's batch, a reminder run's): one task for
-    the batch; a notification that fails is retried alone by ``notification_deliver``."""
+    the batch; a notification that fails is retried alone by ``notification_deliver``. One that
+    raises (its row cannot be claimed or marked) is skipped and kept under Job problems
+    (portal.core.jobs), and the rest of the batch is sent. Rows are not wrapped in a transaction:
+    a claim commits before the provider is called (portal/notification_delivery.py)."""
+    run = JobRun("notifications_deliver")
     for notification in notifications:
-        _notification_try(notification, 1)
+        with run.row(f"portal.notification:{notification}", atomic=False):
+            _notification_try(notification, 1)
+    if run.skipped:
+        logger.warning("notifications_deliver: %s", run.summary())

@@ -1,11 +1,13 @@
-"""Wagtail admin for the portal app: a read-only viewer of the audit log, and the working-day
-calendar's days that staff enter (next year's holidays and adjusted working days before the
-calendar library knows them; docs/time.md).
+"""Wagtail admin for the portal app: read-only viewers of the audit log and of the rows the
+scheduled jobs skipped (job problems; docs/operations.md), and the working-day calendar's days
+that staff enter (next year's holidays and adjusted working days before the calendar library
+knows them; docs/time.md).
 
 Superusers, and staff whose group has "Can view audit event", can list the log with filters and
 open one event. Nobody can create, edit or delete an event here: the views do not exist, and the
 permission policy refuses those actions even to superusers (the log is written only by
-portal.core.audit.audit_record).
+portal.core.audit.audit_record). Job problems are shown the same way to staff with "Can view job
+problem" (written only by portal.core.jobs).
 """
 
 import django_filters
@@ -19,7 +21,7 @@ from wagtail.permission_policies import ModelPermissionPolicy
 from wagtail.permissions import register_permission_policy
 
 from .core.wagtail_admin import AuditedModelViewSet, audited_views
-from .models import AuditEvent, CalendarDay
+from .models import AuditEvent, CalendarDay, JobProblem
 
 
 class ReadOnlyPermissionPolicy(ModelPermissionPolicy):
@@ -40,6 +42,7 @@ class ReadOnlyPermissionPolicy(ModelPermissionPolicy):
 
 # Registered at import, before the viewset looks for a policy (Wagtail 8's recommended way).
 register_permission_policy(AuditEvent, ReadOnlyPermissionPolicy(AuditEvent))
+register_permission_policy(JobProblem, ReadOnlyPermissionPolicy(JobProblem))
 
 
 class AuditEventFilterSet(WagtailFilterSet):
@@ -105,6 +108,60 @@ class AuditEventViewSet(ModelViewSet):
 @hooks.register("register_admin_viewset")
 def register_audit_log_viewer():
     return AuditEventViewSet("audit_log")
+
+
+# --- Job problems --------------------------------------------------------------------------------
+class JobProblemFilterSet(WagtailFilterSet):
+    job = django_filters.CharFilter(label=_("Job"))
+    last_seen = django_filters.DateFromToRangeFilter(
+        label=_("Last seen"), widget=DateRangePickerWidget
+    )
+
+    class Meta:
+        model = JobProblem
+        fields = ["job", "last_seen"]
+
+
+class JobProblemViewSet(ModelViewSet):
+    """Rows the scheduled jobs skipped (portal.core.jobs; docs/operations.md), read-only: a
+    problem is fixed where its row lives, and the record says when it was last met."""
+
+    model = JobProblem
+    icon = "warning"
+    menu_label = _("Job problems")
+    menu_order = 8990
+    add_to_admin_menu = True
+    url_prefix = "job-problems"
+    ordering = ["-last_seen", "-pk"]
+    list_per_page = 50
+    list_display = ["last_seen", "job", "step", "row", "error", "count", "first_seen"]
+    filterset_class = JobProblemFilterSet
+    inspect_view_enabled = True
+    inspect_view_fields = [
+        "job",
+        "step",
+        "row",
+        "error",
+        "count",
+        "first_seen",
+        "last_seen",
+        "traceback",
+    ]
+    copy_view_enabled = False
+    add_to_reference_index = False
+
+    def get_urlpatterns(self):
+        # The listing and the detail page only, as for the audit log.
+        return [
+            path("", self.index_view, name="index"),
+            path("results/", self.index_results_view, name="index_results"),
+            path(f"inspect/<{self.pk_path_converter}:pk>/", self.inspect_view, name="inspect"),
+        ]
+
+
+@hooks.register("register_admin_viewset")
+def register_job_problems():
+    return JobProblemViewSet("job_problems")
 
 
 # --- Working-day calendar ------------------------------------------------------------------------

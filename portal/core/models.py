@@ -128,3 +128,37 @@ class CalendarDay(models.Model):
 
     def __str__(self):
         return f"{self.day.isoformat()} {'working' if self.working else 'off'}"
+
+
+class JobProblem(models.Model):
+    """A row a scheduled job could not process: skipped, and kept here for a person
+    (``portal.core.jobs``; docs/operations.md). One row per job, step and row however often it
+    fails: ``count`` says how many runs met it, ``last_seen`` when the last did, ``error`` and
+    ``traceback`` what went wrong then. Written only by ``portal.core.jobs.job_problem_record``,
+    read-only in the back office."""
+
+    job = models.CharField(_("job"), max_length=64)
+    step = models.CharField(_("step"), max_length=64, blank=True)
+    row = models.CharField(
+        _("row"),
+        max_length=200,
+        help_text=_('What the job was working on: "model:id", or a short description.'),
+    )
+    error = models.CharField(_("error"), max_length=500)
+    traceback = models.TextField(_("traceback"), blank=True)
+    count = models.PositiveIntegerField(_("times seen"), default=1)
+    first_seen = models.DateTimeField(_("first seen"))
+    last_seen = models.DateTimeField(_("last seen"))
+
+    class Meta:
+        verbose_name = _("job problem")
+        verbose_name_plural = _("job problems")
+        ordering = ["-last_seen", "-pk"]
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(fields=["job", "step", "row"], name="jobproblem_one_per_row"),
+        ]
+        indexes = [models.Index(fields=["last_seen"], name="jobproblem_last_seen")]
+
+    def __str__(self):
+        return f"{self.job} {self.step} {self.row}".replace("  ", " ")

@@ -6,6 +6,7 @@ from ..core.models import (
     AuditEventQuerySet,
     AuditLogIsAppendOnly,
     CalendarDay,
+    JobProblem,
 )
 from .accounts import (
     AccountStatus,
@@ -40,6 +41,7 @@ __all__ = [
     "IntegrationClient",
     "IntegrationScope",
     "Invitation",
+    "JobProblem",
     "MemberRole",
     "MemberScope",
     "Membership",

@@ -1,7 +1,8 @@
 """Reconciliation, `manage.py reconcile_payments` (payments/reconcile.py; docs/payments.md): a
 payment the gateway took and we did not credit is credited within one run, through the same
 fulfilment as the webhook; unpaid attempts expire; what we cannot repair is listed for a person;
-a period with nothing wrong reports nothing to fix.
+a period with nothing wrong reports nothing to fix; one bad row is skipped, kept for a person
+and counted, and the rest of the run is still done (portal/core/jobs.py).
 
 The Stripe tests use the real SDK against a localstripe of this module's own, where no webhook
 receiver is registered: the payments they confirm never reach our webhook, as after a crash, and
@@ -18,6 +19,7 @@ import pytest
 import requests
 import time_machine
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import translation
 
 from payments import checkout, gateways
@@ -28,17 +30,21 @@ from payments.models import (
     Book,
     LedgerLine,
     LocalIntent,
+    PaymentAttempt,
     WebhookEvent,
     WebhookStatus,
 )
 from payments.reconcile import reconcile_payments
 from payments.webhooks import webhook_receive
 from portal.core import clock
-from portal.models import AuditEvent
+from portal.core.jobs import ExitStatus
+from portal.models import AuditEvent, JobProblem
 from tests.factories import UserFactory
 from tests.payments.conftest import localstripe_server
 from tests.payments.test_checkout import local_pay, own_bill
 from tests.payments.test_ledger import assert_ledger_balances
+from tests.payments.test_payment_concurrency import in_threads
+from tests.poison import MESSAGE, refuse_changes
 
 pytestmark = pytest.mark.django_db
 
@@ -94,11 +100,13 @@ def reconciled_records() -> int:
 
 
 def run_command(*args) -> tuple[str, int]:
+    """The command's report and exit status; the last line of a non-zero exit (which Django
+    prints on stderr) is added to the report."""
     out = io.StringIO()
     try:
         call_command("reconcile_payments", *args, stdout=out)
     except CommandError as error:
-        return out.getvalue(), error.returncode
+        return out.getvalue() + str(error), error.returncode
     return out.getvalue(), 0
 
 
@@ -350,14 +358,15 @@ def test_the_command_reports_a_repair_and_exits_0(customer):
     assert "Nothing to fix." in output
 
 
-def test_the_command_exits_1_when_something_needs_a_person(customer):
+def test_the_command_exits_3_when_something_needs_a_person(customer):
     attempt, _bill = begun(customer)
     local_pay(attempt)
     LocalIntent.objects.filter(intent_id=attempt.intent_id).update(amount=100)
 
     output, status = run_command("--since", attempt.business_date.isoformat())
 
-    assert status == 1
+    assert status == ExitStatus.NEEDS_PERSON == 3
+    assert "Done; 1 item(s) need a person." in output
     assert "Needs a person: 1" in output
     assert attempt.reference in output
     assert f"since {attempt.business_date.isoformat()}" in output
@@ -366,3 +375,143 @@ def test_the_command_exits_1_when_something_needs_a_person(customer):
 def test_the_command_refuses_a_date_it_cannot_read():
     _output, status = run_command("--since", "27/11/2026")
     assert status == 2
+
+
+# --- One bad row never stops the run --------------------------------------------------------------
+
+
+def unknown_money_event(intent_id: str) -> WebhookEvent:
+    """A stored event for money no attempt of ours accounts for (kept unmatched)."""
+    state = gateways.IntentState(
+        id=intent_id,
+        status=gateways.SUCCEEDED,
+        amount=5000,
+        currency="cny",
+        attempt_uuid=str(uuid.uuid4()),
+    )
+    webhook_receive(*gateways.local_event(state, "payment_intent.succeeded"), gateway="local")
+    return WebhookEvent.objects.get(intent_id=intent_id)
+
+
+def test_a_poisoned_event_and_a_poisoned_attempt_are_skipped_and_the_rest_is_done(customer):
+    # A payment the gateway took whose event was lost: credited by asking the gateway.
+    paid, paid_bill = begun(customer)
+    gateways.local_outcome(paid, "succeed")
+    # An event that came before its attempt: credited when handled again.
+    early, early_bill = begun(customer)
+    payload, signature = gateways.local_outcome(early, "succeed")
+    real_uuid = early.uuid
+    PaymentAttempt.objects.filter(pk=early.pk).update(uuid=uuid.uuid4())
+    webhook_receive(payload, signature, gateway="local")
+    PaymentAttempt.objects.filter(pk=early.pk).update(uuid=real_uuid)
+    # Two attempts nobody paid, to expire at the end of their day.
+    stale, _bill = begun(customer)
+    stuck, _other = begun(customer)
+    # The poison: a stored event and an attempt whose rows the database refuses to change.
+    bad_event = unknown_money_event("pi_local_poisoned")
+    refuse_changes(WebhookEvent, bad_event.pk)
+    refuse_changes(PaymentAttempt, stuck.pk)
+
+    with time_machine.travel(stale.expires_at + timedelta(minutes=5)):
+        output, status = run_command()
+
+    for attempt in (paid, early, stale, stuck):
+        attempt.refresh_from_db()
+    paid_bill.refresh_from_db()
+    early_bill.refresh_from_db()
+    assert (paid.status, paid_bill.status) == (AttemptStatus.SUCCEEDED, BillStatus.PAID)
+    assert (early.status, early_bill.status) == (AttemptStatus.SUCCEEDED, BillStatus.PAID)
+    assert stale.status == AttemptStatus.EXPIRED
+    assert stuck.status == AttemptStatus.PENDING  # its row could not be changed
+    assert_ledger_balances()
+
+    assert status == ExitStatus.NEEDS_PERSON == 3
+    assert "Repaired: 2" in output and "Expired: 1" in output
+    assert "Skipped on an error: 2" in output
+    assert f"events: payments.webhookevent:{bad_event.pk}: " in output
+    assert f"expire: payments.paymentattempt:{stuck.pk}: " in output
+    assert "Done with 2 skipped." in output
+    problems = {(p.job, p.step, p.row): p for p in JobProblem.objects.all()}
+    assert set(problems) == {
+        ("reconcile_payments", "events", f"payments.webhookevent:{bad_event.pk}"),
+        ("reconcile_payments", "expire", f"payments.paymentattempt:{stuck.pk}"),
+    }
+    assert all(MESSAGE in problem.error and problem.count == 1 for problem in problems.values())
+    assert audit_data("payments.reconciled")["counts"]["skipped"] == 2
+
+    # The next run meets the same rows: still two records, each counted twice.
+    with time_machine.travel(stale.expires_at + timedelta(minutes=20)):
+        output, status = run_command()
+
+    assert status == 3
+    assert "Done with 2 skipped." in output
+    assert sorted(JobProblem.objects.values_list("count", flat=True)) == [2, 2]
+
+
+def test_an_event_stored_with_a_shape_we_cannot_use_no_longer_stops_the_run(customer):
+    """Issue 20: an event whose ``data`` is a list, stored by an earlier version, stopped the
+    first step with a traceback and exit status 1, and nothing after it ran."""
+    WebhookEvent.objects.create(
+        event_id="evt_bad_shape",
+        type="payment_intent.succeeded",
+        gateway="local",
+        payload={"id": "evt_bad_shape", "type": "payment_intent.succeeded", "data": []},
+        status=WebhookStatus.FAILED,
+    )
+    attempt, bill = begun(customer)
+    gateways.local_outcome(attempt, "succeed")
+
+    output, status = run_command()
+
+    attempt.refresh_from_db()
+    assert attempt.status == AttemptStatus.SUCCEEDED  # the later steps ran
+    assert status in (ExitStatus.DONE, ExitStatus.NEEDS_PERSON)
+    assert f"{attempt.reference}: {attempt.amount} CNY taken by the gateway" in output
+
+
+def test_a_gateway_that_does_not_answer_is_could_not_run_naming_the_steps(
+    own_stripe, customer, settings
+):
+    attempt, _bill = begun(customer)
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens there
+
+    output, status = run_command()
+
+    assert status == ExitStatus.COULD_NOT_RUN == 2
+    assert "Not done: asking the gateway about unsettled payments (the gateway did not" in output
+    assert "Not done: listing the payments at Stripe (the gateway did not answer" in output
+    assert "Could not run: asking the gateway about unsettled payments" in output
+    assert not JobProblem.objects.exists()  # the gateway's fault, not a row's
+    attempt.refresh_from_db()
+    assert attempt.status == AttemptStatus.PENDING
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="real row locks: PostgreSQL only")
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_credit_each_payment_once_and_keep_one_problem(customer):
+    paid = []
+    for _n in range(4):
+        attempt, _bill = begun(customer)
+        gateways.local_outcome(attempt, "succeed")
+        paid.append(attempt)
+    stuck, _bill = begun(customer)
+    remove = refuse_changes(PaymentAttempt, stuck.pk)
+    try:
+        with time_machine.travel(stuck.expires_at + timedelta(minutes=5)):
+            reports = in_threads(2, lambda _i: reconcile_payments(since=None))
+    finally:
+        remove()
+
+    assert {
+        attempt.status for attempt in PaymentAttempt.objects.filter(pk__in=[a.pk for a in paid])
+    } == {AttemptStatus.SUCCEEDED}
+    assert LedgerLine.objects.filter(book=Book.CASH).count() == 4  # each credited once
+    assert_ledger_balances()
+    assert sorted(len(report.repaired) for report in reports) in ([0, 4], [1, 3], [2, 2])
+    # The stuck attempt fails in each run's expiry; a run may also meet it in its first steps,
+    # once the other run has cancelled its payment. One record per step, counting every meeting.
+    skipped = [item for report in reports for item in report.run.skipped]
+    assert {item.row for item in skipped} == {f"payments.paymentattempt:{stuck.pk}"}
+    problems = {problem.step: problem.count for problem in JobProblem.objects.all()}
+    assert problems["expire"] == 2
+    assert sum(problems.values()) == len(skipped)

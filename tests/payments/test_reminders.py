@@ -1,6 +1,7 @@
 """Notices about bills: due soon and overdue reminders (``manage.py send_bill_reminders``), a new
 bill from the bill import, and who hears about an organisation's bills (payments/reminders.py).
 
+One bill that cannot be reminded is skipped and kept for a person; the others are reminded.
 Runs on SQLite and on PostgreSQL.
 """
 
@@ -9,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 import time_machine
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import translation
 from django_tasks_db.models import DBTaskResult
 
@@ -17,7 +18,8 @@ from payments.bills import bill_owed
 from payments.reminders import ISSUED_NOTICE_DAYS, account_recipients, bill_reminders_send
 from payments.templatetags.bill_format import yuan
 from portal.core import clock
-from portal.models import Notification, NotificationKind
+from portal.core.jobs import ExitStatus
+from portal.models import JobProblem, Notification, NotificationKind
 from tests.factories import (
     BillFactory,
     BindingFactory,
@@ -193,11 +195,65 @@ def test_a_reminder_run_costs_the_same_queries_for_few_or_many_bills(
 
     # Per kind: the bills, what they owe (payments, penalty rules), the bindings, the
     # preferences, the notifications already recorded, the insert and reading it back; then
-    # the next (empty) page and the requeue. Nothing per bill, and the sending is one task.
-    with django_assert_max_num_queries(24), django_capture_on_commit_callbacks(execute=False):
+    # the next (empty) page and the requeue, each page and the requeue in a savepoint (one bad
+    # bill never stops the run). Nothing per bill, and the sending is one task.
+    with django_assert_max_num_queries(29), django_capture_on_commit_callbacks(execute=False):
         report = bill_reminders_send()
 
     assert (report.due_soon_sent, report.overdue_sent) == (accounts, accounts)
+
+
+def test_a_bill_no_penalty_rule_covers_is_skipped_and_the_others_are_reminded(
+    customer, mailoutbox, django_capture_on_commit_callbacks
+):
+    """A bill due on 1900-01-01 (a billing system's "no date") was let in by an earlier import:
+    what it owes today cannot be computed (no penalty rule in force then). It stopped the whole
+    run before any reminder of its chunk was recorded."""
+    account = BindingFactory(user=customer, label="Home").account
+    today = clock.today()
+    soon = BillFactory(
+        account=account, issue_date=today - timedelta(10), due_date=today + timedelta(2)
+    )
+    late = BillFactory(
+        account=account, issue_date=today - timedelta(40), due_date=today - timedelta(10)
+    )
+    poisoned = BillFactory(
+        account=account,
+        period_start=date(1899, 11, 1),
+        period_end=date(1899, 11, 30),
+        issue_date=date(1899, 12, 1),
+        due_date=date(1900, 1, 1),
+    )
+
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(CommandError) as ended:
+        call_command("send_bill_reminders", stdout=out)
+    output = out.getvalue()
+
+    assert ended.value.returncode == ExitStatus.NEEDS_PERSON == 3
+    assert str(ended.value).startswith("Done with 1 skipped.")
+    assert "Due soon: 1 bills, 1 new notifications" in output
+    assert "Overdue: 2 bills, 1 new notifications" in output
+    assert f"overdue: payments.bill:{poisoned.pk}: NoRuleInForce: " in output
+    assert sent(mailoutbox, f"Bill {soon.number} is due on")
+    assert sent(mailoutbox, f"Bill {late.number} is overdue")
+    assert len(mailoutbox) == 2
+    problem = JobProblem.objects.get()
+    assert (problem.job, problem.step, problem.row, problem.count) == (
+        "send_bill_reminders",
+        "overdue",
+        f"payments.bill:{poisoned.pk}",
+        1,
+    )
+    assert "no penalty rule in force on 1900-01-02" in problem.error
+
+    # Tomorrow's run: nothing new for the good bills, the bad one counted again, still one record.
+    with time_machine.travel(timezone_noon(today + timedelta(1))):
+        report = bill_reminders_send()
+    assert (report.due_soon_sent, report.overdue_sent) == (0, 0)
+    assert len(report.run.skipped) == 1
+    assert JobProblem.objects.get().count == 2
+    assert len(mailoutbox) == 2
 
 
 # --- A new bill -----------------------------------------------------------------------------------

@@ -361,8 +361,9 @@ def test_verify_names_a_row_edited_with_raw_sql_after_the_triggers_were_dropped(
             ['{"n":999}', target.seq],
         )
 
-    with pytest.raises(CommandError, match=rf"seq {target.seq}: MAC does not match.*edited"):
+    with pytest.raises(CommandError, match=rf"seq {target.seq}: MAC does not match.*edited") as e:
         verify()
+    assert e.value.returncode == 3  # done, and a person must look (docs/operations.md)
 
 
 def test_verify_warns_when_the_triggers_are_missing():
@@ -440,8 +441,9 @@ def test_verify_refuses_a_head_that_the_log_does_not_contain():
 
     with pytest.raises(CommandError, match=rf"seq {events[0].seq}: MAC differs"):
         verify("--head", f"{events[0].seq}:{'a' * 64}")
-    with pytest.raises(CommandError, match="SEQ:MAC"):
+    with pytest.raises(CommandError, match="SEQ:MAC") as refused:
         verify("--head", "not-a-head")
+    assert refused.value.returncode == 2  # could not run
 
 
 def test_rotated_key_still_verifies_old_rows_when_kept_as_a_previous_key(settings):

@@ -26,10 +26,12 @@ from payments.reminders import payment_received_notify
 from payments.webhooks import webhook_receive
 from portal import notification_delivery, notifications
 from portal.core import clock
-from portal.models import Channel, Notification, NotificationKind, NotificationStatus
+from portal.models import Channel, JobProblem, Notification, NotificationKind, NotificationStatus
 from portal.services import user_close
+from portal.tasks import notifications_deliver
 from tests.factories import BindingFactory, PhoneUserFactory, StaffUserFactory, UserFactory
 from tests.payments.test_checkout import local_pay, own_bill
+from tests.poison import MESSAGE, refuse_changes
 
 pytestmark = pytest.mark.django_db
 
@@ -228,6 +230,32 @@ def test_two_tasks_for_the_same_notification_send_it_once(
     assert len(mailoutbox) == 1
     row.refresh_from_db()
     assert (row.status, row.attempts) == (NotificationStatus.SENT, 1)
+
+
+def test_a_notification_whose_row_cannot_be_changed_does_not_stop_its_batch(
+    mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        first, poisoned, last = (_recorded(UserFactory()) for _n in range(3))
+    refuse_changes(Notification, poisoned.pk)
+
+    notifications_deliver.call(notifications=[first.pk, poisoned.pk, last.pk])
+
+    assert sorted(m.to[0] for m in mailoutbox) == sorted([first.recipient, last.recipient])
+    for row in (first, poisoned, last):
+        row.refresh_from_db()
+    assert (first.status, last.status) == (NotificationStatus.SENT, NotificationStatus.SENT)
+    assert (poisoned.status, poisoned.attempts) == (NotificationStatus.QUEUED, 0)  # requeued later
+    problem = JobProblem.objects.get()
+    assert (problem.job, problem.row) == (
+        "notifications_deliver",
+        f"portal.notification:{poisoned.pk}",
+    )
+    assert MESSAGE in problem.error
+
+    notifications_deliver.call(notifications=[poisoned.pk])
+    assert JobProblem.objects.get().count == 2
+    assert len(mailoutbox) == 2
 
 
 def test_nothing_is_sent_to_someone_who_closed_their_account_meanwhile(

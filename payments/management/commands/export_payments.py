@@ -6,7 +6,9 @@ stored cursor moves only once the output is complete: a file is written under a 
 in the same directory and renamed into place, so a run that fails leaves no partial file and
 the next run writes the same messages again. Run one export per consumer at a time.
 
-Exit status: 0 written (perhaps nothing new); 2 the command line was wrong.
+Exit status (portal.core.jobs.ExitStatus; docs/operations.md): 0 written (perhaps nothing
+new); 2 could not run (the command line was wrong, or the output's directory cannot be written);
+1 crashed (nothing is left half-written, and the cursor has not moved).
 """
 
 import json
@@ -24,16 +26,18 @@ from payments.export import (
     export_cursor_advance,
     export_last_seq,
 )
+from portal.core.jobs import ExitStatus
 
 DEFAULT_CONSUMER = "export_payments"
-EXIT_USAGE = 2
+EXIT_USAGE = ExitStatus.COULD_NOT_RUN
 
 
 class Command(BaseCommand):
     help = (
         "Write the payments, refunds and reconnection requests the billing system has not been "
         "given yet as JSON Lines, and move the consumer's cursor past them once the output is "
-        "complete. Exit status: 0 written, 2 wrong command line."
+        "complete. Exit status: 0 written; 2 could not run (wrong command line, or the output's "
+        "directory cannot be written); 1 crashed."
     )
 
     def add_arguments(self, parser):

@@ -1,8 +1,10 @@
 """Reconcile online payments with the gateway (payments/reconcile.py; docs/payments.md).
 
-Exit status: 0 nothing needs a person (repairs and expiries may have been made: the report lists
-them); 1 something needs a person (listed under "Needs a person"), so a scheduler's alert fires;
-2 the command line was wrong.
+Exit status (portal.core.jobs.ExitStatus; docs/operations.md): 0 done and nothing needs a person
+(repairs and expiries may have been made: the report lists them); 3 done, but something needs a
+person or some rows were skipped on an error (listed, and kept under Job problems), so a
+scheduler's alert fires; 2 could not run: a wrong command line, or the gateway did not answer
+for a step that needs it (named; the other steps ran); 1 crashed.
 """
 
 from datetime import date
@@ -11,17 +13,18 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from payments.reconcile import DEFAULT_DAYS, reconcile_payments
-
-EXIT_NEEDS_PERSON = 1
-EXIT_USAGE = 2
+from portal.core.jobs import ExitStatus, command_finish
 
 
 class Command(BaseCommand):
     help = (
         "Compare online payments with the payment gateway: repair payments whose webhook was "
         "missed or failed (through the same fulfilment as the webhook), expire unpaid payments "
-        "past the end of their day, and list what needs a person. Exit status: 0 nothing needs "
-        "a person, 1 something does (listed), 2 wrong command line."
+        "past the end of their day, and list what needs a person. A row that fails is skipped, "
+        "counted and kept under Job problems; the run goes on. Exit status: 0 done, nothing "
+        "needs a person; 3 done, but something needs a person or rows were skipped (listed); "
+        "2 could not run (wrong command line, or the gateway did not answer: the step is "
+        "named); 1 crashed."
     )
 
     def add_arguments(self, parser):
@@ -43,32 +46,33 @@ class Command(BaseCommand):
                 raise CommandError(
                     _("--since must be a date written YYYY-MM-DD, not %(value)s")
                     % {"value": since},
-                    returncode=EXIT_USAGE,
+                    returncode=ExitStatus.COULD_NOT_RUN,
                 ) from None
         report = reconcile_payments(since=day)
+        run = report.run
 
         self.stdout.write(
             _("Payments created since %(date)s (Asia/Shanghai):")
             % {"date": report.since.isoformat()}
         )
         sections = (
-            (_("Repaired"), report.repaired),
-            (_("Expired"), report.expired),
-            (_("Needs a person"), report.needs_person),
+            (_("Repaired"), list(report.repaired.values())),
+            (_("Expired"), list(report.expired.values())),
+            (_("Needs a person"), list(report.needs_person.values())),
+            (_("Skipped on an error"), run.skipped_lines()),
         )
         for title, lines in sections:
             self.stdout.write(f"{title}: {len(lines)}")
-            for line in lines.values():
+            for line in lines:
                 self.stdout.write(f"  {line}")
+        for step, why in run.not_run.items():
+            self.stdout.write(_("Not done: %(step)s (%(why)s)") % {"step": step, "why": why})
         self.stdout.write(_("Checked: %(checked)s") % {"checked": report.checked_line()})
 
-        if report.needs_person:
-            raise CommandError(
-                _("%(count)s item(s) need a person (listed above).")
-                % {"count": len(report.needs_person)},
-                returncode=EXIT_NEEDS_PERSON,
-            )
-        if report.nothing_to_fix:
-            self.stdout.write(self.style.SUCCESS(_("Nothing to fix.")))
-        else:
-            self.stdout.write(self.style.SUCCESS(_("Repaired; nothing needs a person.")))
+        needs = len(report.needs_person)
+        if run.exit_status(needs_person=needs) == ExitStatus.DONE:
+            if report.nothing_to_fix:
+                self.stdout.write(self.style.SUCCESS(_("Nothing to fix.")))
+            else:
+                self.stdout.write(self.style.SUCCESS(_("Repaired; nothing needs a person.")))
+        command_finish(run, needs_person=needs, write=self.stdout.write)
