@@ -62,7 +62,7 @@ from .models import (
     WebhookStatus,
 )
 from .refunds import refund_retry
-from .webhooks import webhook_handle
+from .webhooks import event_intent, webhook_handle
 
 DEFAULT_DAYS = 3
 """Stripe retries a webhook for up to three days: a run covering three days before today finds
@@ -173,7 +173,9 @@ def _events_again(start: datetime, report: Report) -> None:
 
 
 def _event_again(row: WebhookEvent, report: Report) -> None:
-    state = _event_state(row)
+    # Only a look ahead, to know the attempt's status before the event is handled again:
+    # whether the event can be used is webhook_handle's to judge (it records why).
+    state = event_intent(row)
     attempt = _attempt_for(state.attempt_uuid) if state else None
     before = attempt.status if attempt else None
     answer = webhook_handle(row)
@@ -189,20 +191,6 @@ def _event_again(row: WebhookEvent, report: Report) -> None:
             _unknown_payment(state, report)
     elif row.attempt is not None and row.attempt.status != before:
         _repaired(row.attempt, before, report, how=_("event %s handled") % row.event_id)
-
-
-def _event_state(row: WebhookEvent) -> IntentState | None:
-    """The payment a stored event speaks of, or None if its payload is not one we can read as a
-    payment: that is for ``webhook_handle`` to judge (it records why), not for this look ahead,
-    which only finds the attempt's status before the event is handled again."""
-    data = row.payload.get("data") if isinstance(row.payload, dict) else None
-    obj = data.get("object") if isinstance(data, dict) else None
-    if not isinstance(obj, dict) or obj.get("object") != "payment_intent":
-        return None
-    try:
-        return IntentState.from_stripe(obj)
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return None
 
 
 def _open_attempts(start: datetime, report: Report) -> None:

@@ -27,6 +27,8 @@ STAFF_MODEL_PERMISSIONS = {
             ("applications", f"{action}_commitmentruleset")
             for action in ("add", "change", "delete", "view")
         ),
+        # What a scheduled job skipped and kept for a person (docs/operations.md).
+        ("portal", "view_jobproblem"),
         # The application queue: reading cases, and working them.
         ("applications", "view_case"),
         ("applications", "work_case"),
