@@ -2,11 +2,11 @@
 its authentication and limits): bills and outside payments in, the billing export out, the
 billing system's answers to VAT invoice requests. docs/integration.md."""
 
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from django.utils.translation import gettext as _
-from ninja import Query, Router, Schema
+from ninja import Path, Query, Router, Schema
 
 from portal.core.errors import InvalidInput
 from portal.integration_api import (
@@ -70,7 +70,7 @@ class BillImportRefusedProblem(Problem, BillImportReportOut):
             "issue_date": "2026-11-05",
             "due_date": "2026-11-20",
             "kwh": "260",
-            "amount": "128.56",
+            "amount": "128.46",
             "tariff_code": "RES-TIER-M",
             "status": "issued",
             "lines": [
@@ -92,7 +92,9 @@ class BillImportRefusedProblem(Problem, BillImportReportOut):
         },
     ),
 )
-def bills_import_view(request, strict: bool = False, file_name: str = ""):
+def bills_import_view(
+    request, strict: bool = False, file_name: str = Query("", example="bills-20261103.jsonl")
+):
     """Same query parameters as ``/accounts``."""
     return import_body(
         request,
@@ -124,7 +126,9 @@ def bills_import_view(request, strict: bool = False, file_name: str = ""):
         },
     ),
 )
-def payments_import_view(request, strict: bool = False, file_name: str = ""):
+def payments_import_view(
+    request, strict: bool = False, file_name: str = Query("", example="payments-20261112.jsonl")
+):
     """Same query parameters as ``/accounts``."""
     return import_body(
         request,
@@ -164,7 +168,7 @@ class ExportOut(Schema):
 def payments_export_view(
     request,
     after: int | None = Query(None, ge=0),
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, example=DEFAULT_LIMIT),
 ):
     """``?after=<cursor>`` confirms the messages up to it; ``?limit=`` (1 to 1000, default
     100) bounds the answer."""
@@ -215,8 +219,21 @@ class InvoiceStatusOut(Schema):
         "status for a request already issued or rejected, is `409`. Scope `invoices:write`."
     ),
     response={200: InvoiceStatusOut, **problem_responses(400, 404, 409, 413, 422)},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "example": {"status": "issued", "invoice_number": "044002100111-12345678"}
+                }
+            }
+        }
+    },
 )
-def invoice_status_view(request, uuid: UUID, body: InvoiceStatusIn):
+def invoice_status_view(
+    request,
+    uuid: Annotated[UUID, Path(example="6f1c2a9e-4b7d-4e2a-9c1b-3d5e7f9a0b12")],
+    body: InvoiceStatusIn,
+):
     """``uuid``: the `invoice_request` of the export's message."""
     check_client(request, IntegrationScope.INVOICES_WRITE)
     try:

@@ -10,9 +10,10 @@ handling) and the accounts endpoint; the payments app adds its endpoints as a ro
 Every operation needs a bearer token of an active integration client (portal/integration.py)
 holding the operation's scope: no token, a wrong one or a revoked one is 401, a missing scope
 403. Each client has its own rate limit. Every answer other than success is an RFC 9457 problem
-document (application/problem+json), whatever raised it, and the schema lists each one. The API never uses the session cookie, so CSRF does not
-apply: django-ninja marks its views csrf_exempt, and bearer authentication does not look at
-cookies. The schema is served at /api/integration/v1/openapi.json; the docs UI stays off.
+document (application/problem+json), whatever raised it, and the schema lists each one. The API
+never uses the session cookie, so CSRF does not apply: django-ninja marks its views csrf_exempt,
+and bearer authentication does not look at cookies. The schema is served at
+/api/integration/v1/openapi.json; the docs UI stays off.
 
 Request bodies are copied to a spooled temporary file before the import starts, so a client that
 sends slowly does not hold the import's database transaction (on SQLite, the one write lock)
@@ -32,7 +33,7 @@ from django.urls import re_path
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Query, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 from pydantic import Field
@@ -504,7 +505,9 @@ STRICT_NOTE = (
         },
     ),
 )
-def accounts_import_view(request, strict: bool = False, file_name: str = ""):
+def accounts_import_view(
+    request, strict: bool = False, file_name: str = Query("", example="accounts-20261126.jsonl")
+):
     """``?strict=true`` refuses the whole body on one bad row; ``?file_name=`` names the batch in
     the audit log (default: "(request body)")."""
     return import_body(
