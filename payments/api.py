@@ -223,7 +223,7 @@ class InvoiceStatusOut(Schema):
         "requestBody": {
             "content": {
                 "application/json": {
-                    "example": {"status": "issued", "invoice_number": "044002100111-12345678"}
+                    "example": {"status": "issued", "invoice_number": "25117000000012345678"}
                 }
             }
         }

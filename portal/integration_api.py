@@ -31,7 +31,7 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.urls import re_path
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Query, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -436,7 +436,11 @@ def import_body(request, *, scope: str, run_import, strict: bool, file_name: str
     if not report.committed:
         raise ApiProblem(
             422,
-            _("strict=true and %(rejected)s rows were rejected, so nothing was imported.")
+            ngettext(
+                "strict=true and %(rejected)s row was rejected, so nothing was imported.",
+                "strict=true and %(rejected)s rows were rejected, so nothing was imported.",
+                report.rejected,
+            )
             % {"rejected": report.rejected},
             type=STRICT_REFUSED,
             title=_("Import refused"),
