@@ -352,6 +352,47 @@ def test_an_unknown_path_under_the_api_is_a_404_problem_not_a_page(api, token, m
     assert f"/api/integration/v1/{path}" in problem(response, 404)["detail"]
 
 
+INVOICE = "/api/integration/v1/invoices/6f1c2a9e-4b7d-4e2a-9c1b-3d5e7f9a0b12"
+
+
+@pytest.fixture
+def invoices_token():
+    _client, token = integration_client_create(name="CIS invoicing", scopes=["invoices:write"])
+    return token
+
+
+def test_a_json_body_that_does_not_parse_is_a_400_problem(api, invoices_token):
+    response = api.post(
+        INVOICE, b'{"status": "issued",', "application/json",
+        HTTP_AUTHORIZATION=f"Bearer {invoices_token}",
+    )  # fmt: skip
+
+    assert "not valid JSON" in problem(response, 400)["detail"]
+
+
+def test_a_json_body_over_djangos_limit_is_a_413_problem(api, invoices_token, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    body = json.dumps({"status": "issued", "invoice_number": "2" * 200})
+
+    response = api.post(
+        INVOICE, body, "application/json", HTTP_AUTHORIZATION=f"Bearer {invoices_token}"
+    )
+
+    problem(response, 413)
+
+
+def test_a_body_field_of_the_wrong_type_is_a_422_problem_pointing_at_it(api, invoices_token):
+    response = api.post(
+        INVOICE, {"status": "issued", "note": 5}, "application/json",
+        HTTP_AUTHORIZATION=f"Bearer {invoices_token}",
+    )  # fmt: skip
+
+    document = problem(response, 422, type="/api/integration/v1/problems/invalid-request")
+    assert document["errors"] == [
+        {"location": "body", "pointer": "#/note", "detail": "Input should be a valid string"}
+    ]
+
+
 def test_a_method_the_path_does_not_have_is_a_405_problem_with_allow(api, token):
     response = api.get(URL, HTTP_AUTHORIZATION=f"Bearer {token}")
 
