@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 import hypothesis
 import pytest
 import schemathesis
+from django.core import signals
+from django.db import close_old_connections
 from django.test import Client
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -192,6 +194,18 @@ CHECKS = [
 ]
 
 
+@pytest.fixture
+def connection_kept_across_requests():
+    """Django closes the database connection at the end of each request it handles through WSGI;
+    that would close the test's transaction (PostgreSQL) between two generated requests. Its own
+    test client disconnects the same handler for the same reason."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
 @schema.parametrize()
 @hypothesis.settings(
     max_examples=50,
@@ -200,6 +214,6 @@ CHECKS = [
     deadline=None,
     suppress_health_check=list(hypothesis.HealthCheck),
 )
-def test_the_api_keeps_to_its_schema(case, token):
+def test_the_api_keeps_to_its_schema(case, token, connection_kept_across_requests):
     Tariff.objects.get_or_create(code="RES-TIER", defaults={"name": "居民阶梯电价"})
     case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
