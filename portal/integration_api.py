@@ -105,9 +105,9 @@ def problem(
         "detail": str(detail),
     }
     body.update((name, value) for name, value in extensions.items() if name not in body)
-    response = HttpResponse(
-        json.dumps(body, ensure_ascii=False), status=status, content_type=PROBLEM_CONTENT_TYPE
-    )
+    # ASCII with \u escapes, as django-ninja writes its answers: a reason that quotes a lone
+    # surrogate from the request could not be encoded as UTF-8.
+    response = HttpResponse(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
     for name, value in (headers or {}).items():
         response[name] = value
     return response

@@ -177,6 +177,15 @@ def test_strict_bills_import_nothing_and_answer_422(api, token):
     assert not AuditEvent.objects.filter(action="bills.imported").exists()
 
 
+def test_a_strict_refusal_quoting_a_lone_surrogate_is_still_a_problem_document(api, token):
+    body = jsonl(bill()).replace(b'"128.46"', b'"1\\ud800"')
+
+    response = post(api, BILLS, body, token, "?strict=true")
+
+    assert problem(response, 422, type=STRICT_REFUSED)["errors"][0]["line"] == 1
+    assert not Bill.objects.exists()
+
+
 def test_an_unreadable_body_is_400(api, token):
     response = post(api, BILLS, jsonl(bill()).decode().encode("utf-16"), token)
 
