@@ -2,21 +2,24 @@
 its authentication and limits): bills and outside payments in, the billing export out, the
 billing system's answers to VAT invoice requests. docs/integration.md."""
 
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from django.utils.translation import gettext as _
-from ninja import Query, Router, Schema
+from ninja import Path, Query, Router, Schema
 
 from portal.core.errors import InvalidInput
 from portal.integration_api import (
+    INVALID_REQUEST,
     STRICT_NOTE,
-    Detail,
+    ApiProblem,
+    ImportRefusedProblem,
     ImportReportOut,
+    Problem,
     check_client,
     import_body,
     import_responses,
-    refusal,
+    problem_responses,
     request_body,
 )
 from portal.models import IntegrationScope
@@ -43,6 +46,11 @@ class BillImportReportOut(ImportReportOut):
     cancelled: int
 
 
+class BillImportRefusedProblem(Problem, BillImportReportOut):
+    """422, type `…/problems/strict-refused`: `strict=true` and a row was rejected, so nothing
+    was imported; the bill import report's members are extension members."""
+
+
 @router.post(
     "/bills",
     operation_id="bills_import",
@@ -51,7 +59,7 @@ class BillImportReportOut(ImportReportOut):
         "Creates bills by bill number, or replaces, adjusts or cancels a known one, exactly as "
         "`manage.py import_bills` does, and answers with the same report. " + STRICT_NOTE
     ),
-    response=import_responses(BillImportReportOut),
+    response=import_responses(BillImportReportOut, BillImportRefusedProblem),
     openapi_extra=request_body(
         (*BILL_COLUMNS, "status (optional)", "lines (optional)"),
         {
@@ -62,7 +70,7 @@ class BillImportReportOut(ImportReportOut):
             "issue_date": "2026-11-05",
             "due_date": "2026-11-20",
             "kwh": "260",
-            "amount": "128.56",
+            "amount": "128.46",
             "tariff_code": "RES-TIER-M",
             "status": "issued",
             "lines": [
@@ -84,7 +92,9 @@ class BillImportReportOut(ImportReportOut):
         },
     ),
 )
-def bills_import_view(request, strict: bool = False, file_name: str = ""):
+def bills_import_view(
+    request, strict: bool = False, file_name: str = Query("", example="bills-20261103.jsonl")
+):
     """Same query parameters as ``/accounts``."""
     return import_body(
         request,
@@ -104,7 +114,7 @@ def bills_import_view(request, strict: bool = False, file_name: str = ""):
         "payment reference, exactly as `manage.py import_payments` does, and answers with the "
         "same report. " + STRICT_NOTE
     ),
-    response=import_responses(ImportReportOut),
+    response=import_responses(ImportReportOut, ImportRefusedProblem),
     openapi_extra=request_body(
         PAYMENT_COLUMNS,
         {
@@ -116,7 +126,9 @@ def bills_import_view(request, strict: bool = False, file_name: str = ""):
         },
     ),
 )
-def payments_import_view(request, strict: bool = False, file_name: str = ""):
+def payments_import_view(
+    request, strict: bool = False, file_name: str = Query("", example="payments-20261112.jsonl")
+):
     """Same query parameters as ``/accounts``."""
     return import_body(
         request,
@@ -151,25 +163,22 @@ class ExportOut(Schema):
         "gives the same messages, so a retry is safe. A transaction's messages are never split "
         "(an answer may hold a few more than `limit`). Scope `payments:read`."
     ),
-    response={200: ExportOut, 400: Detail, 401: Detail, 403: Detail, 429: Detail},
+    response={200: ExportOut, **problem_responses(400, 422)},
 )
 def payments_export_view(
     request,
     after: int | None = Query(None, ge=0),
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, example=DEFAULT_LIMIT),
 ):
     """``?after=<cursor>`` confirms the messages up to it; ``?limit=`` (1 to 1000, default
     100) bounds the answer."""
-    refused = check_client(request, IntegrationScope.PAYMENTS_READ)
-    if refused is not None:
-        return refused
+    check_client(request, IntegrationScope.PAYMENTS_READ)
     consumer = f"client:{request.auth.pk}"
     if after is None:
         after = export_cursor(consumer=consumer)
     elif after > export_last_seq():
         # A cursor we never handed out: storing it would skip messages not yet written.
-        return refusal(
-            request,
+        raise ApiProblem(
             400,
             _("after=%(after)s is beyond the last message; send the next value you were given.")
             % {"after": after},
@@ -209,21 +218,24 @@ class InvoiceStatusOut(Schema):
         "(`changed: false`); a different invoice number for an issued request, or another "
         "status for a request already issued or rejected, is `409`. Scope `invoices:write`."
     ),
-    response={
-        200: InvoiceStatusOut,
-        401: Detail,
-        403: Detail,
-        404: Detail,
-        409: Detail,
-        422: Detail,
-        429: Detail,
+    response={200: InvoiceStatusOut, **problem_responses(400, 404, 409, 413, 422)},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "example": {"status": "issued", "invoice_number": "25117000000012345678"}
+                }
+            }
+        }
     },
 )
-def invoice_status_view(request, uuid: UUID, body: InvoiceStatusIn):
+def invoice_status_view(
+    request,
+    uuid: Annotated[UUID, Path(example="6f1c2a9e-4b7d-4e2a-9c1b-3d5e7f9a0b12")],
+    body: InvoiceStatusIn,
+):
     """``uuid``: the `invoice_request` of the export's message."""
-    refused = check_client(request, IntegrationScope.INVOICES_WRITE)
-    if refused is not None:
-        return refused
+    check_client(request, IntegrationScope.INVOICES_WRITE)
     try:
         result = invoice_status_set(
             uuid=uuid,
@@ -233,11 +245,18 @@ def invoice_status_view(request, uuid: UUID, body: InvoiceStatusIn):
             client=request.auth,
         )
     except InvoiceUnknown as error:
-        return refusal(request, 404, error.message)
+        raise ApiProblem(404, error.message) from error
     except InvoiceStatusConflict as error:
-        return refusal(request, 409, error.message)
+        raise ApiProblem(409, error.message) from error
     except InvalidInput as error:
-        return refusal(request, 422, error.message)
+        # The body parsed, but its fields do not go together (issued without a number…).
+        raise ApiProblem(
+            422,
+            error.message,
+            type=INVALID_REQUEST,
+            title=_("Invalid request"),
+            errors=[{"location": "body", "pointer": "#", "detail": str(error.message)}],
+        ) from error
     invoice = result.request
     return {
         "invoice_request": str(invoice.uuid),

@@ -21,6 +21,8 @@ pytestmark = pytest.mark.django_db
 BILLS = "/api/integration/v1/bills"
 PAYMENTS = "/api/integration/v1/payments"
 NDJSON = "application/x-ndjson"
+PROBLEM = "application/problem+json"
+STRICT_REFUSED = "/api/integration/v1/problems/strict-refused"
 ACCOUNT = "3100050001"
 
 
@@ -52,6 +54,15 @@ def token():
 def post(api, url, body: bytes, token=None, query=""):
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
     return api.post(url + query, data=body, content_type=NDJSON, **headers)
+
+
+def problem(response, status: int, type: str = "about:blank") -> dict:
+    """The RFC 9457 problem document the API answered with ``status``."""
+    assert response.status_code == status
+    assert response["Content-Type"] == PROBLEM
+    document = response.json()
+    assert (document["type"], document["status"]) == (type, status)
+    return document
 
 
 def jsonl(*records: dict) -> bytes:
@@ -95,7 +106,7 @@ def payment(reference="CIS-PAY-1", **overrides) -> dict:
 def test_without_a_token_the_answer_is_401(api, url):
     response = post(api, url, jsonl(bill()))
 
-    assert response.status_code == 401
+    problem(response, 401)
     assert response["WWW-Authenticate"].startswith("Bearer")
     assert not Bill.objects.exists()
 
@@ -106,8 +117,7 @@ def test_a_client_with_only_the_accounts_scope_is_403(api, url):
 
     response = post(api, url, jsonl(bill()), token)
 
-    assert response.status_code == 403
-    assert "bills:write" in response.json()["detail"]
+    assert "bills:write" in problem(response, 403)["detail"]
     assert not Bill.objects.exists()
 
 
@@ -159,18 +169,46 @@ def test_a_new_amount_sent_again_is_reported_as_replaced(api, token):
 def test_strict_bills_import_nothing_and_answer_422(api, token):
     response = post(api, BILLS, jsonl(bill(), bill("B2", amount="1.001")), token, "?strict=true")
 
-    assert response.status_code == 422
-    report = response.json()
+    report = problem(response, 422, type=STRICT_REFUSED)
     assert (report["committed"], report["rejected"], report["created"]) == (False, 1, 0)
+    assert report["errors"][0]["line"] == 2
+    assert report["replaced"] == 0  # the bill report's own members are there too
     assert not Bill.objects.exists()
     assert not AuditEvent.objects.filter(action="bills.imported").exists()
+
+
+def test_a_strict_refusal_quoting_a_lone_surrogate_is_still_a_problem_document(api, token):
+    body = jsonl(bill()).replace(b'"128.46"', b'"1\\ud800"')
+
+    response = post(api, BILLS, body, token, "?strict=true")
+
+    assert problem(response, 422, type=STRICT_REFUSED)["errors"][0]["line"] == 1
+    assert not Bill.objects.exists()
 
 
 def test_an_unreadable_body_is_400(api, token):
     response = post(api, BILLS, jsonl(bill()).decode().encode("utf-16"), token)
 
-    assert response.status_code == 400
-    assert "neither UTF-8 nor GBK" in response.json()["detail"]
+    assert "neither UTF-8 nor GBK" in problem(response, 400)["detail"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"bill_number": ' + b"9" * 5000 + b"}\n",
+        b'{"bill_number": "\\ud800"}\n',
+        b"[" * 100_000 + b"\n",
+        b"\x00\xff\xfe{]\n",
+    ],
+    ids=["5000 digits", "lone surrogate", "100000 brackets", "garbage"],
+)
+def test_a_hostile_body_is_answered_in_json_never_with_a_page(api, token, body):
+    response = post(api, BILLS, body, token)
+
+    # The import runner reports such rows (a 200 report); whatever it does, the answer is JSON.
+    assert response["Content-Type"].split(";")[0] in ("application/json", PROBLEM)
+    assert "status" in response.json() or "rows" in response.json()
+    assert b"<html" not in response.content.lower()
 
 
 # --- Payments -----------------------------------------------------------------------------------
@@ -198,7 +236,7 @@ def test_strict_payments_import_nothing_and_answer_422(api, token):
         "?strict=true",
     )  # fmt: skip
 
-    assert response.status_code == 422
+    assert problem(response, 422, type=STRICT_REFUSED)["rejected"] == 1
     assert not OutsidePayment.objects.exists()
 
 
@@ -213,3 +251,5 @@ def test_the_schema_lists_both_imports_with_the_bearer_scheme(api):
         assert set(operation["requestBody"]["content"]) == {NDJSON, "application/jsonl"}
         assert {"200", "401", "403", "413", "422", "429"} <= set(operation["responses"])
         assert operation["security"] == [{"ClientToken": []}]
+        refused = operation["responses"]["422"]["content"][PROBLEM]["schema"]["anyOf"]
+        assert {"$ref": "#/components/schemas/InvalidRequestProblem"} in refused

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "accounts"
 URL = "/api/integration/v1/accounts"
 NDJSON = "application/x-ndjson"
+PROBLEM = "application/problem+json"
 
 
 @pytest.fixture(autouse=True)
@@ -60,6 +61,16 @@ def token():
 def post(api, body: bytes, token: str | None = None, content_type=NDJSON, query=""):
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
     return api.post(URL + query, data=body, content_type=content_type, **headers)
+
+
+def problem(response, status: int, type: str = "about:blank") -> dict:
+    """The RFC 9457 problem document the API answered with ``status``."""
+    assert response.status_code == status
+    assert response["Content-Type"] == PROBLEM
+    document = response.json()
+    assert (document["type"], document["status"]) == (type, status)
+    assert document["title"] and document["detail"]
+    return document
 
 
 def jsonl_body() -> bytes:
@@ -125,7 +136,7 @@ def test_a_second_client_with_the_same_name_is_refused():
 def test_without_a_token_the_answer_is_401(api):
     response = post(api, jsonl_body())
 
-    assert response.status_code == 401
+    assert problem(response, 401)["title"] == "Unauthorized"
     assert response["WWW-Authenticate"].startswith("Bearer")
     assert ServiceAccount.objects.count() == 0
 
@@ -144,7 +155,7 @@ def test_a_bad_token_is_401(api, token, authorization):
         URL, data=jsonl_body(), content_type=NDJSON, HTTP_AUTHORIZATION=authorization
     )
 
-    assert response.status_code == 401
+    problem(response, 401)
     assert ServiceAccount.objects.count() == 0
 
 
@@ -164,8 +175,7 @@ def test_a_client_without_the_scope_is_403(api):
 
     response = post(api, jsonl_body(), token)
 
-    assert response.status_code == 403
-    assert "accounts:write" in response.json()["detail"]
+    assert "accounts:write" in problem(response, 403)["detail"]
     assert ServiceAccount.objects.count() == 0
 
 
@@ -248,8 +258,9 @@ def test_rejected_rows_are_listed_and_the_rest_imported(api, token):
 def test_strict_imports_nothing_and_answers_422(api, token):
     response = post(api, rejects_body(), token, query="?strict=true")
 
-    assert response.status_code == 422
-    report = response.json()
+    # A problem document whose extension members are the report.
+    report = problem(response, 422, type="/api/integration/v1/problems/strict-refused")
+    assert "nothing was imported" in report["detail"]
     assert report["committed"] is False
     assert report["strict"] is True
     assert report["rejected"] == 9
@@ -276,22 +287,20 @@ def test_one_audit_record_per_call_names_the_client(api, token):
 def test_an_unreadable_body_is_400_with_the_reason(api, token):
     response = post(api, jsonl_body().decode().encode("utf-16"), token)
 
-    assert response.status_code == 400
-    assert "neither UTF-8 nor GBK" in response.json()["detail"]
+    assert "neither UTF-8 nor GBK" in problem(response, 400)["detail"]
     assert ServiceAccount.objects.count() == 0
 
 
 def test_an_empty_body_is_400(api, token):
     response = post(api, b"\n\n", token)
 
-    assert response.status_code == 400
-    assert "empty" in response.json()["detail"]
+    assert "empty" in problem(response, 400)["detail"]
 
 
 def test_another_content_type_is_415(api, token):
     response = post(api, jsonl_body(), token, content_type="text/csv")
 
-    assert response.status_code == 415
+    assert "application/x-ndjson" in problem(response, 415)["detail"]
     assert ServiceAccount.objects.count() == 0
 
 
@@ -301,8 +310,7 @@ def test_a_body_over_the_limit_is_413(api, token, settings):
     response = post(api, jsonl_body(), token)
 
     assert len(jsonl_body()) > 1000
-    assert response.status_code == 413
-    assert "1000" in response.json()["detail"]
+    assert "1000" in problem(response, 413)["detail"]
     assert ServiceAccount.objects.count() == 0
 
 
@@ -314,9 +322,101 @@ def test_each_client_has_its_own_rate_limit(api, token, settings):
     assert post(api, jsonl_body(), token).status_code == 200
     limited = post(api, jsonl_body(), token)
 
-    assert limited.status_code == 429
+    problem(limited, 429)
     assert int(limited["Retry-After"]) > 0
     assert post(api, jsonl_body(), other_token).status_code == 200
+
+
+# --- Every other answer is a problem document too ----------------------------------------------
+
+
+def test_an_invalid_query_parameter_is_422_saying_which_and_why(api, token):
+    response = post(api, jsonl_body(), token, query="?strict=maybe")
+
+    document = problem(response, 422, type="/api/integration/v1/problems/invalid-request")
+    (error,) = document["errors"]
+    assert (error["location"], error["parameter"]) == ("query", "strict")
+    assert "boolean" in error["detail"]
+    assert ServiceAccount.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", "nothing-here"), ("post", "accounts/"), ("delete", "payments/export/1"), ("get", "")],
+)
+def test_an_unknown_path_under_the_api_is_a_404_problem_not_a_page(api, token, method, path):
+    response = getattr(api, method)(
+        f"/api/integration/v1/{path}", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+
+    assert f"/api/integration/v1/{path}" in problem(response, 404)["detail"]
+
+
+INVOICE = "/api/integration/v1/invoices/6f1c2a9e-4b7d-4e2a-9c1b-3d5e7f9a0b12"
+
+
+@pytest.fixture
+def invoices_token():
+    _client, token = integration_client_create(name="CIS invoicing", scopes=["invoices:write"])
+    return token
+
+
+def test_a_json_body_that_does_not_parse_is_a_400_problem(api, invoices_token):
+    response = api.post(
+        INVOICE, b'{"status": "issued",', "application/json",
+        HTTP_AUTHORIZATION=f"Bearer {invoices_token}",
+    )  # fmt: skip
+
+    assert "not valid JSON" in problem(response, 400)["detail"]
+
+
+def test_a_json_body_over_djangos_limit_is_a_413_problem(api, invoices_token, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    body = json.dumps({"status": "issued", "invoice_number": "2" * 200})
+
+    response = api.post(
+        INVOICE, body, "application/json", HTTP_AUTHORIZATION=f"Bearer {invoices_token}"
+    )
+
+    problem(response, 413)
+
+
+def test_a_body_field_of_the_wrong_type_is_a_422_problem_pointing_at_it(api, invoices_token):
+    response = api.post(
+        INVOICE, {"status": "issued", "note": 5}, "application/json",
+        HTTP_AUTHORIZATION=f"Bearer {invoices_token}",
+    )  # fmt: skip
+
+    document = problem(response, 422, type="/api/integration/v1/problems/invalid-request")
+    assert document["errors"] == [
+        {"location": "body", "pointer": "#/note", "detail": "Input should be a valid string"}
+    ]
+
+
+def test_a_method_the_path_does_not_have_is_a_405_problem_with_allow(api, token):
+    response = api.get(URL, HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    assert "GET" in problem(response, 405)["detail"]
+    assert response["Allow"] == "POST"
+
+
+def test_an_unexpected_failure_is_logged_and_answered_with_nothing_but_the_request_id(
+    api, token, monkeypatch, caplog
+):
+    def broken_import(**kwargs):
+        raise RuntimeError("secret connection string postgres://cis:hunter2@db")
+
+    # A bug inside the import: the one way left to reach the catch-all.
+    monkeypatch.setattr("portal.integration_api.accounts_import", broken_import)
+
+    response = post(api, jsonl_body(), token)
+
+    document = problem(response, 500)
+    assert "hunter2" not in response.content.decode()
+    assert "Traceback" not in response.content.decode()
+    (record,) = [r for r in caplog.records if r.name == "portal.integration_api"]
+    assert record.exc_info[0] is RuntimeError
+    assert record.request_id == document["request_id"] != ""
 
 
 # --- The schema ---------------------------------------------------------------------------------
