@@ -31,6 +31,7 @@ from payments.models import (
 )
 from portal.core import clock
 from portal.core.interchange import InterchangeError
+from portal.core.jobs import ExitStatus
 from portal.models import AuditEvent
 from tests.factories import ServiceAccountFactory, pay
 
@@ -115,11 +116,18 @@ def import_bytes(content: bytes, fmt="csv", **kwargs):
     return bills_import(stream=io.BytesIO(content), fmt=fmt, file_name=f"bills.{fmt}", **kwargs)
 
 
-def run(path, *args):
-    """Run the command; return (stdout, stderr). A CommandError propagates with its returncode."""
+def run(path, *args, status=ExitStatus.DONE):
+    """Run the command; return (stdout, stderr). Expecting a status other than 0, check it and
+    add the CommandError's message to stderr, as the shell shows it; otherwise a CommandError
+    propagates with its returncode."""
     out, err = io.StringIO(), io.StringIO()
-    call_command("import_bills", str(path), *args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
+    if status == ExitStatus.DONE:
+        call_command("import_bills", str(path), *args, stdout=out, stderr=err)
+        return out.getvalue(), err.getvalue()
+    with pytest.raises(CommandError) as stopped:
+        call_command("import_bills", str(path), *args, stdout=out, stderr=err)
+    assert stopped.value.returncode == status
+    return out.getvalue(), err.getvalue() + str(stopped.value)
 
 
 def write(tmp_path, name: str, content: bytes):
@@ -410,14 +418,14 @@ def test_a_utf16_file_is_refused_and_nothing_imported(tmp_path):
 # --- Strict -------------------------------------------------------------------------------------
 
 
-def test_strict_imports_nothing_on_one_bad_row_and_exits_with_status_1(tmp_path):
+def test_strict_imports_nothing_on_one_bad_row_and_exits_with_status_4(tmp_path):
     rows = [csv_row(f"B{n:04d}") for n in range(30)] + [csv_row("B9999", amount="1.001")]
     path = write(tmp_path, "bills.csv", csv_file(*rows))
 
     with pytest.raises(CommandError, match="nothing was imported") as refused:
         call_command("import_bills", str(path), "--strict", stdout=(out := io.StringIO()))
 
-    assert refused.value.returncode == 1
+    assert refused.value.returncode == ExitStatus.REFUSED == 4
     assert "line 32: amount has more than 2 decimal places (1.001)" in out.getvalue()
     assert not Bill.objects.exists()
     assert not LedgerEntry.objects.exists()
@@ -607,14 +615,15 @@ def test_each_run_writes_exactly_one_audit_record_with_the_file_hash(tmp_path):
     assert AuditEvent.objects.order_by("-seq").first().pk == second.pk
 
 
-def test_the_command_lists_every_rejected_row_and_sums_up(tmp_path):
+def test_the_command_lists_every_rejected_row_sums_up_and_exits_with_status_3(tmp_path):
     path = write(tmp_path, "bills.csv", csv_file(csv_row(), csv_row("B2", amount="-1")))
 
-    out, _err = run(path)
+    out, err = run(path, status=ExitStatus.NEEDS_PERSON)
 
     assert "line 3: amount must not be negative" in out
     assert "2 rows: 1 created, 0 updated, 0 unchanged, 1 rejected, 0 flagged" in out
-    assert "1 row(s) were rejected" in out
+    assert "1 row(s) were rejected" in err
+    assert Bill.objects.get().number == "B202610001"
 
 
 def test_the_format_comes_from_the_extension_or_format(tmp_path):

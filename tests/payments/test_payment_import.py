@@ -27,6 +27,7 @@ from payments.models import (
     OutsidePayment,
 )
 from payments.payment_import import PAYMENT_COLUMNS, payments_import
+from portal.core.jobs import ExitStatus
 from portal.models import AuditEvent
 from tests.factories import BillFactory, ServiceAccountFactory, pay
 
@@ -82,10 +83,18 @@ def reasons(report) -> dict[int, str]:
     return {error.line: error.reason for error in report.errors}
 
 
-def run(path, *args):
+def run(path, *args, status=ExitStatus.DONE):
+    """Run the command; return (stdout, stderr). Expecting a status other than 0, check it and
+    add the CommandError's message to stderr, as the shell shows it; otherwise a CommandError
+    propagates with its returncode."""
     out, err = io.StringIO(), io.StringIO()
-    call_command("import_payments", str(path), *args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
+    if status == ExitStatus.DONE:
+        call_command("import_payments", str(path), *args, stdout=out, stderr=err)
+        return out.getvalue(), err.getvalue()
+    with pytest.raises(CommandError) as stopped:
+        call_command("import_payments", str(path), *args, stdout=out, stderr=err)
+    assert stopped.value.returncode == status
+    return out.getvalue(), err.getvalue() + str(stopped.value)
 
 
 def write(tmp_path, name: str, content: bytes):
@@ -362,7 +371,7 @@ def test_a_gbk_file_is_read_correctly(bill, tmp_path):
 # --- Strict, audit ------------------------------------------------------------------------------
 
 
-def test_strict_imports_nothing_on_one_bad_row_and_exits_with_status_1(bill, tmp_path):
+def test_strict_imports_nothing_on_one_bad_row_and_exits_with_status_4(bill, tmp_path):
     path = write(
         tmp_path, "payments.csv", csv_file(row("P1", amount="10.00"), row("P2", bill="B0"))
     )
@@ -370,7 +379,7 @@ def test_strict_imports_nothing_on_one_bad_row_and_exits_with_status_1(bill, tmp
     with pytest.raises(CommandError, match="nothing was imported") as refused:
         run(path, "--strict")
 
-    assert refused.value.returncode == 1
+    assert refused.value.returncode == ExitStatus.REFUSED
     assert not OutsidePayment.objects.exists()
     assert not LedgerEntry.objects.filter(kind=EntryKind.PAYMENT).exists()
     assert fresh(bill).status == BillStatus.OPEN
@@ -381,8 +390,8 @@ def test_each_run_writes_exactly_one_audit_record(bill, tmp_path):
     content = csv_file(row("P1", amount="10.00"), row("P2", amount="20.00"), row("P3", bill="B0"))
     path = write(tmp_path, "payments.csv", content)
 
-    run(path)
-    run(path)
+    run(path, status=ExitStatus.NEEDS_PERSON)
+    run(path, status=ExitStatus.NEEDS_PERSON)
 
     first, second = AuditEvent.objects.filter(action="payments.imported").order_by("seq")
     data = json.loads(first.data)
