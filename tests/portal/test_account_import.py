@@ -8,13 +8,21 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.utils import translation
 
 from payments.models import Tariff
 from portal.account_import import ACCOUNT_COLUMNS, accounts_import
 from portal.core.interchange import InterchangeError
 from portal.core.jobs import ExitStatus
-from portal.models import AccountStatus, AuditEvent, CustomerClass, ServiceAccount
+from portal.integration import integration_client_create
+from portal.models import (
+    AccountStatus,
+    AuditEvent,
+    CustomerClass,
+    IntegrationScope,
+    ServiceAccount,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -575,3 +583,59 @@ def test_a_file_larger_than_a_batch_is_imported_in_batches(tmp_path, django_asse
 
     assert "2500 rows: 2500 created" in out
     assert ServiceAccount.objects.count() == 2500
+
+
+# --- Hostile input (issue 20) -------------------------------------------------------------------
+HOSTILE_LINES = {
+    "a number of 5,000 digits": ('{"account_number": ' + "3" * 5000 + "}", "more than 40 digits"),
+    "a lone surrogate": ('{"holder_name": "\\ud800"}', "a lone surrogate"),
+    "100,000 nested brackets": ("[" * 100_000 + "]" * 100_000, "nested more than 32 deep"),
+    "Infinity": ('{"phone": Infinity}', "Infinity is not a JSON number"),
+}
+
+
+def hostile_body() -> bytes:
+    good = (FIXTURES / "accounts.jsonl").read_text().splitlines()[0]
+    return ("\n".join([good, *(text for text, _reason in HOSTILE_LINES.values())]) + "\n").encode()
+
+
+def test_hostile_json_lines_are_rejected_rows_through_the_command(tmp_path):
+    path = write(tmp_path, "accounts.jsonl", hostile_body())
+
+    out, err = run(path, status=ExitStatus.NEEDS_PERSON)
+
+    listed = {int(text.split(":")[0][5:]): text for text in out.splitlines() if text[:5] == "line "}
+    for line, (_text, reason) in enumerate(HOSTILE_LINES.values(), start=2):
+        assert reason in listed[line]
+    assert "4 row(s) were rejected" in err
+    assert ServiceAccount.objects.count() == 1
+
+
+def test_hostile_json_lines_under_strict_exit_4_and_store_nothing(tmp_path):
+    path = write(tmp_path, "accounts.jsonl", hostile_body())
+
+    run(path, "--strict", status=ExitStatus.REFUSED)
+
+    assert ServiceAccount.objects.count() == 0
+    assert import_audits() == []
+
+
+@pytest.mark.parametrize(("strict", "status"), [("false", 200), ("true", 422)])
+def test_hostile_json_lines_through_the_api_are_a_json_report_never_a_500(strict, status):
+    _client, token = integration_client_create(
+        name="CIS production", scopes=[IntegrationScope.ACCOUNTS_WRITE]
+    )
+
+    response = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="en").post(
+        f"/api/integration/v1/accounts?strict={strict}",
+        data=hostile_body(),
+        content_type="application/x-ndjson",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+    assert response.status_code == status
+    report = response.json()
+    assert [error["line"] for error in report["errors"]] == [2, 3, 4, 5]
+    for error, (_text, reason) in zip(report["errors"], HOSTILE_LINES.values(), strict=True):
+        assert reason in error["reason"]
+    assert ServiceAccount.objects.count() == (1 if status == 200 else 0)
