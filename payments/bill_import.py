@@ -7,6 +7,9 @@ same report (docs/integration.md):
 - every row is checked (``_clean``, then ``_judge`` against the database); a rejected row is
   reported with its line number and every reason, and the good rows are imported, unless
   ``strict``: then one bad row means nothing is imported;
+- dates and amounts must be plausible (``Bounds``, from the settings): the period within years
+  of today, the issue and due dates from the period's start to a bounded time after its end, so
+  a "no date" sentinel such as 9999-12-31 never reaches the penalty arithmetic of a page;
 - a new bill number is a new bill: inserted in bulk with its lines and its ``bill_issued``
   ledger entry;
 - a bill number seen before with the same values writes nothing, so a file imported twice

@@ -7,6 +7,9 @@ API's ``POST /payments``, built like the bill import and answering with the same
 
 - every row is checked; a rejected row is reported with its line number and every reason, and the
   good rows are imported, unless ``strict``: then one bad row means nothing is imported;
+- ``paid_at`` must be plausible (``Bounds``): not later than now plus a few minutes of clock
+  skew, not older than a bounded number of years; checked before anything converts it to
+  Beijing time, which would overflow for year 1 or 9999;
 - idempotent by ``payment_reference``: a reference imported before is left alone when the row is
   identical (counted unchanged) and rejected when it differs; a reference repeated within one
   file is rejected naming its first line;
