@@ -90,9 +90,9 @@ class ImportCommand(BaseCommand):
                 )
         except InterchangeError as error:
             raise CommandError(str(error.message), returncode=ExitStatus.COULD_NOT_RUN) from None
-        except OSError as error:  # the disk or the network share failed part-way: rolled back
+        except OSError as error:  # the disk or a network share failed part-way: rolled back
             raise CommandError(
-                _("Cannot read %(file)s: %(error)s. Nothing was imported.")
+                _("The import of %(file)s could not run: %(error)s. Nothing was imported.")
                 % {"file": file, "error": error.strerror or error},
                 returncode=ExitStatus.COULD_NOT_RUN,
             ) from None

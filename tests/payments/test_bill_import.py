@@ -639,6 +639,15 @@ def test_the_format_comes_from_the_extension_or_format(tmp_path):
     assert "1 created" in out
 
 
+def test_a_file_that_fails_while_being_read_exits_with_status_2():
+    # Reading /proc/self/mem from its start fails with an I/O error, as a failing disk would.
+    with pytest.raises(CommandError, match="Input/output error") as refused:
+        run("/proc/self/mem", "--format", "csv")
+
+    assert refused.value.returncode == ExitStatus.COULD_NOT_RUN
+    assert not Bill.objects.exists()
+
+
 def test_a_missing_file_exits_with_status_2(tmp_path):
     with pytest.raises(CommandError, match="Cannot open") as refused:
         run(tmp_path / "nowhere.csv")
