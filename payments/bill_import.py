@@ -51,6 +51,7 @@ from portal.core.interchange import (
     date_within,
     decimal_value,
     import_run,
+    printable_name,
     shown,
     text_value,
 )
@@ -891,6 +892,7 @@ def bills_import(
     """Import the bills in ``stream`` (binary, CSV or JSON Lines) and report what happened;
     the contract of ``portal.core.interchange.import_run`` (errors, rejects, progress, who
     asked)."""
+    file_name = printable_name(file_name)
     return import_run(
         _BillImport(file_name=file_name, actor=actor),
         stream=stream,

@@ -41,6 +41,7 @@ from portal.core.interchange import (
     Run,
     decimal_value,
     import_run,
+    printable_name,
     shown,
     text_value,
 )
@@ -303,6 +304,7 @@ def payments_import(
     ``flagged`` counts payments towards a cancelled bill: nothing is owed on it, so all of the
     money is held as credit on the account.
     """
+    file_name = printable_name(file_name)
     return import_run(
         _PaymentImport(file_name=file_name, actor=actor),
         stream=stream,

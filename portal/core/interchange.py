@@ -135,6 +135,13 @@ class ImportReport:
         }
 
 
+def printable_name(file_name: str) -> str:
+    """A file's name as the audit log, the ledger's memos and the summary can hold it: control
+    characters (a NUL from an API's ``file_name``) and lone surrogates (the bytes of a name
+    that is not UTF-8, as Python hands them over) become "?"."""
+    return _CONTROL_RE.sub("?", file_name).encode("utf-8", "replace").decode("utf-8")
+
+
 def format_for(file_name: str) -> str | None:
     """The format a file name's extension suggests: "csv", "jsonl" or None."""
     extension = os.path.splitext(file_name)[1].lower()

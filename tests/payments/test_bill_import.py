@@ -823,3 +823,23 @@ def test_a_sentinel_due_date_through_the_api_under_strict_is_422_and_stores_noth
         {"line": 2, "reason": f"due_date 9999-12-31 is outside the accepted window, {DUE_WINDOW}"}
     ]
     assert not Bill.objects.exists()
+
+
+def test_a_file_name_with_a_nul_through_the_api_is_stored_readably(bills_api):
+    # PostgreSQL refuses a NUL in text and in JSON: the name is made printable first.
+    response = bills_api(jsonl_file(values()), "?file_name=bills%00%0A.jsonl")
+
+    assert response.status_code == 200
+    assert response.json()["file_name"] == "bills??.jsonl"
+    assert json.loads(import_audits()[0].data)["file"] == "bills??.jsonl"
+    assert LedgerEntry.objects.get().memo == "bills??.jsonl line 1"
+
+
+def test_a_file_name_that_is_not_utf8_is_imported_under_a_printable_name(tmp_path):
+    path = tmp_path / "bills-\udcff.csv"  # the byte 0xff, as Python names it
+    path.write_bytes(csv_file(csv_row()))
+
+    out, _err = run(path)
+
+    assert "bills-?.csv (csv, sha256" in out
+    assert json.loads(import_audits()[0].data)["file"].endswith("bills-?.csv")
