@@ -279,13 +279,14 @@ def _dates_plausible(row: dict, problems: list[str], bounds: Bounds) -> None:
     start, end = row["period_start"], row["period_end"]
     if start is None or end is None or end < start:
         return
-    rule = bounds.period_rule()
+    rule = bounds.period_rule
     earliest, latest = bounds.period_earliest, bounds.period_latest
     if not (
         date_within("period_start", start, problems, earliest=earliest, latest=latest, rule=rule)
         and date_within("period_end", end, problems, earliest=earliest, latest=latest, rule=rule)
     ):
         return
+    due_latest = bounds.due_latest(end)
     for column in ("issue_date", "due_date"):
         if row[column] is not None:
             date_within(
@@ -293,8 +294,8 @@ def _dates_plausible(row: dict, problems: list[str], bounds: Bounds) -> None:
                 row[column],
                 problems,
                 earliest=start,
-                latest=bounds.due_latest(end),
-                rule=bounds.due_rule(),
+                latest=due_latest,
+                rule=bounds.due_rule,
             )
 
 
