@@ -7,6 +7,9 @@ same report (docs/integration.md):
 - every row is checked (``_clean``, then ``_judge`` against the database); a rejected row is
   reported with its line number and every reason, and the good rows are imported, unless
   ``strict``: then one bad row means nothing is imported;
+- dates and amounts must be plausible (``Bounds``, from the settings): the period within years
+  of today, the issue and due dates from the period's start to a bounded time after its end, so
+  a "no date" sentinel such as 9999-12-31 never reaches the penalty arithmetic of a page;
 - a new bill number is a new bill: inserted in bulk with its lines and its ``bill_issued``
   ledger entry;
 - a bill number seen before with the same values writes nothing, so a file imported twice
@@ -40,12 +43,15 @@ from django.utils.translation import gettext as _
 
 from portal.core import clock
 from portal.core.interchange import (
+    Bounds,
     ImportReport,
     RowError,
     Run,
     date_value,
+    date_within,
     decimal_value,
     import_run,
+    printable_name,
     shown,
     text_value,
 )
@@ -224,7 +230,7 @@ class _BillRunState:
         return f"{self.file_name} line {row.line}"[:200]
 
 
-def _clean_lines(value, problems: list[str]) -> tuple[_Line, ...]:
+def _clean_lines(value, problems: list[str], bounds: Bounds) -> tuple[_Line, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -249,11 +255,13 @@ def _clean_lines(value, problems: list[str]) -> tuple[_Line, ...]:
                     % {"choices": ", ".join(LINE_KINDS), "value": shown(kind)}
                 )
             label = text_value("label", item["label"], item_problems, max_length=_LABEL_MAX)
-            kwh = decimal_value("kwh", item["kwh"], item_problems)
+            kwh = decimal_value("kwh", item["kwh"], item_problems, maximum=bounds.max_kwh)
             unit_price = decimal_value(
                 "unit_price", item["unit_price"], item_problems, places=6, digits=_UNIT_PRICE_DIGITS
             )
-            amount = decimal_value("amount", item["amount"], item_problems)
+            amount = decimal_value(
+                "amount", item["amount"], item_problems, maximum=bounds.max_amount
+            )
         if item_problems:
             problems += [
                 _("lines item %(number)s: %(problem)s") % {"number": number, "problem": problem}
@@ -264,7 +272,34 @@ def _clean_lines(value, problems: list[str]) -> tuple[_Line, ...]:
     return tuple(lines)
 
 
-def _clean(line: int, record: dict) -> tuple[_Row | None, str, list[str]]:
+def _dates_plausible(row: dict, problems: list[str], bounds: Bounds) -> None:
+    """The period within the years around today the bounds allow; the issue and due dates from
+    the period's start to a bounded time after its end. Nothing later (penalty days, a page's
+    date arithmetic) then meets a date it cannot work with, such as 9999-12-31 or 1900-01-01."""
+    start, end = row["period_start"], row["period_end"]
+    if start is None or end is None or end < start:
+        return
+    rule = bounds.period_rule
+    earliest, latest = bounds.period_earliest, bounds.period_latest
+    if not (
+        date_within("period_start", start, problems, earliest=earliest, latest=latest, rule=rule)
+        and date_within("period_end", end, problems, earliest=earliest, latest=latest, rule=rule)
+    ):
+        return
+    due_latest = bounds.due_latest(end)
+    for column in ("issue_date", "due_date"):
+        if row[column] is not None:
+            date_within(
+                column,
+                row[column],
+                problems,
+                earliest=start,
+                latest=due_latest,
+                rule=bounds.due_rule,
+            )
+
+
+def _clean(line: int, record: dict, bounds: Bounds) -> tuple[_Row | None, str, list[str]]:
     """(the row, its bill number if well formed, every problem found in it). The number comes
     back even when other values are wrong, so a number repeated further down is still caught."""
     problems: list[str] = []
@@ -281,8 +316,8 @@ def _clean(line: int, record: dict) -> tuple[_Row | None, str, list[str]]:
     period_end = date_value("period_end", record["period_end"], problems)
     issue_date = date_value("issue_date", record["issue_date"], problems)
     due_date = date_value("due_date", record["due_date"], problems)
-    kwh = decimal_value("kwh", record["kwh"], problems)
-    amount = decimal_value("amount", record["amount"], problems)
+    kwh = decimal_value("kwh", record["kwh"], problems, maximum=bounds.max_kwh)
+    amount = decimal_value("amount", record["amount"], problems, maximum=bounds.max_amount)
     tariff_code = text_value(
         "tariff_code", record["tariff_code"], problems, max_length=_TARIFF_CODE_MAX
     )
@@ -291,12 +326,22 @@ def _clean(line: int, record: dict) -> tuple[_Row | None, str, list[str]]:
         problems.append(
             _('status must be issued or cancelled, not "%(value)s"') % {"value": shown(status)}
         )
-    lines = _clean_lines(record.get("lines"), problems)
+    lines = _clean_lines(record.get("lines"), problems, bounds)
 
     if period_start and period_end and period_end < period_start:
         problems.append(_("period_end is before period_start"))
     if issue_date and due_date and due_date < issue_date:
         problems.append(_("due_date is before issue_date"))
+    _dates_plausible(
+        {
+            "period_start": period_start,
+            "period_end": period_end,
+            "issue_date": issue_date,
+            "due_date": due_date,
+        },
+        problems,
+        bounds,
+    )
     if lines and amount is not None:
         total = sum((x.amount for x in lines), ZERO)
         if total != amount:
@@ -808,6 +853,7 @@ class _BillImport:
         self.file_name, self.actor = file_name, actor
         self.run: Run | None = None
         self.state: _BillRunState | None = None
+        self.bounds: Bounds | None = None
 
     def optional(self, fmt: str) -> frozenset[str]:
         return OPTIONAL_COLUMNS.get(fmt, frozenset())
@@ -815,9 +861,10 @@ class _BillImport:
     def begin(self, run: Run) -> None:
         self.run = run
         self.state = _BillRunState.load(file_name=self.file_name, actor=self.actor)
+        self.bounds = Bounds.current()
 
     def clean(self, line: int, record: dict) -> tuple[_Row | None, str, list[str]]:
-        return _clean(line, record)
+        return _clean(line, record, self.bounds)
 
     def duplicate(self, key: str, first: int) -> str:
         return _("bill number %(number)s already appears on line %(first)s") % {
@@ -846,6 +893,7 @@ def bills_import(
     """Import the bills in ``stream`` (binary, CSV or JSON Lines) and report what happened;
     the contract of ``portal.core.interchange.import_run`` (errors, rejects, progress, who
     asked)."""
+    file_name = printable_name(file_name)
     return import_run(
         _BillImport(file_name=file_name, actor=actor),
         stream=stream,

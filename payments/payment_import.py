@@ -7,6 +7,9 @@ API's ``POST /payments``, built like the bill import and answering with the same
 
 - every row is checked; a rejected row is reported with its line number and every reason, and the
   good rows are imported, unless ``strict``: then one bad row means nothing is imported;
+- ``paid_at`` must be plausible (``Bounds``): not later than now plus a few minutes of clock
+  skew, not older than a bounded number of years; checked before anything converts it to
+  Beijing time, which would overflow for year 1 or 9999;
 - idempotent by ``payment_reference``: a reference imported before is left alone when the row is
   identical (counted unchanged) and rejected when it differs; a reference repeated within one
   file is rejected naming its first line;
@@ -32,11 +35,13 @@ from django.utils.translation import gettext as _
 
 from portal.core import clock
 from portal.core.interchange import (
+    Bounds,
     ImportReport,
     RowError,
     Run,
     decimal_value,
     import_run,
+    printable_name,
     shown,
     text_value,
 )
@@ -55,8 +60,8 @@ AUDIT_ACTION = "payments.imported"
 
 _REFERENCE_MAX = OutsidePayment._meta.get_field("reference").max_length
 _DATETIME_RE = re.compile(
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
-    r"(Z|[+-][0-9]{2}:[0-9]{2})?$"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})?"
 )
 
 
@@ -84,7 +89,7 @@ def _paid_at(value, problems: list[str]) -> datetime | None:
             else _("paid_at is empty")
         )
         return None
-    if not _DATETIME_RE.match(value):
+    if not _DATETIME_RE.fullmatch(value):
         problems.append(
             _('paid_at must be a date and time like 2026-11-05T14:30:00+08:00, not "%(value)s"')
             % {"value": shown(value)}
@@ -98,14 +103,41 @@ def _paid_at(value, problems: list[str]) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=clock.BUSINESS_TIME_ZONE)
 
 
-def _clean(line: int, record: dict, *, today: date) -> tuple[_Payment | None, str, list[str]]:
+def _paid_at_plausible(paid_at: datetime, bounds: Bounds) -> str | None:
+    """Why ``paid_at`` is not a time a payment can have been made, or None. Aware datetimes
+    compare without converting, so year 1 or 9999 in any offset is refused here, before
+    anything converts it to Beijing time (which would overflow)."""
+    if paid_at > bounds.paid_latest:
+        return _(
+            "paid_at is in the future: %(value)s is more than %(skew)s seconds after the "
+            "portal's clock (%(now)s)"
+        ) % {
+            "value": paid_at.isoformat(),
+            "skew": int(bounds.clock_skew.total_seconds()),
+            "now": clock.localtime(bounds.now).isoformat(timespec="seconds"),
+        }
+    if paid_at < clock.day_start(bounds.paid_earliest):
+        return _(
+            "paid_at %(value)s is more than %(years)s year(s) ago: the earliest accepted is "
+            "%(earliest)s (Beijing time)"
+        ) % {
+            "value": paid_at.isoformat(),
+            "years": bounds.payment_years_back,
+            "earliest": bounds.paid_earliest.isoformat(),
+        }
+    return None
+
+
+def _clean(line: int, record: dict, *, bounds: Bounds) -> tuple[_Payment | None, str, list[str]]:
     """(the payment, its reference if well formed, every problem found in the row)."""
     problems: list[str] = []
     reference = text_value(
         "payment_reference", record["payment_reference"], problems, max_length=_REFERENCE_MAX
     )
     bill_number = text_value("bill_number", record["bill_number"], problems, max_length=40)
-    amount = decimal_value("amount", record["amount"], problems, positive=True)
+    amount = decimal_value(
+        "amount", record["amount"], problems, positive=True, maximum=bounds.max_amount
+    )
     paid_at = _paid_at(record["paid_at"], problems)
     channel = record["channel"]
     if channel not in CHANNELS:
@@ -113,12 +145,11 @@ def _clean(line: int, record: dict, *, today: date) -> tuple[_Payment | None, st
             _('channel must be one of %(choices)s, not "%(value)s"')
             % {"choices": ", ".join(CHANNELS), "value": shown(channel)}
         )
+    if paid_at is not None and (problem := _paid_at_plausible(paid_at, bounds)):
+        problems.append(problem)
     if problems:
         return None, reference, problems
-    payment = _Payment(line, reference, bill_number, amount, paid_at, channel)
-    if payment.on_date > today:
-        return None, reference, [_("paid_at is in the future")]
-    return payment, reference, []
+    return _Payment(line, reference, bill_number, amount, paid_at, channel), reference, []
 
 
 def _differences(payment: _Payment, stored: OutsidePayment) -> list[str]:
@@ -148,16 +179,16 @@ class _PaymentImport:
         self.file_name, self.actor = file_name, actor
         self.run: Run | None = None
         self.rules: list = []
-        self.today: date | None = None
+        self.bounds: Bounds | None = None
 
     def optional(self, fmt: str) -> frozenset[str]:
         return frozenset()
 
     def begin(self, run: Run) -> None:
-        self.run, self.rules, self.today = run, penalty_rules(), clock.today()
+        self.run, self.rules, self.bounds = run, penalty_rules(), Bounds.current()
 
     def clean(self, line: int, record: dict) -> tuple[_Payment | None, str, list[str]]:
-        return _clean(line, record, today=self.today)
+        return _clean(line, record, bounds=self.bounds)
 
     def duplicate(self, key: str, first: int) -> str:
         return _("payment reference %(reference)s already appears on line %(first)s") % {
@@ -273,6 +304,7 @@ def payments_import(
     ``flagged`` counts payments towards a cancelled bill: nothing is owed on it, so all of the
     money is held as credit on the account.
     """
+    file_name = printable_name(file_name)
     return import_run(
         _PaymentImport(file_name=file_name, actor=actor),
         stream=stream,

@@ -25,7 +25,7 @@ from django.core.validators import validate_email
 from django.utils.translation import gettext as _
 
 from .core import clock
-from .core.interchange import ImportReport, RowError, Run, import_run
+from .core.interchange import ImportReport, RowError, Run, import_run, printable_name
 from .core.registry import Registry
 from .models import AccountStatus, CustomerClass, IntegrationClient, ServiceAccount
 from .phone import normalise_phone
@@ -214,6 +214,7 @@ def accounts_import(
     """Import the accounts in ``stream`` (binary, CSV or JSON Lines) and report what happened;
     the contract of ``portal.core.interchange.import_run`` (errors, rejects, progress, who
     asked)."""
+    file_name = printable_name(file_name)
     return import_run(
         _AccountImport(),
         stream=stream,

@@ -17,27 +17,36 @@ their commands and the integration API, so a file and an API call are judged by 
   advisory lock on PostgreSQL), rows checked one by one with line-numbered rejects, written in
   batches, ``--strict`` rolling the whole file back on one bad row, progress per batch, and one
   audit record per run as the transaction's last write.
-- The column parsers (``text_value``, ``decimal_value``, ``date_value``) every kind shares.
+- The column parsers (``text_value``, ``decimal_value``, ``date_value``) every kind shares, and
+  the plausibility bounds of dates and amounts (``Bounds``, from the settings).
+- Whatever the bytes, reading raises nothing but ``InterchangeError`` (the whole file) and
+  hands over nothing but records and ``RowError`` (one line): a JSON Lines record goes through
+  ``portal.core.safejson`` (depth, digits, NaN, lone surrogates, NUL), so neither the commands
+  nor the API can be made to crash by what they are sent (the property tests in
+  tests/portal/test_interchange_properties.py).
 """
 
 import codecs
 import csv
 import hashlib
 import io
-import json
 import os
 import re
 import sqlite3
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Protocol
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
+from . import clock, safejson
 from .audit import audit_record
 from .errors import PowerhallError
 
@@ -125,6 +134,13 @@ class ImportReport:
             "errors": [{"line": e.line, "reason": e.reason} for e in self.errors],
             "errors_truncated": self.rejected > len(self.errors),
         }
+
+
+def printable_name(file_name: str) -> str:
+    """A file's name as the audit log, the ledger's memos and the summary can hold it: control
+    characters (a NUL from an API's ``file_name``) and lone surrogates (the bytes of a name
+    that is not UTF-8, as Python hands them over) become "?"."""
+    return _CONTROL_RE.sub("?", file_name).encode("utf-8", "replace").decode("utf-8")
 
 
 def format_for(file_name: str) -> str | None:
@@ -239,8 +255,15 @@ def decoded_lines(stream) -> Iterator[tuple[int, str]]:
 # --- Text to records ----------------------------------------------------------------------------
 
 
+_MAX_NAMES_SHOWN = 10
+
+
 def _quoted(names: Iterable[str]) -> str:
-    return ", ".join(f'"{name}"' for name in names)
+    # Names come from the file: each is shortened, and only the first few are listed, so a
+    # header of a hundred thousand unknown columns makes a message, not a megabyte.
+    names = list(names)
+    quoted = ", ".join(f'"{shown(name)}"' for name in names[:_MAX_NAMES_SHOWN])
+    return quoted + (" …" if len(names) > _MAX_NAMES_SHOWN else "")
 
 
 def _check_columns(found: list[str], *, required: set[str], optional: set[str]) -> None:
@@ -257,7 +280,7 @@ def _check_columns(found: list[str], *, required: set[str], optional: set[str]) 
             _("Missing column(s): %(columns)s. Nothing was imported.")
             % {"columns": _quoted(missing)}
         )
-    repeated = sorted({c for c in found if found.count(c) > 1})
+    repeated = sorted(c for c, count in Counter(found).items() if count > 1)
     if repeated:
         raise InterchangeError(
             _("Column(s) %(columns)s appear more than once in the header. Nothing was imported.")
@@ -334,9 +357,9 @@ def _read_jsonl(lines, *, required, optional):
             continue
         empty = False
         try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield number, RowError(number, _("not valid JSON: %(error)s") % {"error": exc.msg})
+            record = safejson.loads(text)
+        except safejson.UnsafeJSON as error:
+            yield number, RowError(number, str(error.message))
             continue
         if not isinstance(record, dict):
             yield number, RowError(number, _("each line must be a JSON object"))
@@ -535,16 +558,32 @@ def import_run[T](
 
 # --- Column parsers ------------------------------------------------------------------------------
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-_NUMBER_RE = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?$")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_NUMBER_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 MONEY_DIGITS = 12
 """Integer digits a money column holds (``DecimalField(max_digits=14, decimal_places=2)``)."""
+# An int with more bits than this has more digits than any column holds; checked before str(),
+# which refuses integers of more than 4,300 digits with a ValueError.
+_MAX_INT_BITS = 256
 
 
 def shown(value) -> str:
     """A value as quoted in a message: short, and without line breaks."""
-    text = _CONTROL_RE.sub(" ", str(value))
+    text = str(value)[:41]
+    text = _CONTROL_RE.sub(" ", text)
     return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _is_text(value: str) -> bool:
+    """No lone surrogate: the value can be encoded as UTF-8 and stored. Decoded bytes never hold
+    one and safejson refuses them; this keeps any other caller honest."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def text_value(column: str, value, problems: list[str], *, max_length: int) -> str:
@@ -566,6 +605,12 @@ def text_value(column: str, value, problems: list[str], *, max_length: int) -> s
             % {"column": column, "limit": max_length}
         )
         return ""
+    if not _is_text(value):
+        problems.append(
+            _("%(column)s contains a lone surrogate (such as \\ud800), not a character")
+            % {"column": column}
+        )
+        return ""
     return value
 
 
@@ -577,12 +622,17 @@ def decimal_value(
     places: int = 2,
     digits: int = MONEY_DIGITS,
     positive: bool = False,
+    maximum: Decimal | None = None,
 ) -> Decimal | None:
     """A number written with at most ``places`` decimals and ``digits`` before the point, not
-    negative (above zero if ``positive``). JSON Lines may send it as a string or a number."""
+    negative (above zero if ``positive``) and at most ``maximum`` (the plausibility bound,
+    ``Bounds``). JSON Lines may send it as a string or a number."""
     if isinstance(value, str):
         text = value
     elif isinstance(value, int) and not isinstance(value, bool):
+        if value.bit_length() > _MAX_INT_BITS:
+            problems.append(_("%(column)s is too large") % {"column": column})
+            return None
         text = str(value)
     elif isinstance(value, float):
         # The shortest text that reads back as this float: what the sender wrote, for any
@@ -596,7 +646,7 @@ def decimal_value(
     if not text:
         problems.append(_("%(column)s is empty") % {"column": column})
         return None
-    if not _NUMBER_RE.match(text):
+    if not _NUMBER_RE.fullmatch(text):
         problems.append(
             _('%(column)s must be a number like 123.45, not "%(value)s"')
             % {"column": column, "value": shown(text)}
@@ -619,6 +669,12 @@ def decimal_value(
     if positive and not number:
         problems.append(_("%(column)s must be more than 0") % {"column": column})
         return None
+    if maximum is not None and number > maximum:
+        problems.append(
+            _("%(column)s %(value)s is more than %(maximum)s, the most accepted")
+            % {"column": column, "value": shown(text), "maximum": maximum}
+        )
+        return None
     return number
 
 
@@ -631,7 +687,7 @@ def date_value(column: str, value, problems: list[str]) -> date | None:
             else _("%(column)s is empty") % {"column": column}
         )
         return None
-    if not _DATE_RE.match(value):
+    if not _DATE_RE.fullmatch(value):
         problems.append(
             _('%(column)s must be a date written YYYY-MM-DD, not "%(value)s"')
             % {"column": column, "value": shown(value)}
@@ -645,3 +701,130 @@ def date_value(column: str, value, problems: list[str]) -> date | None:
             % {"column": column, "value": value}
         )
         return None
+
+
+def date_within(
+    column: str,
+    day: date,
+    problems: list[str],
+    *,
+    earliest: date,
+    latest: date,
+    rule: Callable[[], str],
+) -> bool:
+    """Whether ``day`` lies in ``earliest`` … ``latest``; if not, the problem says the window
+    and the ``rule`` it comes from ("from period_start to 180 days after period_end"). The rule
+    is a callable, translated only for a row that breaks it: a gettext per row and column costs
+    more than the rest of the check."""
+    if earliest <= day <= latest:
+        return True
+    problems.append(
+        _(
+            "%(column)s %(value)s is outside the accepted window, %(earliest)s to %(latest)s "
+            "(%(rule)s)"
+        )
+        % {
+            "column": column,
+            "value": day.isoformat(),
+            "earliest": earliest.isoformat(),
+            "latest": latest.isoformat(),
+            "rule": rule(),
+        }
+    )
+    return False
+
+
+# --- Plausibility bounds -------------------------------------------------------------------------
+# The defaults, and why, are in docs/integration.md ("Bounds"); each has a setting of the same
+# name without DEFAULT_ (portal/settings/base.py).
+DEFAULT_IMPORT_BILL_YEARS_BACK = 10
+DEFAULT_IMPORT_BILL_YEARS_AHEAD = 1
+DEFAULT_IMPORT_BILL_DUE_DAYS = 180
+DEFAULT_IMPORT_PAYMENT_YEARS_BACK = 10
+DEFAULT_IMPORT_PAYMENT_CLOCK_SKEW_SECONDS = 300
+DEFAULT_IMPORT_MAX_AMOUNT = 1_000_000_000
+DEFAULT_IMPORT_MAX_KWH = 10_000_000_000
+
+
+def years_before(day: date, years: int) -> date:
+    """The same day ``years`` earlier (29 February: the 28th)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
+def years_after(day: date, years: int) -> date:
+    return years_before(day, -years)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What an import accepts as plausible, read from the settings at the start of a run and
+    judged against the business clock of that moment (docs/integration.md, "Bounds")."""
+
+    today: date
+    now: datetime
+    bill_years_back: int = DEFAULT_IMPORT_BILL_YEARS_BACK
+    bill_years_ahead: int = DEFAULT_IMPORT_BILL_YEARS_AHEAD
+    due_days: int = DEFAULT_IMPORT_BILL_DUE_DAYS
+    payment_years_back: int = DEFAULT_IMPORT_PAYMENT_YEARS_BACK
+    clock_skew: timedelta = timedelta(seconds=DEFAULT_IMPORT_PAYMENT_CLOCK_SKEW_SECONDS)
+    max_amount: Decimal = Decimal(DEFAULT_IMPORT_MAX_AMOUNT)
+    max_kwh: Decimal = Decimal(DEFAULT_IMPORT_MAX_KWH)
+
+    @classmethod
+    def current(cls) -> "Bounds":
+        def setting(name: str, default: int) -> int:
+            return getattr(settings, name, default)
+
+        return cls(
+            today=clock.today(),
+            now=clock.now(),
+            bill_years_back=setting("IMPORT_BILL_YEARS_BACK", DEFAULT_IMPORT_BILL_YEARS_BACK),
+            bill_years_ahead=setting("IMPORT_BILL_YEARS_AHEAD", DEFAULT_IMPORT_BILL_YEARS_AHEAD),
+            due_days=setting("IMPORT_BILL_DUE_DAYS", DEFAULT_IMPORT_BILL_DUE_DAYS),
+            payment_years_back=setting(
+                "IMPORT_PAYMENT_YEARS_BACK", DEFAULT_IMPORT_PAYMENT_YEARS_BACK
+            ),
+            clock_skew=timedelta(
+                seconds=setting(
+                    "IMPORT_PAYMENT_CLOCK_SKEW_SECONDS", DEFAULT_IMPORT_PAYMENT_CLOCK_SKEW_SECONDS
+                )
+            ),
+            max_amount=Decimal(setting("IMPORT_MAX_AMOUNT", DEFAULT_IMPORT_MAX_AMOUNT)),
+            max_kwh=Decimal(setting("IMPORT_MAX_KWH", DEFAULT_IMPORT_MAX_KWH)),
+        )
+
+    @cached_property
+    def period_earliest(self) -> date:
+        """The first day a bill's period may start on."""
+        return years_before(self.today, self.bill_years_back)
+
+    @cached_property
+    def period_latest(self) -> date:
+        """The last day a bill's period may end on."""
+        return years_after(self.today, self.bill_years_ahead)
+
+    def period_rule(self) -> str:
+        return _("from %(back)s year(s) before today to %(ahead)s year(s) after") % {
+            "back": self.bill_years_back,
+            "ahead": self.bill_years_ahead,
+        }
+
+    def due_latest(self, period_end: date) -> date:
+        """The last day a bill of this period may be issued or fall due."""
+        return period_end + timedelta(days=self.due_days)
+
+    def due_rule(self) -> str:
+        return _("from period_start to %(days)s days after period_end") % {"days": self.due_days}
+
+    @cached_property
+    def paid_earliest(self) -> date:
+        """The first business date a payment may have been made on."""
+        return years_before(self.today, self.payment_years_back)
+
+    @cached_property
+    def paid_latest(self) -> datetime:
+        """The last instant a payment may say it was made: now, give or take clock skew."""
+        return self.now + self.clock_skew

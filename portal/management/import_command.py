@@ -1,10 +1,15 @@
 """The command behind every billing-system import (``import_accounts``, ``import_bills``,
 ``import_payments``): options, progress bar, rejects listed as they are found, exit status.
 
-Exit status: 0 the import ran and committed (rows may have been rejected: the summary says how
-many); 1 --strict and at least one row was rejected, so nothing was imported; 2 nothing was
-imported because the file could not be read (missing, unknown format, encoding, header) or the
-command line was wrong.
+Exit status (``portal.core.jobs.ExitStatus``; docs/integration.md, "Exit statuses"):
+
+- 0 every row was imported;
+- 3 the import ran and committed, but some rows were rejected (listed, and left out);
+- 4 ``--strict`` and at least one row was rejected, so nothing was imported;
+- 2 nothing was imported because the import could not run: the file could not be opened or
+  read, its format is unknown, its encoding or header is refused, or the command line is wrong;
+- 1 crashed: Python's own status for an uncaught exception, a bug (nothing in the file can
+  cause it: the reader turns every bad input into a refused file or a rejected row).
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -12,9 +17,13 @@ from django.utils.translation import gettext as _
 from tqdm import tqdm
 
 from portal.core.interchange import FORMATS, ImportReport, InterchangeError, format_for
+from portal.core.jobs import ExitStatus
 
-EXIT_REJECTED_STRICT = 1
-EXIT_UNREADABLE = 2
+EXIT_STATUS_HELP = (
+    "Exit status: 0 every row imported; 3 some rows rejected (listed), the others imported; "
+    "4 --strict and a row rejected, nothing imported; 2 could not run (file unreadable, unknown "
+    "format, encoding or header, wrong command line), nothing imported; 1 crashed (a bug)."
+)
 
 
 class ImportCommand(BaseCommand):
@@ -37,7 +46,7 @@ class ImportCommand(BaseCommand):
         parser.add_argument(
             "--strict",
             action="store_true",
-            help="Import nothing, and exit with status 1, if any row is rejected.",
+            help="Import nothing, and exit with status 4, if any row is rejected.",
         )
 
     def handle(self, *args, file, format=None, strict=False, **options):
@@ -46,14 +55,14 @@ class ImportCommand(BaseCommand):
             raise CommandError(
                 _("Cannot tell the format from the name %(file)s: give --format csv or jsonl.")
                 % {"file": file},
-                returncode=EXIT_UNREADABLE,
+                returncode=ExitStatus.COULD_NOT_RUN,
             )
         try:
             stream = open(file, "rb")  # noqa: SIM115 (closed below, after the import)
         except OSError as error:
             raise CommandError(
                 _("Cannot open %(file)s: %(error)s") % {"file": file, "error": error.strerror},
-                returncode=EXIT_UNREADABLE,
+                returncode=ExitStatus.COULD_NOT_RUN,
             ) from None
 
         # A progress bar only for a person watching: never in cron mail or a pipeline's log.
@@ -80,7 +89,13 @@ class ImportCommand(BaseCommand):
                     on_progress=bar.update if bar is not None else None,
                 )
         except InterchangeError as error:
-            raise CommandError(str(error.message), returncode=EXIT_UNREADABLE) from None
+            raise CommandError(str(error.message), returncode=ExitStatus.COULD_NOT_RUN) from None
+        except OSError as error:  # the disk or a network share failed part-way: rolled back
+            raise CommandError(
+                _("The import of %(file)s could not run: %(error)s. Nothing was imported.")
+                % {"file": file, "error": error.strerror or error},
+                returncode=ExitStatus.COULD_NOT_RUN,
+            ) from None
         finally:
             if bar is not None:
                 bar.close()
@@ -90,17 +105,15 @@ class ImportCommand(BaseCommand):
             raise CommandError(
                 _("--strict: %(rejected)s row(s) rejected, so nothing was imported.")
                 % {"rejected": report.rejected},
-                returncode=EXIT_REJECTED_STRICT,
+                returncode=ExitStatus.REFUSED,
             )
         if report.rejected:
-            self.stdout.write(
-                self.style.WARNING(
-                    _(
-                        "%(rejected)s row(s) were rejected and not imported (listed above); "
-                        "the other rows were imported."
-                    )
-                    % {"rejected": report.rejected}
+            raise CommandError(
+                _(
+                    "%(rejected)s row(s) were rejected and not imported (listed above); "
+                    "the other rows were imported."
                 )
+                % {"rejected": report.rejected},
+                returncode=ExitStatus.NEEDS_PERSON,
             )
-        else:
-            self.stdout.write(self.style.SUCCESS(_("Import complete.")))
+        self.stdout.write(self.style.SUCCESS(_("Import complete.")))

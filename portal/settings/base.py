@@ -226,6 +226,17 @@ BINDING_LIMIT_PER_IP = env_int("BINDING_LIMIT_PER_IP", 30)
 INTEGRATION_API_MAX_BODY_BYTES = env_int("INTEGRATION_API_MAX_BODY_BYTES", 20 * 1024 * 1024)
 INTEGRATION_API_RATE_LIMIT = env_int("INTEGRATION_API_RATE_LIMIT", 120)
 INTEGRATION_API_RATE_WINDOW = env_int("INTEGRATION_API_RATE_WINDOW", 3600)
+# Plausibility bounds of the billing-system imports, files and API alike (docs/integration.md,
+# "Bounds", says why these defaults): a bill's period within so many years of today; its issue
+# and due dates at most so many days after the period ends; a payment no older than so many
+# years and no later than now plus the clock skew; amounts (yuan) and consumption (kWh) at most.
+IMPORT_BILL_YEARS_BACK = env_int("IMPORT_BILL_YEARS_BACK", 10)
+IMPORT_BILL_YEARS_AHEAD = env_int("IMPORT_BILL_YEARS_AHEAD", 1)
+IMPORT_BILL_DUE_DAYS = env_int("IMPORT_BILL_DUE_DAYS", 180)
+IMPORT_PAYMENT_YEARS_BACK = env_int("IMPORT_PAYMENT_YEARS_BACK", 10)
+IMPORT_PAYMENT_CLOCK_SKEW_SECONDS = env_int("IMPORT_PAYMENT_CLOCK_SKEW_SECONDS", 300)
+IMPORT_MAX_AMOUNT = env_int("IMPORT_MAX_AMOUNT", 1_000_000_000)
+IMPORT_MAX_KWH = env_int("IMPORT_MAX_KWH", 10_000_000_000)
 # Retired audit keys, still needed to verify rows written before a key rotation (docs/audit.md).
 AUDIT_PREVIOUS_KEYS = env_list("AUDIT_PREVIOUS_KEYS")
 

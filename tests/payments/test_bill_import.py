@@ -7,12 +7,13 @@ import hashlib
 import io
 import json
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Sum
+from django.test import Client
 from django.utils import translation
 
 from payments.bill_import import BILL_COLUMNS, bills_import
@@ -31,7 +32,9 @@ from payments.models import (
 )
 from portal.core import clock
 from portal.core.interchange import InterchangeError
-from portal.models import AuditEvent
+from portal.core.jobs import ExitStatus
+from portal.integration import integration_client_create
+from portal.models import AuditEvent, IntegrationScope
 from tests.factories import ServiceAccountFactory, pay
 
 pytestmark = pytest.mark.django_db
@@ -115,11 +118,18 @@ def import_bytes(content: bytes, fmt="csv", **kwargs):
     return bills_import(stream=io.BytesIO(content), fmt=fmt, file_name=f"bills.{fmt}", **kwargs)
 
 
-def run(path, *args):
-    """Run the command; return (stdout, stderr). A CommandError propagates with its returncode."""
+def run(path, *args, status=ExitStatus.DONE):
+    """Run the command; return (stdout, stderr). Expecting a status other than 0, check it and
+    add the CommandError's message to stderr, as the shell shows it; otherwise a CommandError
+    propagates with its returncode."""
     out, err = io.StringIO(), io.StringIO()
-    call_command("import_bills", str(path), *args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
+    if status == ExitStatus.DONE:
+        call_command("import_bills", str(path), *args, stdout=out, stderr=err)
+        return out.getvalue(), err.getvalue()
+    with pytest.raises(CommandError) as stopped:
+        call_command("import_bills", str(path), *args, stdout=out, stderr=err)
+    assert stopped.value.returncode == status
+    return out.getvalue(), err.getvalue() + str(stopped.value)
 
 
 def write(tmp_path, name: str, content: bytes):
@@ -410,14 +420,14 @@ def test_a_utf16_file_is_refused_and_nothing_imported(tmp_path):
 # --- Strict -------------------------------------------------------------------------------------
 
 
-def test_strict_imports_nothing_on_one_bad_row_and_exits_with_status_1(tmp_path):
+def test_strict_imports_nothing_on_one_bad_row_and_exits_with_status_4(tmp_path):
     rows = [csv_row(f"B{n:04d}") for n in range(30)] + [csv_row("B9999", amount="1.001")]
     path = write(tmp_path, "bills.csv", csv_file(*rows))
 
     with pytest.raises(CommandError, match="nothing was imported") as refused:
         call_command("import_bills", str(path), "--strict", stdout=(out := io.StringIO()))
 
-    assert refused.value.returncode == 1
+    assert refused.value.returncode == ExitStatus.REFUSED == 4
     assert "line 32: amount has more than 2 decimal places (1.001)" in out.getvalue()
     assert not Bill.objects.exists()
     assert not LedgerEntry.objects.exists()
@@ -607,14 +617,15 @@ def test_each_run_writes_exactly_one_audit_record_with_the_file_hash(tmp_path):
     assert AuditEvent.objects.order_by("-seq").first().pk == second.pk
 
 
-def test_the_command_lists_every_rejected_row_and_sums_up(tmp_path):
+def test_the_command_lists_every_rejected_row_sums_up_and_exits_with_status_3(tmp_path):
     path = write(tmp_path, "bills.csv", csv_file(csv_row(), csv_row("B2", amount="-1")))
 
-    out, _err = run(path)
+    out, err = run(path, status=ExitStatus.NEEDS_PERSON)
 
     assert "line 3: amount must not be negative" in out
     assert "2 rows: 1 created, 0 updated, 0 unchanged, 1 rejected, 0 flagged" in out
-    assert "1 row(s) were rejected" in out
+    assert "1 row(s) were rejected" in err
+    assert Bill.objects.get().number == "B202610001"
 
 
 def test_the_format_comes_from_the_extension_or_format(tmp_path):
@@ -626,6 +637,15 @@ def test_the_format_comes_from_the_extension_or_format(tmp_path):
 
     out, _err = run(path, "--format", "jsonl")
     assert "1 created" in out
+
+
+def test_a_file_that_fails_while_being_read_exits_with_status_2():
+    # Reading /proc/self/mem from its start fails with an I/O error, as a failing disk would.
+    with pytest.raises(CommandError, match="Input/output error") as refused:
+        run("/proc/self/mem", "--format", "csv")
+
+    assert refused.value.returncode == ExitStatus.COULD_NOT_RUN
+    assert not Bill.objects.exists()
 
 
 def test_a_missing_file_exits_with_status_2(tmp_path):
@@ -652,3 +672,174 @@ def test_a_file_larger_than_a_batch_is_imported_in_a_few_queries_per_batch(
     assert report.created == 2500
     assert LedgerEntry.objects.filter(kind=EntryKind.BILL_ISSUED).count() == 2500
     assert_ledger_balances()
+
+
+# --- Bounds and hostile input (issue 20) -------------------------------------------------------
+# The clock is pinned so that the windows in the messages are fixed: today is 2026-12-06.
+PINNED = datetime(2026, 12, 6, 10, 0, tzinfo=clock.BUSINESS_TIME_ZONE)
+OUTSIDE = "is outside the accepted window, "
+DUE_WINDOW = "2026-10-01 to 2027-04-29 (from period_start to 180 days after period_end)"
+# One bad JSON Lines record of each kind a billing system can send on a bad day; each is a row
+# rejected with safejson's reason, never a crash.
+HOSTILE_LINES = {
+    "amount of 5,000 digits": (
+        '{"bill_number": "B9", "amount": ' + "9" * 5000 + "}",
+        "a number has more than 40 digits",
+    ),
+    "a lone surrogate": ('{"bill_number": "B\\ud800"}', "a text contains a lone surrogate"),
+    "100,000 nested brackets": ("[" * 100_000 + "]" * 100_000, "nested more than 32 deep"),
+    "NaN": ('{"amount": NaN}', "NaN is not a JSON number"),
+    "a NUL": ('{"bill_number": "B\\u0000"}', "a text contains a NUL character"),
+}
+
+
+def hostile_body() -> bytes:
+    """A good bill on line 1, then one hostile line of each kind, then a good bill."""
+    good = [json.dumps(values("B202610001")), json.dumps(values("B202610002"))]
+    return ("\n".join([good[0], *(text for text, _reason in HOSTILE_LINES.values()), good[1]])
+            + "\n").encode()  # fmt: skip
+
+
+@pytest.mark.time_machine(PINNED, tick=False)
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"due_date": "9999-12-31"}, f"due_date 9999-12-31 {OUTSIDE}{DUE_WINDOW}"),
+        ({"due_date": "1900-01-01"}, f"due_date 1900-01-01 {OUTSIDE}{DUE_WINDOW}"),
+        ({"issue_date": "1900-01-01"}, f"issue_date 1900-01-01 {OUTSIDE}{DUE_WINDOW}"),
+        ({"period_start": "1900-01-01"}, "period_start 1900-01-01 is outside the accepted window, "
+         "2016-12-06 to 2027-12-06 (from 10 year(s) before today to 1 year(s) after)"),
+        ({"period_start": "2099-01-01", "period_end": "2099-01-31", "issue_date": "2099-02-03",
+          "due_date": "2099-02-20"}, "period_start 2099-01-01 is outside the accepted window"),
+        ({"amount": "1000000000.01"}, "amount 1000000000.01 is more than 1000000000, the most"),
+        ({"kwh": "10000000001"}, "kwh 10000000001 is more than 10000000000, the most accepted"),
+    ],
+)  # fmt: skip
+def test_implausible_dates_and_amounts_are_rejected_through_the_command(
+    tmp_path, overrides, reason
+):
+    path = write(tmp_path, "bills.csv", csv_file(csv_row("B-OK"), csv_row("B-BAD", **overrides)))
+
+    out, _err = run(path, status=ExitStatus.NEEDS_PERSON)
+
+    assert reason in next(text for text in out.splitlines() if text.startswith("line 3: "))
+    assert list(Bill.objects.values_list("number", flat=True)) == ["B-OK"]
+    assert_ledger_balances()
+
+
+@pytest.mark.time_machine(PINNED, tick=False)
+def test_a_sentinel_due_date_under_strict_exits_4_and_stores_nothing(tmp_path):
+    path = write(tmp_path, "bills.csv", csv_file(csv_row("B-OK"), csv_row(due_date="9999-12-31")))
+
+    out, err = run(path, "--strict", status=ExitStatus.REFUSED)
+
+    assert "line 3: due_date 9999-12-31 is outside the accepted window" in out
+    assert "nothing was imported" in err
+    assert not Bill.objects.exists()
+    assert not LedgerEntry.objects.exists()
+    assert import_audits() == []
+
+
+@pytest.mark.time_machine(PINNED, tick=False)
+def test_the_bounds_follow_the_settings(settings):
+    settings.IMPORT_BILL_DUE_DAYS = 10
+    settings.IMPORT_MAX_AMOUNT = 100
+
+    report = import_bytes(csv_file(csv_row()))
+
+    reason = reasons(report)[2]
+    assert "amount 128.46 is more than 100, the most accepted" in reason
+    assert (
+        "due_date 2026-11-20 is outside the accepted window, 2026-10-01 to 2026-11-10 (from "
+        "period_start to 10 days after period_end)"
+    ) in reason
+    assert not Bill.objects.exists()
+
+
+def test_hostile_json_lines_are_rejected_rows_through_the_command(tmp_path):
+    path = write(tmp_path, "bills.jsonl", hostile_body())
+
+    out, err = run(path, status=ExitStatus.NEEDS_PERSON)
+
+    for line, (_name, (_text, reason)) in enumerate(HOSTILE_LINES.items(), start=2):
+        assert any(text.startswith(f"line {line}: ") and reason in text
+                   for text in out.splitlines()), (line, reason)  # fmt: skip
+    assert f"{len(HOSTILE_LINES)} row(s) were rejected" in err
+    assert set(Bill.objects.values_list("number", flat=True)) == {"B202610001", "B202610002"}
+    assert_ledger_balances()
+
+
+def test_hostile_json_lines_under_strict_exit_4_and_store_nothing(tmp_path):
+    path = write(tmp_path, "bills.jsonl", hostile_body())
+
+    run(path, "--strict", status=ExitStatus.REFUSED)
+
+    assert not Bill.objects.exists()
+    assert not LedgerEntry.objects.exists()
+    assert import_audits() == []
+
+
+@pytest.fixture
+def bills_api():
+    """The integration API as the billing system calls it: a real token with bills:write."""
+    _client, token = integration_client_create(
+        name="CIS production", scopes=[IntegrationScope.BILLS_WRITE]
+    )
+    client = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="en")
+
+    def post(body: bytes, query: str = ""):
+        return client.post(
+            "/api/integration/v1/bills" + query,
+            data=body,
+            content_type="application/x-ndjson",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+
+    return post
+
+
+def test_hostile_json_lines_through_the_api_are_a_json_report_never_a_500(bills_api):
+    response = bills_api(hostile_body())
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")
+    report = response.json()
+    assert (report["rows"], report["created"], report["rejected"]) == (7, 2, 5)
+    for error, (_text, reason) in zip(report["errors"], HOSTILE_LINES.values(), strict=True):
+        assert reason in error["reason"]
+    assert [error["line"] for error in report["errors"]] == [2, 3, 4, 5, 6]
+
+
+@pytest.mark.time_machine(PINNED, tick=False)
+def test_a_sentinel_due_date_through_the_api_under_strict_is_422_and_stores_nothing(bills_api):
+    body = jsonl_file(values("B-OK"), values(due_date="9999-12-31"))
+
+    response = bills_api(body, "?strict=true")
+
+    assert response.status_code == 422
+    report = response.json()
+    assert report["committed"] is False
+    assert report["errors"] == [
+        {"line": 2, "reason": f"due_date 9999-12-31 is outside the accepted window, {DUE_WINDOW}"}
+    ]
+    assert not Bill.objects.exists()
+
+
+def test_a_file_name_with_a_nul_through_the_api_is_stored_readably(bills_api):
+    # PostgreSQL refuses a NUL in text and in JSON: the name is made printable first.
+    response = bills_api(jsonl_file(values()), "?file_name=bills%00%0A.jsonl")
+
+    assert response.status_code == 200
+    assert response.json()["file_name"] == "bills??.jsonl"
+    assert json.loads(import_audits()[0].data)["file"] == "bills??.jsonl"
+    assert LedgerEntry.objects.get().memo == "bills??.jsonl line 1"
+
+
+def test_a_file_name_that_is_not_utf8_is_imported_under_a_printable_name(tmp_path):
+    path = tmp_path / "bills-\udcff.csv"  # the byte 0xff, as Python names it
+    path.write_bytes(csv_file(csv_row()))
+
+    out, _err = run(path)
+
+    assert "bills-?.csv (csv, sha256" in out
+    assert json.loads(import_audits()[0].data)["file"].endswith("bills-?.csv")

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.utils import translation
 
 from payments.bill_import import bills_import
@@ -27,7 +28,10 @@ from payments.models import (
     OutsidePayment,
 )
 from payments.payment_import import PAYMENT_COLUMNS, payments_import
-from portal.models import AuditEvent
+from portal.core import clock
+from portal.core.jobs import ExitStatus
+from portal.integration import integration_client_create
+from portal.models import AuditEvent, IntegrationScope
 from tests.factories import BillFactory, ServiceAccountFactory, pay
 
 pytestmark = pytest.mark.django_db
@@ -82,10 +86,18 @@ def reasons(report) -> dict[int, str]:
     return {error.line: error.reason for error in report.errors}
 
 
-def run(path, *args):
+def run(path, *args, status=ExitStatus.DONE):
+    """Run the command; return (stdout, stderr). Expecting a status other than 0, check it and
+    add the CommandError's message to stderr, as the shell shows it; otherwise a CommandError
+    propagates with its returncode."""
     out, err = io.StringIO(), io.StringIO()
-    call_command("import_payments", str(path), *args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
+    if status == ExitStatus.DONE:
+        call_command("import_payments", str(path), *args, stdout=out, stderr=err)
+        return out.getvalue(), err.getvalue()
+    with pytest.raises(CommandError) as stopped:
+        call_command("import_payments", str(path), *args, stdout=out, stderr=err)
+    assert stopped.value.returncode == status
+    return out.getvalue(), err.getvalue() + str(stopped.value)
 
 
 def write(tmp_path, name: str, content: bytes):
@@ -362,7 +374,7 @@ def test_a_gbk_file_is_read_correctly(bill, tmp_path):
 # --- Strict, audit ------------------------------------------------------------------------------
 
 
-def test_strict_imports_nothing_on_one_bad_row_and_exits_with_status_1(bill, tmp_path):
+def test_strict_imports_nothing_on_one_bad_row_and_exits_with_status_4(bill, tmp_path):
     path = write(
         tmp_path, "payments.csv", csv_file(row("P1", amount="10.00"), row("P2", bill="B0"))
     )
@@ -370,7 +382,7 @@ def test_strict_imports_nothing_on_one_bad_row_and_exits_with_status_1(bill, tmp
     with pytest.raises(CommandError, match="nothing was imported") as refused:
         run(path, "--strict")
 
-    assert refused.value.returncode == 1
+    assert refused.value.returncode == ExitStatus.REFUSED
     assert not OutsidePayment.objects.exists()
     assert not LedgerEntry.objects.filter(kind=EntryKind.PAYMENT).exists()
     assert fresh(bill).status == BillStatus.OPEN
@@ -381,8 +393,8 @@ def test_each_run_writes_exactly_one_audit_record(bill, tmp_path):
     content = csv_file(row("P1", amount="10.00"), row("P2", amount="20.00"), row("P3", bill="B0"))
     path = write(tmp_path, "payments.csv", content)
 
-    run(path)
-    run(path)
+    run(path, status=ExitStatus.NEEDS_PERSON)
+    run(path, status=ExitStatus.NEEDS_PERSON)
 
     first, second = AuditEvent.objects.filter(action="payments.imported").order_by("seq")
     data = json.loads(first.data)
@@ -392,3 +404,149 @@ def test_each_run_writes_exactly_one_audit_record(bill, tmp_path):
     }  # fmt: skip
     assert json.loads(second.data)["counts"]["unchanged"] == 2
     assert AuditEvent.objects.order_by("-seq").first().pk == second.pk
+
+
+# --- Bounds and hostile input (issue 20) -------------------------------------------------------
+# Today is 2026-12-06, 10:00 in Beijing (02:00 UTC).
+PINNED = datetime(2026, 12, 6, 10, 0, tzinfo=clock.BUSINESS_TIME_ZONE)
+
+
+@pytest.mark.time_machine(PINNED, tick=False)
+@pytest.mark.parametrize(
+    ("paid_at", "reason"),
+    [
+        # Converting these to Beijing time overflows: they must be refused before.
+        ("0001-01-01T00:00:00+08:00", "paid_at 0001-01-01T00:00:00+08:00 is more than 10 year(s) "
+         "ago: the earliest accepted is 2016-12-06 (Beijing time)"),
+        ("0001-01-01T00:00:00+14:00", "is more than 10 year(s) ago"),
+        ("9999-12-31T23:59:59-12:00", "paid_at is in the future: 9999-12-31T23:59:59-12:00 is more "
+         "than 300 seconds after the portal's clock (2026-12-06T10:00:00+08:00)"),
+        ("9999-12-31 23:59:59", "paid_at is in the future"),
+        ("2016-12-05T23:59:59+08:00", "is more than 10 year(s) ago"),
+        ("2026-12-06T10:05:01+08:00", "paid_at is in the future"),
+    ],
+)  # fmt: skip
+def test_implausible_payment_times_are_rejected_through_the_command(
+    bill, tmp_path, paid_at, reason
+):
+    content = csv_file(row("P-OK", amount="1.00"), row("P-BAD", paid_at=paid_at))
+
+    out, _err = run(write(tmp_path, "payments.csv", content), status=ExitStatus.NEEDS_PERSON)
+
+    assert reason in next(text for text in out.splitlines() if text.startswith("line 3: "))
+    assert OutsidePayment.objects.get().reference == "P-OK"
+    assert_ledger_balances()
+
+
+@pytest.mark.time_machine(PINNED, tick=False)
+def test_a_payment_within_the_clock_skew_or_ten_years_back_is_accepted(bill):
+    content = csv_file(
+        row("P-UTC", amount="1.00", paid_at="2016-12-05T16:00:00Z"),  # 2016-12-06 00:00 Beijing
+        row("P-SKEW", amount="1.00", paid_at="2026-12-06T10:04:59+08:00"),
+    )
+
+    report = import_bytes(content)
+
+    assert (report.created, report.rejected) == (2, 0)
+
+
+@pytest.mark.time_machine(PINNED, tick=False)
+def test_a_payment_above_the_maximum_amount_is_rejected(bill, settings):
+    settings.IMPORT_MAX_AMOUNT = 50
+
+    report = import_bytes(csv_file(row(amount="50.01")))
+
+    assert reasons(report) == {2: "amount 50.01 is more than 50, the most accepted"}
+    assert not OutsidePayment.objects.exists()
+
+
+HOSTILE_LINES = {
+    "paid_at of year 1": (
+        '{"payment_reference": "P-Y1", "bill_number": "B202609001", "amount": "1.00", '
+        '"paid_at": "0001-01-01T00:00:00+08:00", "channel": "counter"}',
+        "is more than 10 year(s) ago",
+    ),
+    "paid_at of year 9999": (
+        '{"payment_reference": "P-Y9999", "bill_number": "B202609001", "amount": "1.00", '
+        '"paid_at": "9999-12-31T23:59:59-12:00", "channel": "counter"}',
+        "paid_at is in the future",
+    ),
+    "amount of 5,000 digits": ('{"amount": ' + "1" * 5000 + "}", "more than 40 digits"),
+    "a lone surrogate": ('{"payment_reference": "\\udfff"}', "a lone surrogate"),
+    "100,000 nested brackets": ('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested"),
+}
+
+
+def hostile_body() -> bytes:
+    good = json.dumps(
+        {
+            "payment_reference": "P-OK",
+            "bill_number": "B202609001",
+            "amount": "10.00",
+            "paid_at": "2026-10-15T09:30:00+08:00",
+            "channel": "counter",
+        }
+    )
+    return ("\n".join([good, *(text for text, _reason in HOSTILE_LINES.values())]) + "\n").encode()
+
+
+def test_hostile_json_lines_are_rejected_rows_through_the_command(bill, tmp_path):
+    out, err = run(
+        write(tmp_path, "payments.jsonl", hostile_body()), status=ExitStatus.NEEDS_PERSON
+    )
+
+    for line, (_text, reason) in enumerate(HOSTILE_LINES.values(), start=2):
+        assert reason in next(
+            text for text in out.splitlines() if text.startswith(f"line {line}: ")
+        )
+    assert "5 row(s) were rejected" in err
+    assert OutsidePayment.objects.get().reference == "P-OK"
+    assert_ledger_balances()
+
+
+def test_hostile_json_lines_under_strict_exit_4_and_store_nothing(bill, tmp_path):
+    run(write(tmp_path, "payments.jsonl", hostile_body()), "--strict", status=ExitStatus.REFUSED)
+
+    assert not OutsidePayment.objects.exists()
+    assert not LedgerEntry.objects.filter(kind=EntryKind.PAYMENT).exists()
+    assert not AuditEvent.objects.filter(action="payments.imported").exists()
+
+
+@pytest.fixture
+def payments_api():
+    """The integration API as the billing system calls it: a real token with bills:write."""
+    _client, token = integration_client_create(
+        name="CIS production", scopes=[IntegrationScope.BILLS_WRITE]
+    )
+    client = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="en")
+
+    def post(body: bytes, query: str = ""):
+        return client.post(
+            "/api/integration/v1/payments" + query,
+            data=body,
+            content_type="application/x-ndjson",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+
+    return post
+
+
+def test_hostile_json_lines_through_the_api_are_a_json_report_never_a_500(bill, payments_api):
+    response = payments_api(hostile_body())
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")
+    report = response.json()
+    assert (report["rows"], report["created"], report["rejected"]) == (6, 1, 5)
+    assert [error["line"] for error in report["errors"]] == [2, 3, 4, 5, 6]
+    for error, (_text, reason) in zip(report["errors"], HOSTILE_LINES.values(), strict=True):
+        assert reason in error["reason"]
+
+
+def test_hostile_json_lines_through_the_api_under_strict_are_422(bill, payments_api):
+    response = payments_api(hostile_body(), "?strict=true")
+
+    assert response.status_code == 422
+    assert response.json()["rejected"] == 5
+    assert not OutsidePayment.objects.exists()
+    assert fresh(bill).status == BillStatus.OPEN

@@ -8,12 +8,21 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.utils import translation
 
 from payments.models import Tariff
 from portal.account_import import ACCOUNT_COLUMNS, accounts_import
 from portal.core.interchange import InterchangeError
-from portal.models import AccountStatus, AuditEvent, CustomerClass, ServiceAccount
+from portal.core.jobs import ExitStatus
+from portal.integration import integration_client_create
+from portal.models import (
+    AccountStatus,
+    AuditEvent,
+    CustomerClass,
+    IntegrationScope,
+    ServiceAccount,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -35,11 +44,18 @@ def tariffs():
     Tariff.objects.create(code="LV-BIZ", name="一般工商业电价")
 
 
-def run(path, *args):
-    """Run the command; return (stdout, stderr). A CommandError propagates with its returncode."""
+def run(path, *args, status=ExitStatus.DONE):
+    """Run the command; return (stdout, stderr). Expecting a status other than 0, check it and
+    add the CommandError's message to stderr, as the shell shows it; otherwise a CommandError
+    propagates with its returncode."""
     out, err = io.StringIO(), io.StringIO()
-    call_command("import_accounts", str(path), *args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
+    if status == ExitStatus.DONE:
+        call_command("import_accounts", str(path), *args, stdout=out, stderr=err)
+        return out.getvalue(), err.getvalue()
+    with pytest.raises(CommandError) as stopped:
+        call_command("import_accounts", str(path), *args, stdout=out, stderr=err)
+    assert stopped.value.returncode == status
+    return out.getvalue(), err.getvalue() + str(stopped.value)
 
 
 def write(tmp_path, name: str, content: str | bytes) -> Path:
@@ -189,7 +205,7 @@ def test_a_missing_file_is_refused_with_exit_status_2(tmp_path):
 
 
 def test_rejected_rows_are_listed_with_line_and_reason_and_the_good_rows_imported():
-    out, _err = run(FIXTURES / "rejects.csv")  # exit status 0: no CommandError
+    out, err = run(FIXTURES / "rejects.csv", status=ExitStatus.NEEDS_PERSON)
 
     lines = out.splitlines()
     expected = {
@@ -207,7 +223,7 @@ def test_rejected_rows_are_listed_with_line_and_reason_and_the_good_rows_importe
         assert any(text.startswith(f"line {line}: ") and reason in text for text in lines), line
     assert not any(text.startswith(("line 2:", "line 12:")) for text in lines)
     assert "11 rows: 2 created, 0 updated, 0 unchanged, 9 rejected, 0 flagged" in out
-    assert "9 row(s) were rejected and not imported" in out
+    assert "9 row(s) were rejected and not imported" in err
     assert set(ServiceAccount.objects.values_list("number", flat=True)) == {
         "3100012345",
         "3100040010",
@@ -229,7 +245,7 @@ def test_a_number_repeated_in_a_file_is_rejected_on_its_second_occurrence_naming
         ),
     )
 
-    out, _err = run(path)
+    out, _err = run(path, status=ExitStatus.NEEDS_PERSON)
 
     assert "line 4: account number 3100050001 already appears on line 2" in out
     assert ServiceAccount.objects.get(number="3100050001").holder_name == "第一次"
@@ -267,7 +283,10 @@ def test_duplicates_are_caught_across_batches(tmp_path):
 )
 def test_impossible_values_are_rejected_with_the_reason(tmp_path, values, reason):
     number = values.pop("number", "3100050001")
-    out, _err = run(write(tmp_path, "bad.csv", csv_file(csv_row(number, **values))))
+    out, _err = run(
+        write(tmp_path, "bad.csv", csv_file(csv_row(number, **values))),
+        status=ExitStatus.NEEDS_PERSON,
+    )
 
     assert "line 2: " in out and reason in out
     assert ServiceAccount.objects.count() == 0
@@ -276,7 +295,7 @@ def test_impossible_values_are_rejected_with_the_reason(tmp_path, values, reason
 def test_every_problem_of_a_row_is_reported_at_once(tmp_path):
     path = write(tmp_path, "bad.csv", csv_file(csv_row("12", holder_name="", status="gone")))
 
-    out, _err = run(path)
+    out, _err = run(path, status=ExitStatus.NEEDS_PERSON)
 
     line = next(text for text in out.splitlines() if text.startswith("line 2: "))
     assert "account_number must be 6 to 20 digits" in line
@@ -298,7 +317,9 @@ def test_jsonl_values_must_be_text_and_keys_exact(tmp_path):
         json.dumps(good | {"account_number": "3100012396", "feeder": None, "phone": None}),
     ]
 
-    out, _err = run(write(tmp_path, "bad.jsonl", "\n".join(lines) + "\n"))
+    out, _err = run(
+        write(tmp_path, "bad.jsonl", "\n".join(lines) + "\n"), status=ExitStatus.NEEDS_PERSON
+    )
 
     assert "line 1: account_number must be text (in quotes)" in out
     assert 'line 2: unknown key(s): "colour"' in out
@@ -457,11 +478,11 @@ def test_an_unknown_tariff_is_imported_and_flagged_until_the_tariff_is_defined()
 # --- Strict mode --------------------------------------------------------------------------------
 
 
-def test_strict_imports_nothing_on_one_bad_row_and_exits_non_zero():
+def test_strict_imports_nothing_on_one_bad_row_and_exits_with_status_4():
     with pytest.raises(CommandError) as refused:
         out, _err = run(FIXTURES / "rejects.csv", "--strict")
 
-    assert refused.value.returncode == 1
+    assert refused.value.returncode == ExitStatus.REFUSED
     assert "nothing was imported" in str(refused.value)
     assert ServiceAccount.objects.count() == 0
     assert import_audits() == []
@@ -497,8 +518,8 @@ def test_strict_with_a_clean_file_imports_it():
 def test_each_run_writes_exactly_one_audit_record_with_the_file_hash():
     path = FIXTURES / "rejects.csv"
 
-    run(path)
-    run(path)
+    run(path, status=ExitStatus.NEEDS_PERSON)
+    run(path, status=ExitStatus.NEEDS_PERSON)
 
     audits = import_audits()
     assert len(audits) == 2
@@ -562,3 +583,59 @@ def test_a_file_larger_than_a_batch_is_imported_in_batches(tmp_path, django_asse
 
     assert "2500 rows: 2500 created" in out
     assert ServiceAccount.objects.count() == 2500
+
+
+# --- Hostile input (issue 20) -------------------------------------------------------------------
+HOSTILE_LINES = {
+    "a number of 5,000 digits": ('{"account_number": ' + "3" * 5000 + "}", "more than 40 digits"),
+    "a lone surrogate": ('{"holder_name": "\\ud800"}', "a lone surrogate"),
+    "100,000 nested brackets": ("[" * 100_000 + "]" * 100_000, "nested more than 32 deep"),
+    "Infinity": ('{"phone": Infinity}', "Infinity is not a JSON number"),
+}
+
+
+def hostile_body() -> bytes:
+    good = (FIXTURES / "accounts.jsonl").read_text().splitlines()[0]
+    return ("\n".join([good, *(text for text, _reason in HOSTILE_LINES.values())]) + "\n").encode()
+
+
+def test_hostile_json_lines_are_rejected_rows_through_the_command(tmp_path):
+    path = write(tmp_path, "accounts.jsonl", hostile_body())
+
+    out, err = run(path, status=ExitStatus.NEEDS_PERSON)
+
+    listed = {int(text.split(":")[0][5:]): text for text in out.splitlines() if text[:5] == "line "}
+    for line, (_text, reason) in enumerate(HOSTILE_LINES.values(), start=2):
+        assert reason in listed[line]
+    assert "4 row(s) were rejected" in err
+    assert ServiceAccount.objects.count() == 1
+
+
+def test_hostile_json_lines_under_strict_exit_4_and_store_nothing(tmp_path):
+    path = write(tmp_path, "accounts.jsonl", hostile_body())
+
+    run(path, "--strict", status=ExitStatus.REFUSED)
+
+    assert ServiceAccount.objects.count() == 0
+    assert import_audits() == []
+
+
+@pytest.mark.parametrize(("strict", "status"), [("false", 200), ("true", 422)])
+def test_hostile_json_lines_through_the_api_are_a_json_report_never_a_500(strict, status):
+    _client, token = integration_client_create(
+        name="CIS production", scopes=[IntegrationScope.ACCOUNTS_WRITE]
+    )
+
+    response = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="en").post(
+        f"/api/integration/v1/accounts?strict={strict}",
+        data=hostile_body(),
+        content_type="application/x-ndjson",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+    assert response.status_code == status
+    report = response.json()
+    assert [error["line"] for error in report["errors"]] == [2, 3, 4, 5]
+    for error, (_text, reason) in zip(report["errors"], HOSTILE_LINES.values(), strict=True):
+        assert reason in error["reason"]
+    assert ServiceAccount.objects.count() == (1 if status == 200 else 0)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 from django.contrib.auth.models import Permission
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import translation
 
@@ -235,7 +235,10 @@ def test_the_api_answers_with_the_same_report_as_the_command(api, token, tmp_pat
     path.write_bytes(body)
     out = io.StringIO()
 
-    call_command("import_accounts", str(path), stdout=out, stderr=io.StringIO())
+    with pytest.raises(CommandError) as stopped:  # exit status 3: rows rejected, the rest kept
+        call_command("import_accounts", str(path), stdout=out, stderr=io.StringIO())
+
+    assert stopped.value.returncode == 3
 
     assert report["rejected"] == 9
     assert report["errors"][0]["line"] == 2  # JSON Lines count from 1: no header

@@ -4,16 +4,14 @@ every import (portal/management/import_command.py)."""
 from django.utils.translation import gettext as _
 
 from payments.bill_import import bills_import
-from portal.management.import_command import ImportCommand
+from portal.management.import_command import EXIT_STATUS_HELP, ImportCommand
 
 
 class Command(ImportCommand):
     help = (
         "Import bills from a CSV or JSON Lines file exported by the billing system. A new bill "
         "number creates a bill; a known one with new values replaces, adjusts or cancels it; a "
-        "second run of the same file changes nothing. Exit status: 0 imported (some rows may "
-        "have been rejected, see the summary), 1 rows rejected under --strict (nothing "
-        "imported), 2 file unreadable (nothing imported)."
+        "second run of the same file changes nothing. " + EXIT_STATUS_HELP
     )
 
     @staticmethod

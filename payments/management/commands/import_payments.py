@@ -6,16 +6,14 @@ Options and exit status as every import (portal/management/import_command.py).
 from django.utils.translation import gettext as _
 
 from payments.payment_import import payments_import
-from portal.management.import_command import ImportCommand
+from portal.management.import_command import EXIT_STATUS_HELP, ImportCommand
 
 
 class Command(ImportCommand):
     help = (
         "Import payments made at a counter, by bank direct debit or in another app, from a CSV "
         "or JSON Lines file exported by the billing system. Idempotent by payment reference: a "
-        "second run of the same file changes nothing. Exit status: 0 imported (some rows may "
-        "have been rejected, see the summary), 1 rows rejected under --strict (nothing "
-        "imported), 2 file unreadable (nothing imported)."
+        "second run of the same file changes nothing. " + EXIT_STATUS_HELP
     )
 
     @staticmethod

@@ -4,15 +4,14 @@ exit status as every import (portal/management/import_command.py)."""
 from django.utils.translation import gettext as _
 
 from portal.account_import import accounts_import
-from portal.management.import_command import ImportCommand
+from portal.management.import_command import EXIT_STATUS_HELP, ImportCommand
 
 
 class Command(ImportCommand):
     help = (
         "Import electricity accounts from a CSV or JSON Lines file exported by the billing "
         "system. Upserts by account number; a second run of the same file changes nothing. "
-        "Exit status: 0 imported (some rows may have been rejected, see the summary), 1 rows "
-        "rejected under --strict (nothing imported), 2 file unreadable (nothing imported)."
+        + EXIT_STATUS_HELP
     )
 
     @staticmethod
