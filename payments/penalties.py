@@ -80,7 +80,7 @@ class PenaltyUnknown:
         return _(
             "The late-payment penalty could not be worked out for this bill: its due date,"
             " %(day)s, is the last day of the calendar, which billing systems use for"
-            " \u201cno date\u201d. Our staff have been told."
+            " “no date”. Our staff have been told."
         ) % {"day": self.day.isoformat()}
 
     @property
