@@ -41,3 +41,27 @@ def refuse_changes(model, pk):
 
     pg = connection.vendor == "postgresql"
     return remove
+
+
+def refuse_inserts(model, *, column: str, containing: str):
+    """Make every INSERT into ``model``'s table whose ``column`` contains ``containing`` fail
+    with a database error (a notification for one bill, say). Same lifetime as
+    ``refuse_changes``."""
+    table = model._meta.db_table
+    name = f"poison_{table}_{next(_names)}"
+    pattern = "%" + containing.replace("'", "''") + "%"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$$ BEGIN RAISE EXCEPTION '{MESSAGE}'; END $$"
+            )
+            cursor.execute(
+                f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW "
+                f"WHEN (NEW.{column} LIKE '{pattern}') EXECUTE FUNCTION {name}()"
+            )
+        else:
+            cursor.execute(
+                f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW "
+                f"WHEN NEW.{column} LIKE '{pattern}' BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END"
+            )
