@@ -10,7 +10,7 @@ docs/applications.md, "Quality"), for one month and, if chosen, one district.
 - **Open cases by age** at the end of the month (or now, for the current month): handed in
   before then and not closed by then, by calendar days since they were handed in.
 - **Satisfaction (CSAT)**: the average score and the number of survey answers given in the month
-  (``applications.survey``), with how many gave each score.
+  (``applications.survey``), with how many gave each score, and the latest comments.
 - **Complaints per 1,000 accounts**: complaints handed in during the month, per thousand
   electricity accounts (of the district, when one is chosen).
 
@@ -41,6 +41,7 @@ PER = Decimal("1000")
 TENTH = Decimal("0.1")
 # Open cases by calendar days since they were handed in: (lower bound, upper bound or None).
 AGE_BUCKETS = ((0, 7), (7, 30), (30, 90), (90, None))
+COMMENTS_SHOWN = 20
 
 
 def _tenth(value) -> Decimal:
@@ -98,6 +99,14 @@ class Csat:
 
 
 @dataclass(frozen=True)
+class Comment:
+    reference: str
+    score: int
+    text: str
+    answered_at: datetime
+
+
+@dataclass(frozen=True)
 class Complaints:
     complaints: int
     accounts: int
@@ -121,6 +130,8 @@ class Dashboard:
     step_days: list[StepDays]
     open_by_age: list[AgeBucket]
     csat: Csat
+    comments: list[Comment]
+    """The month's latest survey comments (at most ``COMMENTS_SHOWN``)."""
     complaints: Complaints
 
     @property
@@ -258,6 +269,12 @@ def dashboard_figures(*, month: date, district: str = "") -> Dashboard:
         step_days=_step_days(clocks),
         open_by_age=_open_by_age(cases, open_as_of),
         csat=_csat(answers),
+        comments=[
+            Comment(*row)
+            for row in answers.exclude(comment="")
+            .order_by("-answered_at", "-pk")
+            .values_list("case__reference", "score", "comment", "answered_at")[:COMMENTS_SHOWN]
+        ],
         complaints=Complaints(
             complaints=cases.filter(
                 category=Category.COMPLAINT, submitted_at__gte=start, submitted_at__lt=end

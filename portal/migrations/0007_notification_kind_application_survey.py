@@ -13,11 +13,11 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='notification',
             name='kind',
-            field=models.CharField(choices=[('bill_issued', 'A new bill'), ('bill_due_soon', 'A bill falls due soon'), ('bill_overdue', 'A bill is overdue'), ('payment_received', 'Payment received, with the receipt'), ('refund', 'A refund'), ('application_status', 'An application changes status'), ('application_survey', 'A short survey after an application is completed'), ('outage', 'A planned outage affecting my accounts')], max_length=30, verbose_name='kind'),
+            field=models.CharField(choices=[('bill_issued', 'A new bill'), ('bill_due_soon', 'A bill falls due soon'), ('bill_overdue', 'A bill is overdue'), ('payment_received', 'Payment received, with the receipt'), ('refund', 'A refund'), ('application_status', 'An application changes status'), ('application_survey', 'A short survey when an application is completed'), ('outage', 'A planned outage affecting my accounts')], max_length=30, verbose_name='kind'),
         ),
         migrations.AlterField(
             model_name='notificationpreference',
             name='kind',
-            field=models.CharField(choices=[('bill_issued', 'A new bill'), ('bill_due_soon', 'A bill falls due soon'), ('bill_overdue', 'A bill is overdue'), ('payment_received', 'Payment received, with the receipt'), ('refund', 'A refund'), ('application_status', 'An application changes status'), ('application_survey', 'A short survey after an application is completed'), ('outage', 'A planned outage affecting my accounts')], max_length=30),
+            field=models.CharField(choices=[('bill_issued', 'A new bill'), ('bill_due_soon', 'A bill falls due soon'), ('bill_overdue', 'A bill is overdue'), ('payment_received', 'Payment received, with the receipt'), ('refund', 'A refund'), ('application_status', 'An application changes status'), ('application_survey', 'A short survey when an application is completed'), ('outage', 'A planned outage affecting my accounts')], max_length=30),
         ),
     ]

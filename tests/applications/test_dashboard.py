@@ -233,6 +233,7 @@ def test_a_survey_answer_shows_in_csat(
     assert dict(figures.csat.by_score) == {5: 0, 4: 1, 3: 0, 2: 0, 1: 1}
     body = client.get(DASHBOARD).content.decode()
     assert "2.5 / 5" in body and "2 answers" in body
+    assert "Quick." in body and case.reference in body  # the month's comments
     assert dashboard_figures(month=NOW.date(), district="黄浦区").csat.count == 1
 
 
