@@ -50,6 +50,7 @@ from .models import (
     StepClock,
     TimeUnit,
 )
+from .survey import survey_schedule
 from .uploads import document_check, storage_name
 
 S = CaseStatus
@@ -463,6 +464,7 @@ def case_advance(*, case: Case, to: str, actor: User, note: str = "") -> Case:
         transition(case, workflow, to=to, actor=actor, data={"note": note}, locked=True)
         if workflow.is_final(to):
             _move(case, S.COMPLETED, actor=actor, changes={"closed_at": now, "due_at": None})
+            survey_schedule(case)  # the satisfaction survey, after the commit
         else:
             _clock_start(case, to, at=now)
             Case.objects.filter(pk=case.pk).update(due_at=case.due_at)

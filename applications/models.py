@@ -505,3 +505,37 @@ class CaseDocument(models.Model):
 
     def __str__(self):
         return self.name
+
+
+# --- Quality: the satisfaction survey after a completed case (docs/applications.md, "Quality") ---
+SURVEY_COMMENT_MAX = 1000
+
+
+class SurveyAnswer(models.Model):
+    """The applicant's answer to the short survey a completed case sends (``applications.survey``):
+    a score from 1 (poor) to 5 (very good) and a comment if they like. One per case; once
+    given, it is never changed."""
+
+    case = models.OneToOneField(
+        Case, on_delete=models.CASCADE, related_name="survey_answer", verbose_name=_("application")
+    )
+    score = models.PositiveSmallIntegerField(_("score"))
+    comment = models.TextField(_("comment"), max_length=SURVEY_COMMENT_MAX, blank=True)
+    answered_at = models.DateTimeField(_("answered at"))
+
+    class Meta:
+        verbose_name = _("survey answer")
+        verbose_name_plural = _("survey answers")
+        ordering = ["-answered_at", "pk"]
+        # The manager's dashboard (applications.dashboard) reads every case's figures: a
+        # permission of its own, held by the Service staff group (portal/roles.py).
+        permissions = [("view_dashboard", _("Can view the applications dashboard"))]
+        indexes = [models.Index(fields=["answered_at"], name="surveyanswer_answered")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(score__gte=1, score__lte=5), name="surveyanswer_score_1_to_5"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.case} {self.score}/5"

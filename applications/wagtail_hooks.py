@@ -4,11 +4,13 @@
   figures and dates, or add the next one, with its time limits inline. Every create, edit and
   delete writes an audit record in the same transaction.
 - /cms-admin/applications/: the staff's queue of cases (``admin_views``).
+- /cms-admin/applications-dashboard/: the manager's dashboard (``dashboard_views``).
 """
 
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
+from wagtail.admin.menu import MenuItem
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, InlinePanel, ObjectList
 from wagtail.admin.ui.tables import Column, DateColumn, TitleColumn
 from wagtail.admin.viewsets.model import ModelViewSet
@@ -26,6 +28,7 @@ from .admin_views import (
     staff_document_download,
     work_required,
 )
+from .dashboard_views import DASHBOARD_PERMISSION, dashboard, dashboard_export
 from .models import Case, CommitmentRuleSet
 
 
@@ -176,3 +179,33 @@ class CaseViewSet(ModelViewSet):
 @hooks.register("register_admin_viewset")
 def register_case_queue():
     return CaseViewSet("application_queue")
+
+
+# --- The manager's dashboard (quality) ------------------------------------------------------------
+class DashboardMenuItem(MenuItem):
+    def is_shown(self, request):
+        return request.user.has_perm(DASHBOARD_PERMISSION)
+
+
+@hooks.register("register_admin_urls")
+def register_dashboard_urls():
+    return [
+        path("applications-dashboard/", dashboard, name="applications_dashboard"),
+        path(
+            "applications-dashboard/export/",
+            dashboard_export,
+            name="applications_dashboard_export",
+        ),
+    ]
+
+
+@hooks.register("register_admin_menu_item")
+def register_dashboard_menu_item():
+    # Right after the queue (menu_order 305).
+    return DashboardMenuItem(
+        _("Applications dashboard"),
+        reverse("applications_dashboard"),
+        name="applications-dashboard",
+        icon_name="table",
+        order=306,
+    )

@@ -32,6 +32,7 @@ STAFF_MODEL_PERMISSIONS = {
         # The application queue: reading cases, and working them.
         ("applications", "view_case"),
         ("applications", "work_case"),
+        ("applications", "view_dashboard"),  # the manager's dashboard (quality)
     ],
 }
 

@@ -22,6 +22,7 @@ urlpatterns = [
     path("bills/", include("payments.urls.bills")),
     path("pay/", include("payments.urls.pay")),
     path("receipts/", include("payments.urls.receipts")),
+    path("survey/", include("applications.urls_public")),
     path("api/integration/v1/", integration_api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("privacy/", site.privacy_notice, name="privacy_notice"),

@@ -14,6 +14,7 @@ class NotificationKind(models.TextChoices):
     PAYMENT_RECEIVED = "payment_received", _("Payment received, with the receipt")
     REFUND = "refund", _("A refund")
     APPLICATION_STATUS = "application_status", _("An application changes status")
+    APPLICATION_SURVEY = "application_survey", _("A short survey when an application is completed")
     OUTAGE = "outage", _("A planned outage affecting my accounts")
 
 

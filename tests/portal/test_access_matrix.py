@@ -83,6 +83,9 @@ ROUTES = {
     "applications:document_remove": ("POST", None),
     "applications:answer": ("POST", None),
     "applications:withdraw": ("POST", None),
+    # The satisfaction survey is public behind its signed link: an unsigned token is "not a
+    # valid survey link" (404) to everyone.
+    "survey:answer": ("GET", None),
 }
 
 
@@ -197,6 +200,7 @@ def world():
         "pay:invoice": {"attempt": attempt.uuid},
         "receipts:pdf": {"number": org_payment.receipts.get().number},
         "receipts:verify": {"token": "not-a-token-anybody-was-issued"},
+        "survey:answer": {"token": "not-a-token-anybody-was-sent"},
     }
     return {"member": member, "kwargs": kwargs, "org_binding": org_binding}
 

@@ -406,6 +406,15 @@ SAMPLES = {
             "url": "http://testserver/applications/x/",
         },
     },
+    NotificationKind.APPLICATION_SURVEY: {
+        "name": "张三",
+        "application": {
+            "reference": "A-2026-0001",
+            "title": "新装",
+            "url": "http://testserver/survey/x/",
+            "until": "2026-12-31",
+        },
+    },
     NotificationKind.OUTAGE: {
         "account": "31****0001",
         "label": "",
