@@ -57,6 +57,13 @@ def submit(page, form_selector: str, button: str = "button[type=submit]") -> Non
         page.locator(f"main {form_selector} {button}").first.click()
 
 
+def settled(page) -> None:
+    """Wait until the page has stopped fetching (the back office loads its icon sprite after
+    the page): on SQLite the live server's threads share one connection, and a form posted while
+    another request is running can break the transaction of both."""
+    page.wait_for_load_state("networkidle")
+
+
 def label(choice, language: str) -> str:
     with translation.override(language):
         return str(choice.label)
@@ -161,17 +168,21 @@ def test_resident_applies_staff_carry_it_to_archived_and_the_resident_sees_it_do
     desk.fill('input[name="code"]', totp_code(secret))
     submit(desk, f'form[action="{reverse("mfa_authenticate")}"]')
     assert path_of(desk) == QUEUE
+    settled(desk)
     with desk.expect_navigation():
         desk.locator(f'a:text-is("{case.reference}")').first.click()
     inspect = f"{QUEUE}inspect/{case.pk}/"
     assert path_of(desk) == inspect
+    settled(desk)
     submit(desk, 'form:has(input[name="action"][value="accept"])')
+    settled(desk)
     steps = [s.step for s in steps_for(version=case.kind_version, customer_class="residential")]
     assert "design_review" not in steps  # high voltage only
     for step in steps[1:]:
         desk.select_option('main form:has(input[name="action"][value="advance"]) select', step)
         submit(desk, 'form:has(input[name="action"][value="advance"])')
         assert path_of(desk) == inspect
+        settled(desk)
         case.refresh_from_db()
         assert case.step == step
     assert case.status == CaseStatus.COMPLETED
