@@ -1,19 +1,26 @@
 """The customer's side of applications, under /me/applications/ (docs/applications.md): the list,
 starting one (with every document it needs listed first: 一次性告知), the draft's details and
 documents, review and submit, the case's timeline with its deadline, answering a request,
-withdrawing, and downloading a document. Every case is read through ``selectors.case_get_for``:
-another person's case is "not found"."""
+withdrawing, and downloading a document. An organisation's list and start page are under
+/org/<uuid>/applications/ (``urls_org``); its cases open at the same /me/applications/<uuid>/
+pages. Every case is read through ``selectors.case_get_for``: another person's case, or an
+organisation's the member may not see, is "not found"."""
+
+from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from portal import selectors as portal_selectors
 from portal.core import ratelimit
 from portal.core.errors import PowerhallError
+from portal.models import Scope
+from portal.org_access import admin_mfa_redirect, org_member_required
 
 from . import cases, selectors
 from .forms import AnswerForm, DetailsForm, DocumentForm, StartForm, WithdrawForm
@@ -34,11 +41,32 @@ def _upload_allowed(user) -> bool:
     )
 
 
-def _draft_for(request, uuid) -> Case:
-    case = selectors.case_get_for(user=request.user, uuid=uuid)
-    if case.status != CaseStatus.DRAFT or case.applicant_id != request.user.pk:
-        raise Http404
-    return case
+def case_view(*, draft: bool = False):
+    """Resolve the ``uuid`` URL argument into the case the signed-in person may see (404
+    otherwise) and pass it on. An organisation's case is an organisation page: its
+    administrators need two factors first. ``draft``: only the applicant's own draft."""
+
+    def decorator(view):
+        @login_required
+        @wraps(view)
+        def wrapped(request, uuid, *args, **kwargs):
+            case = selectors.case_get_for(user=request.user, uuid=uuid)
+            if draft and (case.status != CaseStatus.DRAFT or case.applicant_id != request.user.pk):
+                raise Http404
+            if refused := admin_mfa_redirect(request, case.membership):
+                return refused
+            return view(request, case, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def _list_path(case: Case) -> str:
+    """Where the case's "back to the list" link goes: the organisation's list, or the person's."""
+    if case.membership is not None:
+        return reverse("org:applications", kwargs={"org": case.membership.organisation.uuid})
+    return reverse("applications:list")
 
 
 @login_required
@@ -47,7 +75,27 @@ def case_list(request):
     return render(
         request,
         "applications/case_list.html",
-        {"cases": selectors.case_list_for(user=request.user)},
+        {
+            "cases": selectors.case_list_for(user=request.user),
+            "memberships": portal_selectors.membership_list_for(user=request.user),
+        },
+    )
+
+
+@org_member_required
+@require_safe
+def org_case_list(request):
+    """The organisation's applications this member may see (selectors' module docstring)."""
+    membership = request.membership
+    return render(
+        request,
+        "applications/org_case_list.html",
+        {
+            "membership": membership,
+            "organisation": membership.organisation,
+            "cases": selectors.org_case_list_for(membership=membership),
+            "may_apply": selectors.may_apply_for(membership=membership),
+        },
     )
 
 
@@ -55,12 +103,41 @@ def case_list(request):
 def case_start(request):
     """Pick the kind and the class; the page lists every document the kind needs for that class
     before anything is created (一次性告知)."""
-    versions = kind_versions_current()
     bindings = list(portal_selectors.binding_list_for(user=request.user))
+    return _start(request, bindings=bindings, membership=None)
+
+
+@org_member_required
+def org_case_start(request):
+    """Apply for the organisation: for one of its accounts the member holds the ``apply`` scope
+    on (administrators: any), or for none (a new connection), which any member who may apply
+    for the organisation at all may do. A member who may not is told so, and shown no form."""
+    membership = request.membership
+    bindings = list(
+        portal_selectors.org_bindings_for(membership=membership, scope=Scope.APPLY)
+        .select_related("account")
+        .order_by("created_at")
+    )
+    if not (membership.is_admin or bindings):
+        return render(
+            request,
+            "applications/case_start.html",
+            {"membership": membership, "organisation": membership.organisation, "refused": True},
+        )
+    return _start(request, bindings=bindings, membership=membership)
+
+
+def _start(request, *, bindings, membership):
+    versions = kind_versions_current()
     accounts = [
         (str(b.uuid), f"{b.label or b.account.number} · {b.account.address}") for b in bindings
     ]
-    form = StartForm(request.POST or request.GET or None, kinds=list(versions), accounts=accounts)
+    form = StartForm(
+        request.POST or request.GET or None,
+        kinds=list(versions),
+        accounts=accounts,
+        initial={"customer_class": CustomerClass.LV_BUSINESS} if membership else None,
+    )
     checklist = None
     if form.is_bound and form.is_valid():
         version = versions[form.cleaned_data["kind"]]
@@ -76,6 +153,7 @@ def case_start(request):
                     version=version,
                     customer_class=account.customer_class if account else customer_class,
                     applicant=request.user,
+                    organisation=membership.organisation if membership else None,
                     account=account,
                     details=(
                         {"address": account.address, "district": account.district}
@@ -102,6 +180,8 @@ def case_start(request):
                 else None
             ),
             "kinds": [(k, Category(k).label) for k in versions],
+            "membership": membership,
+            "organisation": membership.organisation if membership else None,
         },
     )
 
@@ -112,6 +192,7 @@ def _draft_context(case: Case, details_form, document_form) -> dict:
     have = {doc.document for doc in uploaded}
     return {
         "case": case,
+        "list_path": _list_path(case),
         "details_form": details_form,
         "document_form": document_form,
         "needed": [(doc, doc.document in have) for doc in needed],
@@ -140,10 +221,9 @@ def _details_initial(case: Case) -> dict:
     }
 
 
-@login_required
-def case_draft(request, uuid):
+@case_view(draft=True)
+def case_draft(request, case):
     """The draft: its details (saved as often as the customer likes) and its documents."""
-    case = _draft_for(request, uuid)
     details_form = DetailsForm(request.POST or None, initial=_details_initial(case))
     if request.method == "POST" and details_form.is_valid():
         cases.case_details_save(case=case, details=details_form.cleaned_data, actor=request.user)
@@ -157,10 +237,9 @@ def case_draft(request, uuid):
     )
 
 
-@login_required
 @require_POST
-def document_upload(request, uuid):
-    case = _draft_for(request, uuid)
+@case_view(draft=True)
+def document_upload(request, case):
     document_form = DocumentForm(request.POST, request.FILES, documents=_needed_documents(case))
     if document_form.is_valid():
         if not _upload_allowed(request.user):
@@ -187,10 +266,9 @@ def document_upload(request, uuid):
     )
 
 
-@login_required
 @require_POST
-def document_remove(request, uuid, document):
-    case = _draft_for(request, uuid)
+@case_view(draft=True)
+def document_remove(request, case, document):
     doc = case.documents.filter(uuid=document).first()
     if doc is None:
         raise Http404
@@ -199,9 +277,8 @@ def document_remove(request, uuid, document):
     return redirect("applications:draft", uuid=case.uuid)
 
 
-@login_required
-def case_review(request, uuid):
-    case = _draft_for(request, uuid)
+@case_view(draft=True)
+def case_review(request, case):
     if request.method == "POST":
         try:
             cases.case_submit(case=case, actor=request.user)
@@ -228,12 +305,11 @@ def case_review(request, uuid):
     )
 
 
-@login_required
 @require_safe
-def case_detail(request, uuid):
+@case_view()
+def case_detail(request, case):
     """The case's timeline: where it stands, the deadline and the time left, every message and
     request, the documents; answering a request and withdrawing from here."""
-    case = selectors.case_get_for(user=request.user, uuid=uuid)
     if case.status == CaseStatus.DRAFT and case.applicant_id == request.user.pk:
         return redirect("applications:draft", uuid=case.uuid)
     return render(request, "applications/case_detail.html", _detail_context(case))
@@ -245,6 +321,7 @@ def _detail_context(case: Case, answer_form=None) -> dict:
     running = selectors.running_clock(case) if case.is_open else None
     return {
         "case": case,
+        "list_path": _list_path(case),
         "steps": [
             {
                 "label": s.get_step_display(),
@@ -264,10 +341,9 @@ def _detail_context(case: Case, answer_form=None) -> dict:
     }
 
 
-@login_required
 @require_POST
-def case_answer(request, uuid):
-    case = selectors.case_get_for(user=request.user, uuid=uuid)
+@case_view()
+def case_answer(request, case):
     form = AnswerForm(request.POST, request.FILES)
     if form.is_valid():
         upload = form.cleaned_data.get("file")
@@ -290,10 +366,9 @@ def case_answer(request, uuid):
     return render(request, "applications/case_detail.html", _detail_context(case, form), status=400)
 
 
-@login_required
 @require_POST
-def case_withdraw(request, uuid):
-    case = selectors.case_get_for(user=request.user, uuid=uuid)
+@case_view()
+def case_withdraw(request, case):
     form = WithdrawForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:
@@ -316,10 +391,9 @@ def document_response(doc) -> FileResponse:
     return response
 
 
-@login_required
 @require_safe
-def document_download(request, uuid, document):
-    case = selectors.case_get_for(user=request.user, uuid=uuid)
+@case_view()
+def document_download(request, case, document):
     doc = case.documents.filter(uuid=document).first()
     if doc is None:
         raise Http404

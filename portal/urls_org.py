@@ -30,6 +30,7 @@ urlpatterns = [
         name="unbind",
     ),
     path("", include("payments.urls.org")),
+    path("", include("applications.urls_org")),
     path("<uuid:org>/members/", org.members, name="members"),
     path("<uuid:org>/members/<uuid:membership>/", org.member_detail, name="member"),
     path(

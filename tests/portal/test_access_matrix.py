@@ -86,6 +86,12 @@ ROUTES = {
     # The satisfaction survey is public behind its signed link: an unsigned token is "not a
     # valid survey link" (404) to everyone.
     "survey:answer": ("GET", None),
+    # An organisation's applications: any member reaches the list and the start page, which show
+    # only the cases and accounts the member holds the apply scope on (a member who holds it on
+    # none is told so on the start page, with no form). Its cases open at applications:detail,
+    # refused to a member without the scope in tests/applications/test_org_apply.py.
+    "org:applications": ("GET", "member"),
+    "org:application_start": ("GET", "member"),
 }
 
 
@@ -162,6 +168,15 @@ def world():
         expires_at=clock.now() + timezone.timedelta(minutes=10),
     )
     case, draft = applications_of(personal.user)
+    # An application of the organisation's account, which the member (no scope) must not see.
+    case_create(
+        version=kind_versions_current()["capacity_increase"],
+        customer_class=org_binding.account.customer_class,
+        applicant=admin,
+        organisation=organisation,
+        account=org_binding.account,
+        details={"address": org_binding.account.address},
+    )
     document = {"uuid": case.uuid, "document": case.documents.first().uuid}
     kwargs = {
         "applications:detail": {"uuid": case.uuid},
@@ -187,6 +202,8 @@ def world():
         "org:member": {"org": organisation.uuid, "membership": admin_membership.uuid},
         "org:member_remove": {"org": organisation.uuid, "membership": admin_membership.uuid},
         "org:invitation_revoke": {"org": organisation.uuid, "invitation": invitation.uuid},
+        "org:applications": {"org": organisation.uuid},
+        "org:application_start": {"org": organisation.uuid},
         "me:account_bills": {"binding": personal.uuid},
         "me:usage": {"binding": personal.uuid},
         "org:bills": {"org": organisation.uuid},
