@@ -13,11 +13,14 @@ from wagtail import hooks
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, InlinePanel, ObjectList
 from wagtail.admin.ui.tables import Column, DateColumn, TitleColumn
-from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.permissions import register_permission_policy
 
-from portal.core.wagtail_admin import AuditedModelViewSet, audited_views
-from portal.wagtail_hooks import ReadOnlyPermissionPolicy
+from portal.core.wagtail_admin import (
+    AuditedModelViewSet,
+    ReadOnlyModelViewSet,
+    ReadOnlyPermissionPolicy,
+    audited_views,
+)
 
 from .admin_views import (
     CaseActionView,
@@ -87,7 +90,7 @@ def register_commitments():
 register_permission_policy(Case, ReadOnlyPermissionPolicy(Case))
 
 
-class CaseViewSet(ModelViewSet):
+class CaseViewSet(ReadOnlyModelViewSet):
     model = Case
     icon = "tasks"
     menu_label = _("Applications")
@@ -99,10 +102,7 @@ class CaseViewSet(ModelViewSet):
     filterset_class = CaseFilterSet
     search_fields = ["reference", "address", "contact_name", "contact_phone"]
     search_backend_name = None
-    inspect_view_enabled = True
     inspect_view_class = CaseInspectView
-    copy_view_enabled = False
-    add_to_reference_index = False
     inspect_view_fields = [
         "reference",
         "status",
@@ -160,13 +160,10 @@ class CaseViewSet(ModelViewSet):
         view = OpenView.as_view(inspect_url_name=self.get_url_name("inspect"))
         return work_required(view)
 
-    def get_urlpatterns(self):
+    def extra_urlpatterns(self):
         conv = self.pk_path_converter
         return [
-            path("", self.index_view, name="index"),
-            path("results/", self.index_results_view, name="index_results"),
             path("open/", self.open_view, name="open"),
-            path(f"inspect/<{conv}:pk>/", self.inspect_view, name="inspect"),
             path(f"act/<{conv}:pk>/", self.act_view, name="act"),
             path(
                 f"document/<{conv}:pk>/<uuid:document>/",

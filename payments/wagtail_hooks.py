@@ -42,14 +42,17 @@ from wagtail.admin.ui.tables import Column, TitleColumn
 from wagtail.admin.views import generic
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.viewsets.base import ViewSetGroup
-from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.admin.widgets.button import HeaderButton
 from wagtail.permissions import register_permission_policy
 
 from portal.core import clock
 from portal.core.errors import InvalidInput
-from portal.core.wagtail_admin import AuditedModelViewSet, audited_views
-from portal.wagtail_hooks import ReadOnlyPermissionPolicy
+from portal.core.wagtail_admin import (
+    AuditedModelViewSet,
+    ReadOnlyModelViewSet,
+    ReadOnlyPermissionPolicy,
+    audited_views,
+)
 
 from .forms.refund import RefundForm
 from .models import (
@@ -559,7 +562,7 @@ class RefundView(WagtailAdminTemplateMixin, FormView):
         return redirect(self.inspect_url)
 
 
-class PaymentAttemptViewSet(ModelViewSet):
+class PaymentAttemptViewSet(ReadOnlyModelViewSet):
     model = PaymentAttempt
     icon = "clipboard-list"
     menu_label = _("Online payments")
@@ -569,10 +572,7 @@ class PaymentAttemptViewSet(ModelViewSet):
     ordering = ["-created_at", "-id"]
     list_per_page = 50
     filterset_class = PaymentAttemptFilterSet
-    inspect_view_enabled = True
     inspect_view_class = PaymentInspectView
-    copy_view_enabled = False
-    add_to_reference_index = False
     inspect_view_fields = [
         "reference",
         "status",
@@ -628,16 +628,8 @@ class PaymentAttemptViewSet(ModelViewSet):
         view = permission_required(REFUND_PERMISSION, raise_exception=True)(view)
         return transaction.non_atomic_requests(view)
 
-    def get_urlpatterns(self):
-        # The listing, the detail page and the refund form: no add, edit, delete, copy,
-        # history or usage URLs exist for payments.
-        conv = self.pk_path_converter
-        return [
-            path("", self.index_view, name="index"),
-            path("results/", self.index_results_view, name="index_results"),
-            path(f"inspect/<{conv}:pk>/", self.inspect_view, name="inspect"),
-            path(f"refund/<{conv}:pk>/", self.refund_view, name="refund"),
-        ]
+    def extra_urlpatterns(self):
+        return [path(f"refund/<{self.pk_path_converter}:pk>/", self.refund_view, name="refund")]
 
 
 @hooks.register("register_admin_viewset")
@@ -696,7 +688,7 @@ class WebhookEventInspectView(generic.InspectView):
         return json.dumps(self.object.payload, ensure_ascii=False, indent=2, sort_keys=True)
 
 
-class WebhookEventViewSet(ModelViewSet):
+class WebhookEventViewSet(ReadOnlyModelViewSet):
     """The provider's events as stored (payments/webhooks.py): what each became, how often it
     was delivered, and for a rejected one why, with the body as received. Read-only."""
 
@@ -709,10 +701,7 @@ class WebhookEventViewSet(ModelViewSet):
     ordering = ["-received_at", "-id"]
     list_per_page = 50
     filterset_class = WebhookEventFilterSet
-    inspect_view_enabled = True
     inspect_view_class = WebhookEventInspectView
-    copy_view_enabled = False
-    add_to_reference_index = False
     inspect_view_fields = [
         "event_id",
         "type",
@@ -742,15 +731,6 @@ class WebhookEventViewSet(ModelViewSet):
 
     def get_queryset(self, request):
         return WebhookEvent.objects.defer("payload", "body", "error")
-
-    def get_urlpatterns(self):
-        # The listing and the detail page only: events are never added, edited or deleted.
-        conv = self.pk_path_converter
-        return [
-            path("", self.index_view, name="index"),
-            path("results/", self.index_results_view, name="index_results"),
-            path(f"inspect/<{conv}:pk>/", self.inspect_view, name="inspect"),
-        ]
 
 
 @hooks.register("register_admin_viewset")

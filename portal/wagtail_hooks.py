@@ -11,34 +11,18 @@ problem" (written only by portal.core.jobs).
 """
 
 import django_filters
-from django.contrib.auth import get_user_model
-from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
-from wagtail.admin.viewsets.model import ModelViewSet
-from wagtail.permission_policies import ModelPermissionPolicy
 from wagtail.permissions import register_permission_policy
 
-from .core.wagtail_admin import AuditedModelViewSet, audited_views
+from .core.wagtail_admin import (
+    AuditedModelViewSet,
+    ReadOnlyModelViewSet,
+    ReadOnlyPermissionPolicy,
+    audited_views,
+)
 from .models import AuditEvent, CalendarDay, JobProblem
-
-
-class ReadOnlyPermissionPolicy(ModelPermissionPolicy):
-    """Grants "view" as Django's permissions say, and nothing else to anybody.
-
-    Superusers pass every ``has_perm`` check, so without this Wagtail would offer them add, edit
-    and delete buttons.
-    """
-
-    def user_has_permission(self, user, action):
-        return action == "view" and super().user_has_permission(user, action)
-
-    def users_with_any_permission(self, actions):
-        if "view" not in actions:
-            return get_user_model().objects.none()
-        return super().users_with_any_permission(["view"])
-
 
 # Registered at import, before the viewset looks for a policy (Wagtail 8's recommended way).
 register_permission_policy(AuditEvent, ReadOnlyPermissionPolicy(AuditEvent))
@@ -65,7 +49,7 @@ class AuditEventFilterSet(WagtailFilterSet):
         fields = ["action", "occurred_at", "actor_id", "object_ref", "request_id"]
 
 
-class AuditEventViewSet(ModelViewSet):
+class AuditEventViewSet(ReadOnlyModelViewSet):
     model = AuditEvent
     icon = "list-ul"
     menu_label = _("Audit log")
@@ -76,7 +60,6 @@ class AuditEventViewSet(ModelViewSet):
     list_per_page = 50
     list_display = ["seq", "occurred_at", "action", "actor_role", "actor_id", "object_ref", "ip"]
     filterset_class = AuditEventFilterSet
-    inspect_view_enabled = True
     inspect_view_fields = [
         "seq",
         "occurred_at",
@@ -92,17 +75,6 @@ class AuditEventViewSet(ModelViewSet):
         "prev_mac",
         "mac",
     ]
-    copy_view_enabled = False
-    add_to_reference_index = False
-
-    def get_urlpatterns(self):
-        # Only the listing and the detail page: no add, edit, delete, copy, history or usage URLs
-        # exist for the audit log.
-        return [
-            path("", self.index_view, name="index"),
-            path("results/", self.index_results_view, name="index_results"),
-            path(f"inspect/<{self.pk_path_converter}:pk>/", self.inspect_view, name="inspect"),
-        ]
 
 
 @hooks.register("register_admin_viewset")
@@ -122,7 +94,7 @@ class JobProblemFilterSet(WagtailFilterSet):
         fields = ["job", "last_seen"]
 
 
-class JobProblemViewSet(ModelViewSet):
+class JobProblemViewSet(ReadOnlyModelViewSet):
     """Rows the scheduled jobs skipped (portal.core.jobs; docs/operations.md), read-only: a
     problem is fixed where its row lives, and the record says when it was last met."""
 
@@ -136,7 +108,6 @@ class JobProblemViewSet(ModelViewSet):
     list_per_page = 50
     list_display = ["last_seen", "job", "step", "row", "error", "count", "first_seen"]
     filterset_class = JobProblemFilterSet
-    inspect_view_enabled = True
     inspect_view_fields = [
         "job",
         "step",
@@ -147,16 +118,6 @@ class JobProblemViewSet(ModelViewSet):
         "last_seen",
         "traceback",
     ]
-    copy_view_enabled = False
-    add_to_reference_index = False
-
-    def get_urlpatterns(self):
-        # The listing and the detail page only, as for the audit log.
-        return [
-            path("", self.index_view, name="index"),
-            path("results/", self.index_results_view, name="index_results"),
-            path(f"inspect/<{self.pk_path_converter}:pk>/", self.inspect_view, name="inspect"),
-        ]
 
 
 @hooks.register("register_admin_viewset")

@@ -1,17 +1,25 @@
-"""The back office's audited model views (Wagtail admin): every create, edit and delete writes an
-audit record in the same transaction, and an object that is history (a price version bills were
-priced with, a rule in force) can be refused edits and deletion with a message.
+"""The back office's model views (Wagtail admin), two kinds:
 
-    CreateView, EditView, DeleteView = audited_views("tariffs.version", data_of, edit_locked=…)
+- audited: every create, edit and delete writes an audit record in the same transaction, and an
+  object that is history (a price version bills were priced with, a rule in force) can be refused
+  edits and deletion with a message;
+
+      CreateView, EditView, DeleteView = audited_views("tariffs.version", data_of, edit_locked=…)
+
+- read-only: a listing and a detail page of rows that change only through their services (the
+  audit log, payments and the provider's events, job problems, application cases):
+  ``ReadOnlyModelViewSet`` with ``ReadOnlyPermissionPolicy`` registered for the model.
 """
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin import messages
 from wagtail.admin.views import generic
 from wagtail.admin.viewsets.model import ModelViewSet
+from wagtail.permission_policies import ModelPermissionPolicy
 
 from .audit import audit_record, object_ref_for
 
@@ -138,3 +146,39 @@ class AuditedModelViewSet(ModelViewSet):
     def get_edit_view_kwargs(self, **kwargs):
         # The refusal message offers a button to add a new version or rule instead.
         return super().get_edit_view_kwargs(add_url_name=self.get_url_name("add"), **kwargs)
+
+
+class ReadOnlyPermissionPolicy(ModelPermissionPolicy):
+    """Grants "view" as Django's permissions say, and nothing else to anybody.
+
+    Superusers pass every ``has_perm`` check, so without this Wagtail would offer them add, edit
+    and delete buttons.
+    """
+
+    def user_has_permission(self, user, action):
+        return action == "view" and super().user_has_permission(user, action)
+
+    def users_with_any_permission(self, actions):
+        if "view" not in actions:
+            return get_user_model().objects.none()
+        return super().users_with_any_permission(["view"])
+
+
+class ReadOnlyModelViewSet(ModelViewSet):
+    """The listing and the detail page only: no add, edit, delete, copy, history or usage URLs
+    exist. A subclass adds its own (a refund form, a case's actions) in ``extra_urlpatterns``."""
+
+    inspect_view_enabled = True
+    copy_view_enabled = False
+    add_to_reference_index = False
+
+    def extra_urlpatterns(self) -> list:
+        return []
+
+    def get_urlpatterns(self):
+        return [
+            path("", self.index_view, name="index"),
+            path("results/", self.index_results_view, name="index_results"),
+            path(f"inspect/<{self.pk_path_converter}:pk>/", self.inspect_view, name="inspect"),
+            *self.extra_urlpatterns(),
+        ]
