@@ -3,17 +3,19 @@ a step's deadline, and a deadline that passes is recorded with the step and who 
 
 ``deadline_watch`` is run by the scheduler (``manage.py watch_deadlines``, every few minutes).
 It is safe to run twice, even at once: each clock is warned, and each miss recorded, by a
-conditional update that only one run can win, and a missed deadline is never reset.
+conditional update that only one run can win, and a missed deadline is never reset. Each clock is
+its own row of a ``portal.core.jobs.JobRun``: one that fails is kept for a person and skipped.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.utils.translation import gettext as _
 
 from portal.core import clock
 from portal.core.audit import audit_record
 from portal.core.calendar import add_working_days
+from portal.core.jobs import JobRun
 
 from .models import CaseEvent, EventKind, StepClock
 
@@ -24,6 +26,7 @@ logger = logging.getLogger(__name__)
 class WatchReport:
     warned: int = 0
     missed: int = 0
+    run: JobRun = field(default_factory=lambda: JobRun("watch_deadlines"))
 
 
 def _running():
@@ -40,46 +43,53 @@ def warn_horizon():
 def deadline_watch() -> WatchReport:
     report = WatchReport()
     now = clock.now()
-    for running in _running().filter(warned_at__isnull=True, due_at__lte=warn_horizon()):
-        with transaction.atomic():
-            won = StepClock.objects.filter(pk=running.pk, warned_at__isnull=True).update(
-                warned_at=now
-            )
-            if not won:
-                continue
-            CaseEvent.objects.create(
-                case=running.case,
-                kind=EventKind.WARNED,
-                at=now,
-                to_value=running.step,
-                text=clock.localtime(running.due_at).strftime("%Y-%m-%d %H:%M"),
-                internal=True,
-            )
-            report.warned += 1
-    for running in _running().filter(missed_at__isnull=True, due_at__lt=now):
-        with transaction.atomic():
-            holder = running.case.assignee_id
-            won = StepClock.objects.filter(pk=running.pk, missed_at__isnull=True).update(
-                missed_at=now, missed_holder_id=holder
-            )
-            if not won:
-                continue
-            CaseEvent.objects.create(
-                case=running.case,
-                kind=EventKind.MISSED,
-                at=now,
-                to_value=running.step,
-                internal=True,
-            )
-            audit_record(
-                action="application.deadline_missed",
-                obj=running.case,
-                data={
-                    "step": running.step,
-                    "due_at": running.due_at.isoformat(),
-                    "holder": holder,
-                    "commitment": running.commitment,
-                },
-            )
-            report.missed += 1
+    run = report.run
+    near = _running().filter(warned_at__isnull=True, due_at__lte=warn_horizon())
+    with run.step("warn", _("warning staff of deadlines near")):
+        for running in near:
+            with run.row(running):
+                report.warned += _warn(running, now)
+    late = _running().filter(missed_at__isnull=True, due_at__lt=now)
+    with run.step("missed", _("recording missed deadlines")):
+        for running in late:
+            with run.row(running):
+                report.missed += _record_missed(running, now)
     return report
+
+
+def _warn(running: StepClock, now) -> int:
+    """Mark the clock warned (1), unless another run did first (0)."""
+    won = StepClock.objects.filter(pk=running.pk, warned_at__isnull=True).update(warned_at=now)
+    if won:
+        CaseEvent.objects.create(
+            case=running.case,
+            kind=EventKind.WARNED,
+            at=now,
+            to_value=running.step,
+            text=clock.localtime(running.due_at).strftime("%Y-%m-%d %H:%M"),
+            internal=True,
+        )
+    return won
+
+
+def _record_missed(running: StepClock, now) -> int:
+    """Record the missed deadline with who held the case (1), unless another run did (0)."""
+    holder = running.case.assignee_id
+    won = StepClock.objects.filter(pk=running.pk, missed_at__isnull=True).update(
+        missed_at=now, missed_holder_id=holder
+    )
+    if won:
+        CaseEvent.objects.create(
+            case=running.case, kind=EventKind.MISSED, at=now, to_value=running.step, internal=True
+        )
+        audit_record(
+            action="application.deadline_missed",
+            obj=running.case,
+            data={
+                "step": running.step,
+                "due_at": running.due_at.isoformat(),
+                "holder": holder,
+                "commitment": running.commitment,
+            },
+        )
+    return won

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 import time_machine
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import translation
 
@@ -31,10 +31,12 @@ from applications.models import Case, CaseChannel, CaseStatus, EventKind, StepCl
 from portal.core.audit import audit_chain_verify
 from portal.core.clock import BUSINESS_TIME_ZONE
 from portal.core.errors import NotAllowed
+from portal.core.jobs import ExitStatus
 from portal.core.transitions import TransitionRefused
-from portal.models import AuditEvent, Notification, NotificationKind
+from portal.models import AuditEvent, JobProblem, Notification, NotificationKind
 from tests.applications.documents import with_required_documents
 from tests.factories import StaffUserFactory, UserFactory
+from tests.poison import refuse_changes
 
 pytestmark = pytest.mark.django_db
 
@@ -332,3 +334,26 @@ def test_the_watch_command_says_what_it_did():
         call_command("watch_deadlines", stdout=out)
     assert "warned: 1" in out.getvalue()
     assert "recorded: 1" in out.getvalue()
+
+
+def test_a_clock_the_watch_cannot_update_is_kept_for_a_person_and_the_others_are_warned():
+    resident, staff = UserFactory(), StaffUserFactory()
+    with time_machine.travel(beijing(2026, 6, 1, 10, 0), tick=False):
+        first = at_supply_plan_reply(new_connection(resident), staff)
+        second = at_supply_plan_reply(new_connection(resident), staff)
+    refuse_changes(StepClock, running_clock(first).pk)
+
+    out = io.StringIO()
+    with (
+        time_machine.travel(beijing(2026, 6, 3, 8, 0), tick=False),
+        translation.override("en"),
+        pytest.raises(CommandError) as ended,
+    ):
+        call_command("watch_deadlines", stdout=out)
+
+    assert ended.value.returncode == ExitStatus.NEEDS_PERSON
+    assert "warned: 1" in out.getvalue()
+    assert running_clock(second).warned_at is not None
+    assert running_clock(first).warned_at is None
+    problem = JobProblem.objects.get()
+    assert (problem.job, problem.step) == ("watch_deadlines", "warn")
