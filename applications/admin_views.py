@@ -233,6 +233,7 @@ class CaseInspectView(generic.InspectView):
         context.update(
             case=case,
             left=selectors.time_left(running),
+            whole_left=selectors.time_left(selectors.whole_clock(case)) if case.is_open else None,
             clocks=StepClock.objects.filter(case=case)
             .select_related("missed_holder")
             .order_by("started_at", "pk"),

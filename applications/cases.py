@@ -152,6 +152,24 @@ def _move(case: Case, to: str, *, actor, note: str = "", changes=None) -> None:
 
 
 # --- Clocks --------------------------------------------------------------------------------------
+def _clock_open(case: Case, *, commitment: str, at: datetime, step: str = "") -> StepClock:
+    """A running clock of ``commitment``'s rule for the case's class (none: no deadline)."""
+    rule = (
+        rule_for(commitment=commitment, customer_class=case.customer_class) if commitment else None
+    )
+    return StepClock.objects.create(
+        case=case,
+        step=step,
+        whole_case=not step,
+        commitment=commitment,
+        rule_set=rule.rule_set.code if rule else "",
+        amount=rule.amount if rule else None,
+        unit=rule.unit if rule else "",
+        started_at=at,
+        due_at=deadline(rule=rule, start=at) if rule else None,
+    )
+
+
 def _clock_start(case: Case, step: str, *, at: datetime) -> StepClock:
     """Start the clock of ``step``: its commitment's rule for the case's class, if any."""
     kind_step = next(
@@ -162,58 +180,60 @@ def _clock_start(case: Case, step: str, *, at: datetime) -> StepClock:
         ),
         None,
     )
-    rule = None
-    if kind_step is not None and kind_step.commitment:
-        rule = rule_for(commitment=kind_step.commitment, customer_class=case.customer_class)
-    running = StepClock.objects.create(
-        case=case,
-        step=step,
-        commitment=kind_step.commitment if kind_step else "",
-        rule_set=rule.rule_set.code if rule else "",
-        amount=rule.amount if rule else None,
-        unit=rule.unit if rule else "",
-        started_at=at,
-        due_at=deadline(rule=rule, start=at) if rule else None,
+    running = _clock_open(
+        case, commitment=kind_step.commitment if kind_step else "", at=at, step=step
     )
-    case.due_at = running.due_at
+    case.due_at = _due(case)
     return running
 
 
-def _clock_running(case: Case) -> StepClock | None:
-    return StepClock.objects.filter(case=case, finished_at__isnull=True).first()
+def _whole_start(case: Case, *, at: datetime) -> None:
+    """The whole application's clock, when its kind promises one and the set has a rule."""
+    commitment = case.kind_version.commitment
+    if commitment and rule_for(commitment=commitment, customer_class=case.customer_class):
+        _clock_open(case, commitment=commitment, at=at)
+        case.due_at = _due(case)
 
 
-def _clock_finish(case: Case, *, at: datetime) -> None:
-    running = _clock_running(case)
-    if running is None:
-        return
-    if running.paused_at is not None:
-        _clock_resume(running, at=at)
-    running.finished_at = at
-    if running.due_at is not None and at > running.due_at and running.missed_at is None:
-        # Finished late before the watch saw it: recorded all the same.
-        running.missed_at, running.missed_holder_id = at, case.assignee_id
-        CaseEvent.objects.create(
-            case=case, kind=EventKind.MISSED, at=at, to_value=running.step, internal=True
+def _running(case: Case):
+    return StepClock.objects.filter(case=case, finished_at__isnull=True)
+
+
+def _due(case: Case):
+    """The nearest deadline of the case's running clocks (None while they stand still)."""
+    dues = [c.due_at for c in _running(case) if c.due_at is not None and c.paused_at is None]
+    return min(dues, default=None)
+
+
+def _clock_finish(case: Case, *, at: datetime, whole: bool = False) -> None:
+    """Finish the step's clock (and, ``whole``, the whole application's too)."""
+    clocks = _running(case) if whole else _running(case).filter(whole_case=False)
+    for running in clocks:
+        if running.paused_at is not None:
+            _clock_resume(running, at=at)
+        running.finished_at = at
+        if running.due_at is not None and at > running.due_at and running.missed_at is None:
+            # Finished late before the watch saw it: recorded all the same.
+            running.missed_at, running.missed_holder_id = at, case.assignee_id
+            CaseEvent.objects.create(
+                case=case, kind=EventKind.MISSED, at=at, to_value=running.step, internal=True
+            )
+        running.save(
+            update_fields=[
+                "finished_at",
+                "due_at",
+                "paused_at",
+                "paused_seconds",
+                "missed_at",
+                "missed_holder",
+            ]
         )
-    running.save(
-        update_fields=[
-            "finished_at",
-            "due_at",
-            "paused_at",
-            "paused_seconds",
-            "missed_at",
-            "missed_holder",
-        ]
-    )
-    case.due_at = None
+    case.due_at = None if whole else _due(case)
 
 
 def _clock_pause(case: Case, *, at: datetime) -> None:
-    running = _clock_running(case)
-    if running is not None and running.paused_at is None:
-        running.paused_at = at
-        running.save(update_fields=["paused_at"])
+    """Every running clock of the case stands still while the customer is asked."""
+    _running(case).filter(paused_at__isnull=True).update(paused_at=at)
     case.due_at = None
 
 
@@ -430,6 +450,7 @@ def case_accept(*, case: Case, actor: User) -> Case:
         if case.status != S.SUBMITTED:
             raise NotAllowed(_("Only a submitted application can be accepted."))
         _clock_start(case, steps[0].step, at=now)
+        _whole_start(case, at=now)
         _move(
             case,
             S.IN_PROGRESS,
@@ -460,7 +481,7 @@ def case_advance(*, case: Case, to: str, actor: User, note: str = "") -> Case:
                 current=case.step,
                 to=to,
             )
-        _clock_finish(case, at=now)
+        _clock_finish(case, at=now, whole=workflow.is_final(to))
         transition(case, workflow, to=to, actor=actor, data={"note": note}, locked=True)
         if workflow.is_final(to):
             _move(case, S.COMPLETED, actor=actor, changes={"closed_at": now, "due_at": None})
@@ -497,8 +518,7 @@ def case_answer(*, case: Case, actor: User, text: str, document: str = "", uploa
         case = _locked(case)
         if case.status != S.WAITING_CUSTOMER:
             raise NotAllowed(_("This application is not waiting for an answer."))
-        running = _clock_running(case)
-        if running is not None:
+        for running in _running(case):
             _clock_resume(running, at=now)
             running.save(update_fields=["due_at", "paused_at", "paused_seconds"])
         back = S.IN_PROGRESS if case.accepted_at else S.SUBMITTED
@@ -509,7 +529,7 @@ def case_answer(*, case: Case, actor: User, text: str, document: str = "", uploa
             case_document_add(
                 case=case, document=document, upload=upload, actor=actor, answer=answer
             )
-        _move(case, back, actor=actor, changes={"due_at": running.due_at if running else None})
+        _move(case, back, actor=actor, changes={"due_at": _due(case)})
     return case
 
 
@@ -521,7 +541,7 @@ def case_reject(*, case: Case, actor: User, reason: str) -> Case:
     now = clock.now()
     with transaction.atomic():
         case = _locked(case)
-        _clock_finish(case, at=now)
+        _clock_finish(case, at=now, whole=True)
         _move(
             case, S.REJECTED, actor=actor, note=reason, changes={"closed_at": now, "due_at": None}
         )

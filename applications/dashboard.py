@@ -266,7 +266,7 @@ def dashboard_figures(*, month: date, district: str = "") -> Dashboard:
         open_as_of=open_as_of,
         by_commitment=_rates(with_deadline, "commitment", partial(_label, Commitment)),
         by_kind=_rates(with_deadline, "case__category", partial(_label, Category)),
-        step_days=_step_days(clocks),
+        step_days=_step_days(clocks.filter(whole_case=False)),
         open_by_age=_open_by_age(cases, open_as_of),
         csat=_csat(answers),
         comments=[

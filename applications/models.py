@@ -182,6 +182,16 @@ class KindVersion(ClusterableModel):
         ApplicationKind, on_delete=models.CASCADE, related_name="versions", verbose_name=_("kind")
     )
     number = models.PositiveSmallIntegerField(_("version"))
+    commitment = models.CharField(
+        _("time limit of the whole application"),
+        max_length=40,
+        choices=Commitment.choices,
+        blank=True,
+        help_text=_(
+            "The commitment whose clock runs from acceptance until the application is completed, "
+            "besides each step's own (State Grid's whole new connection, for one)."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -384,7 +394,10 @@ class StepClock(models.Model):
     the deadline was missed (recorded with who held the case then; never reset)."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="clocks")
-    step = models.CharField(_("step"), max_length=30, choices=Step.choices)
+    step = models.CharField(_("step"), max_length=30, choices=Step.choices, blank=True)
+    """Blank for the whole application's clock."""
+    whole_case = models.BooleanField(_("whole application"), default=False)
+    """The clock of the kind's whole-application commitment: from acceptance to completion."""
     commitment = models.CharField(
         _("commitment"), max_length=40, choices=Commitment.choices, blank=True
     )
@@ -415,9 +428,9 @@ class StepClock(models.Model):
         indexes = [models.Index(fields=["finished_at", "due_at"], name="stepclock_running")]
         constraints = [
             models.UniqueConstraint(
-                fields=["case"],
+                fields=["case", "whole_case"],
                 condition=Q(finished_at__isnull=True),
-                name="stepclock_one_running_per_case",
+                name="stepclock_one_running_of_each",
             )
         ]
 

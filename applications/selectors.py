@@ -132,7 +132,13 @@ def time_left(running: StepClock | None) -> TimeLeft | None:
 
 
 def running_clock(case: Case) -> StepClock | None:
-    return StepClock.objects.filter(case=case, finished_at__isnull=True).first()
+    """The running clock of the case's step."""
+    return StepClock.objects.filter(case=case, finished_at__isnull=True, whole_case=False).first()
+
+
+def whole_clock(case: Case) -> StepClock | None:
+    """The running clock of the whole application, when its kind promises one."""
+    return StepClock.objects.filter(case=case, finished_at__isnull=True, whole_case=True).first()
 
 
 def timeline_for_customer(case: Case) -> list[CaseEvent]:

@@ -331,6 +331,7 @@ def _detail_context(case: Case, answer_form=None) -> dict:
             for i, s in enumerate(steps)
         ],
         "left": selectors.time_left(running),
+        "whole_left": selectors.time_left(selectors.whole_clock(case)) if case.is_open else None,
         "paused": running is not None and running.paused_at is not None,
         "events": selectors.timeline_for_customer(case),
         "documents": case.documents.order_by("uploaded_at"),

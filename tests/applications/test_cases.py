@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.urls import reverse
 from django.utils import translation
 
 from applications.cases import (
@@ -71,7 +72,7 @@ def at_supply_plan_reply(case, staff) -> Case:
 
 
 def running_clock(case) -> StepClock:
-    return StepClock.objects.get(case=case, finished_at__isnull=True)
+    return StepClock.objects.get(case=case, finished_at__isnull=True, whole_case=False)
 
 
 def test_a_residential_connection_goes_through_its_steps_to_completed():
@@ -357,3 +358,58 @@ def test_a_clock_the_watch_cannot_update_is_kept_for_a_person_and_the_others_are
     assert running_clock(first).warned_at is None
     problem = JobProblem.objects.get()
     assert (problem.job, problem.step) == ("watch_deadlines", "warn")
+
+
+def test_the_whole_new_connection_has_its_own_clock_under_the_2023_commitments(settings):
+    """State Grid 2023 promises a resident the whole new connection in 5 working days from
+    acceptance (and no time for the supply plan reply alone)."""
+    settings.COMMITMENT_RULE_SET = "sgcc-2023"
+    resident, staff = UserFactory(), StaffUserFactory()
+    with time_machine.travel(beijing(2026, 6, 1, 10, 0), tick=False):  # a Monday
+        case = at_supply_plan_reply(new_connection(resident), staff)
+
+    whole = StepClock.objects.get(case=case, whole_case=True)
+    assert (whole.commitment, whole.amount, whole.rule_set) == ("new_connection", 5, "sgcc-2023")
+    assert whole.due_at == beijing(2026, 6, 9, 0, 0)  # five working days: by Monday's end
+    assert running_clock(case).due_at is None  # the step itself has no limit in this set
+    case.refresh_from_db()
+    assert case.due_at == whole.due_at
+
+    # Waiting on the customer stops it too, and their two working days move it on.
+    with time_machine.travel(beijing(2026, 6, 2, 9, 0), tick=False):
+        case = case_request_material(case=case, actor=staff, text="请补充房产证明。")
+    with time_machine.travel(beijing(2026, 6, 4, 15, 0), tick=False):
+        case = case_answer(case=case, actor=resident, text="已上传。")
+    whole.refresh_from_db()
+    assert whole.due_at == beijing(2026, 6, 11, 0, 0)
+    assert case.due_at == whole.due_at
+
+    # Completing the case stops it, on time.
+    with time_machine.travel(beijing(2026, 6, 10, 16, 0), tick=False):
+        for step in ("completion_inspection", "contract_signed", "energised", "archived"):
+            case = case_advance(case=case, to=step, actor=staff)
+    whole.refresh_from_db()
+    assert whole.finished_at == beijing(2026, 6, 10, 16, 0)
+    assert whole.missed_at is None
+    assert not StepClock.objects.filter(case=case, finished_at__isnull=True).exists()
+
+
+def test_the_whole_application_clock_shows_on_both_sides(settings, client, service_staff):
+    settings.COMMITMENT_RULE_SET = "sgcc-2023"
+    resident, staff = UserFactory(language="en"), StaffUserFactory()
+    with time_machine.travel(beijing(2026, 6, 1, 10, 0), tick=False):
+        case = case_accept(
+            case=case_submit(case=new_connection(resident), actor=resident), actor=staff
+        )
+
+    with time_machine.travel(beijing(2026, 6, 2, 10, 0), tick=False):
+        staff_page = client.get(f"/cms-admin/applications/inspect/{case.pk}/").content.decode()
+        client.force_login(resident)
+        customer_page = client.get(
+            reverse("applications:detail", kwargs={"uuid": case.uuid}),
+            HTTP_ACCEPT_LANGUAGE="en",
+        ).content.decode()
+    for page in (staff_page, customer_page):
+        assert "The whole application due" in page
+        assert "by the end of 2026-06-08" in page
+        assert "4 more working days after today" in page

@@ -42,14 +42,18 @@ def test_seed_demo_makes_each_kind_of_case_once_and_the_resident_can_open_them(c
             ("in_progress", "handling"),
         ]
     )
-    running = StepClock.objects.get(case__step="supply_plan_reply", finished_at__isnull=True)
-    assert running.paused_at is None
-    # The set in use (sgcc-2023) promises nothing for the supply plan reply alone, so that clock
-    # may run without a deadline; the hotline case's step has one (disputed reading, 5 days).
+    running = StepClock.objects.filter(case__step="supply_plan_reply", finished_at__isnull=True)
+    # The set in use (sgcc-2023) promises nothing for the supply plan reply alone, but the whole
+    # new connection in 5 working days: that clock gives the case its deadline.
+    assert running.get(whole_case=False).due_at is None
+    whole = running.get(whole_case=True)
+    assert (whole.commitment, whole.paused_at) == ("new_connection", None)
+    assert whole.due_at is not None and whole.case.due_at == whole.due_at
+    # The hotline case's step has its own (disputed reading, 5 days).
     handling = StepClock.objects.get(case__step="handling", finished_at__isnull=True)
     assert handling.due_at is not None and handling.commitment == "disputed_reading"
-    waiting = StepClock.objects.get(case__status="waiting_customer", finished_at__isnull=True)
-    assert waiting.paused_at is not None
+    waiting = StepClock.objects.filter(case__status="waiting_customer", finished_at__isnull=True)
+    assert waiting.exists() and all(c.paused_at is not None for c in waiting)
     hotline = Case.objects.get(channel=CaseChannel.HOTLINE)
     assert hotline.applicant is None and hotline.opened_by.email == "staff@demo.powerhall.cn"
     draft = Case.objects.get(status="draft")

@@ -45,7 +45,11 @@ def _application_data(transactional_db):
     """Live-server tests end by emptying every table, the kinds and commitment sets the data
     migrations loaded included: put them back as ``migrate`` left them (both loaders skip what
     is there)."""
-    for name in ("0002_published_commitments", "0004_kinds_first_versions"):
+    for name in (
+        "0002_published_commitments",
+        "0004_kinds_first_versions",
+        "0007_whole_application_clock",
+    ):
         importlib.import_module(f"applications.migrations.{name}").load(apps, None)
 
 
