@@ -13,7 +13,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Q
+from django.db.models import F
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -45,18 +45,6 @@ from .models import (
 from .views import document_response
 
 WORK_PERMISSION = "applications.work_case"
-
-
-def staff_who_work_cases():
-    """Everyone who may be given a case: members of a group holding ``work_case``."""
-    return (
-        get_user_model()
-        .objects.filter(
-            Q(groups__permissions__codename="work_case") | Q(is_superuser=True), is_active=True
-        )
-        .distinct()
-        .order_by("name", "email")
-    )
 
 
 class CaseFilterSet(WagtailFilterSet):
@@ -153,7 +141,7 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = staff_who_work_cases()
+        self.fields["assignee"].queryset = selectors.case_workers()
 
 
 class AdvanceForm(forms.Form):

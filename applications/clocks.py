@@ -1,6 +1,9 @@
 """The commitment clocks' watch (docs/applications.md): staff are warned one working day before
 a step's deadline, and a deadline that passes is recorded with the step and who held the case.
 
+Warnings are e-mailed, once, to whoever holds the case, or to everyone who works cases while
+nobody does, each in their language; the case's history records it for the queue.
+
 ``deadline_watch`` is run by the scheduler (``manage.py watch_deadlines``, every few minutes).
 It is safe to run twice, even at once: each clock is warned, and each miss recorded, by a
 conditional update that only one run can win, and a missed deadline is never reset. Each clock is
@@ -10,14 +13,22 @@ its own row of a ``portal.core.jobs.JobRun``: one that fails is kept for a perso
 import logging
 from dataclasses import dataclass, field
 
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from portal.core import clock
 from portal.core.audit import audit_record
 from portal.core.calendar import add_working_days
 from portal.core.jobs import JobRun
+from portal.tasks import email_enqueue
 
 from .models import CaseEvent, EventKind, StepClock
+from .selectors import case_workers
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +43,7 @@ class WatchReport:
 def _running():
     return StepClock.objects.filter(
         finished_at__isnull=True, paused_at__isnull=True, due_at__isnull=False
-    ).select_related("case")
+    ).select_related("case__assignee")
 
 
 def warn_horizon():
@@ -58,9 +69,11 @@ def deadline_watch() -> WatchReport:
 
 
 def _warn(running: StepClock, now) -> int:
-    """Mark the clock warned (1), unless another run did first (0)."""
+    """Mark the clock warned and e-mail staff (1), unless another run did first (0)."""
     won = StepClock.objects.filter(pk=running.pk, warned_at__isnull=True).update(warned_at=now)
     if won:
+        messages = _warning_emails(running)
+        transaction.on_commit(lambda: [email_enqueue(m) for m in messages], robust=True)
         CaseEvent.objects.create(
             case=running.case,
             kind=EventKind.WARNED,
@@ -70,6 +83,30 @@ def _warn(running: StepClock, now) -> int:
             internal=True,
         )
     return won
+
+
+def _warning_emails(running: StepClock) -> list[EmailMessage]:
+    case = running.case
+    recipients = [case.assignee] if case.assignee_id else list(case_workers())
+    url = settings.SITE_URL.rstrip("/") + reverse("application_queue:inspect", args=(case.pk,))
+    messages = []
+    for user in recipients:
+        if not user.email:
+            continue
+        with translation.override(user.language or settings.LANGUAGE_CODE):
+            context = {
+                "case": case,
+                "clock": running,
+                "kind": case.get_category_display(),
+                "due": clock.localtime(running.due_at).strftime("%Y-%m-%d %H:%M"),
+                "url": url,
+            }
+            subject = render_to_string("applications/email/deadline_warning.subject.txt", context)
+            body = render_to_string("applications/email/deadline_warning.txt", context)
+        messages.append(
+            EmailMessage(" ".join(subject.split()), body.strip() + "\n", to=[user.email])
+        )
+    return messages
 
 
 def _record_missed(running: StepClock, now) -> int:

@@ -60,6 +60,18 @@ def _listed(cases: QuerySet[Case]) -> QuerySet[Case]:
     ).order_by("-created_at")
 
 
+def case_workers() -> QuerySet[User]:
+    """Everyone who may be given a case: active members of a group holding ``work_case``, and
+    superusers."""
+    return (
+        User.objects.filter(
+            Q(groups__permissions__codename="work_case") | Q(is_superuser=True), is_active=True
+        )
+        .distinct()
+        .order_by("name", "email")
+    )
+
+
 def case_list_for(*, user: User) -> QuerySet[Case]:
     """The person's own cases (an organisation's are listed under the organisation)."""
     return _listed(Case.objects.filter(_personal(user)))

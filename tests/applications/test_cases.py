@@ -35,6 +35,7 @@ from portal.core.errors import NotAllowed
 from portal.core.jobs import ExitStatus
 from portal.core.transitions import TransitionRefused
 from portal.models import AuditEvent, JobProblem, Notification, NotificationKind
+from portal.roles import SERVICE_STAFF, roles_ensure
 from tests.applications.documents import with_required_documents
 from tests.factories import StaffUserFactory, UserFactory
 from tests.poison import refuse_changes
@@ -413,3 +414,33 @@ def test_the_whole_application_clock_shows_on_both_sides(settings, client, servi
         assert "The whole application due" in page
         assert "by the end of 2026-06-08" in page
         assert "4 more working days after today" in page
+
+
+def test_the_deadline_warning_is_emailed_once_to_the_holder_or_to_the_staff(
+    mailoutbox, django_capture_on_commit_callbacks
+):
+    resident, staff = UserFactory(), StaffUserFactory()
+    holder = StaffUserFactory(language="en")
+    team = [StaffUserFactory(language="en") for _ in range(2)]
+    for member in team:
+        member.groups.add(roles_ensure()[SERVICE_STAFF])
+    with time_machine.travel(beijing(2026, 6, 1, 10, 0), tick=False):
+        held = at_supply_plan_reply(new_connection(resident), staff)
+        held = case_assign(case=held, assignee=holder, actor=staff)
+        pooled = at_supply_plan_reply(new_connection(resident), staff)
+
+    with (
+        time_machine.travel(beijing(2026, 6, 3, 8, 0), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        deadline_watch()
+        deadline_watch()
+
+    to_holder = [m for m in mailoutbox if m.to == [holder.email]]
+    assert len(to_holder) == 1
+    assert to_holder[0].subject == f"Deadline near: application {held.reference}"
+    assert "must be finished by 2026-06-05 00:00" in to_holder[0].body
+    assert f"/cms-admin/applications/inspect/{held.pk}/" in to_holder[0].body
+    pooled_mail = [m for m in mailoutbox if pooled.reference in m.subject]
+    assert sorted(m.to[0] for m in pooled_mail) == sorted(member.email for member in team)
+    assert len(mailoutbox) == 3
