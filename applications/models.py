@@ -14,6 +14,7 @@ from django.utils.translation import pgettext_lazy
 from modelcluster.fields import ParentalKey
 from modelcluster.models import ClusterableModel
 
+from portal.billing_messages import BillingMessageKind
 from portal.models import CustomerClass
 
 
@@ -222,6 +223,13 @@ class KindStep(models.Model):
         blank=True,
         help_text=_("The commitment whose clock runs while the case is at this step."),
     )
+    billing_message = models.CharField(
+        _("message to the billing system"),
+        max_length=20,
+        choices=BillingMessageKind.choices,
+        blank=True,
+        help_text=_("Sent to the billing system when the case has done this step."),
+    )
 
     class Meta:
         verbose_name = _("step")
@@ -363,6 +371,13 @@ class Case(models.Model):
     )
     due_at = models.DateTimeField(_("due"), null=True, blank=True)
     """The running clock's deadline (the queue's order); None while no clock runs."""
+    assigned_account_number = models.CharField(
+        _("account number assigned"),
+        max_length=20,
+        blank=True,
+        help_text=_("The billing system's number for the new connection's account."),
+    )
+    """Recorded by staff; the account is bound to the applicant once it exists (``account``)."""
     close_reason = models.TextField(_("reason"), blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -378,6 +393,11 @@ class Case(models.Model):
         indexes = [
             models.Index(fields=["status", "due_at"], name="case_queue"),
             models.Index(fields=["applicant", "-created_at"], name="case_applicant"),
+            models.Index(
+                fields=["assigned_account_number"],
+                condition=Q(account__isnull=True) & ~Q(assigned_account_number=""),
+                name="case_account_awaited",
+            ),
         ]
 
     def __str__(self):
@@ -448,6 +468,7 @@ class EventKind(models.TextChoices):
     ASSIGNED = "assigned", _("Assigned")
     WARNED = "warned", _("Deadline near: staff warned")
     MISSED = "missed", _("Deadline missed")
+    ACCOUNT = "account", _("Electricity account assigned")
 
 
 class CaseEvent(models.Model):

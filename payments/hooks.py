@@ -5,12 +5,20 @@ by ``PaymentsConfig.ready``."""
 from django.db.models import OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from portal import account_import, binding, demo, integration_api, notification_delivery, selectors
+from portal import (
+    account_import,
+    billing_messages,
+    binding,
+    demo,
+    integration_api,
+    notification_delivery,
+    selectors,
+)
 
 from . import api, reminders
 from . import selectors as bill_selectors
 from .demo import seed_bills, seed_tariffs
-from .models import Bill, BillStatus, Tariff
+from .models import Bill, BillingExport, BillStatus, Tariff
 
 
 @selectors.account_card_providers.register
@@ -65,3 +73,9 @@ integration_api.api.add_router("", api.router)
 # make run's demo: the tariffs before the demo accounts, the bills after them.
 demo.demo_reference_data.register(seed_tariffs)
 demo.demo_data.register(seed_bills)
+
+
+@billing_messages.billing_message_writer.register
+def billing_export_write(*, kind, payload, seq):
+    """Another app's message to the billing system, into the one export (payments/export.py)."""
+    BillingExport.objects.create(seq=seq, kind=kind, payload=payload)

@@ -13,7 +13,9 @@ with the same report (docs/integration.md):
   and flagged (``tariff_unknown``) for staff: the billing system is the master of tariff codes;
 - the file streams through in batches of BATCH_SIZE rows (one query to fetch the batch's
   existing accounts, one bulk insert, one bulk update), so memory stays flat on a million rows;
-- the whole run is one transaction, and its single audit record is that transaction's last write.
+- the whole run is one transaction, and its single audit record is that transaction's last write;
+- what other apps do about a new account (``accounts_created``: bind the account of a new
+  connection to its applicant) happens in the same transaction.
 """
 
 import re
@@ -61,6 +63,10 @@ _CHOICES = {"customer_class": CustomerClass.values, "status": AccountStatus.valu
 
 # The tariff codes the portal has a definition for. ``provider() -> Iterable[str]``.
 known_tariff_codes = Registry("known tariff codes")
+
+# Accounts the import has just created, in its transaction: the applications app binds the one a
+# new connection was assigned to its applicant. ``provider(*, accounts: list[ServiceAccount])``.
+accounts_created = Registry("accounts created")
 
 
 def _text_problems(column: str, value) -> list[str]:
@@ -129,7 +135,7 @@ def _clean(record: dict, *, known_tariffs: frozenset[str]) -> tuple[dict, list[s
     return values, problems
 
 
-def _write_batch(batch: dict[str, dict], report: ImportReport, now) -> None:
+def _write_batch(batch: dict[str, dict], report: ImportReport, now) -> list[ServiceAccount]:
     """Upsert one batch (number → field values): one query to read, one to insert, and one
     update per combination of changed columns (usually one or two: a status, an address)."""
     existing = ServiceAccount.objects.filter(number__in=list(batch)).in_bulk(field_name="number")
@@ -156,6 +162,7 @@ def _write_batch(batch: dict[str, dict], report: ImportReport, now) -> None:
     report.created += len(new)
     report.updated += updated
     report.unchanged += len(batch) - len(new) - updated
+    return new
 
 
 class _AccountImport:
@@ -196,7 +203,10 @@ class _AccountImport:
         report = self.run.report
         report.flagged += sum(values["tariff_unknown"] for values in batch)
         if self.run.keeping:
-            _write_batch({values.pop("number"): values for values in batch}, report, self.now)
+            new = _write_batch({values.pop("number"): values for values in batch}, report, self.now)
+            if new:
+                for provider in accounts_created:
+                    provider(accounts=new)
 
 
 def accounts_import(

@@ -83,6 +83,9 @@ def _check_holder(*, organisation: Organisation | None, user: User) -> None:
         raise NotAllowed(_("Only an administrator can bind accounts for the organisation."))
 
 
+_USER = object()
+
+
 def _bind(
     *,
     user: User,
@@ -90,8 +93,11 @@ def _bind(
     account: ServiceAccount,
     proof: str,
     label: str,
+    bound_by: User | None | object = _USER,
 ) -> Binding:
-    """Create the binding, or return the one that already exists for this holder."""
+    """Create the binding, or return the one that already exists for this holder. ``bound_by``:
+    who made it when not ``user`` (staff for an application's new account; None: the system)."""
+    bound_by = user if bound_by is _USER else bound_by
     holder = {"organisation": organisation} if organisation else {"user": user}
     existing = Binding.objects.active().filter(account=account, **holder).first()
     if existing:
@@ -99,11 +105,11 @@ def _bind(
     try:
         with transaction.atomic():
             binding = Binding.objects.create(
-                account=account, proof=proof, label=label.strip(), bound_by=user, **holder
+                account=account, proof=proof, label=label.strip(), bound_by=bound_by, **holder
             )
             audit_record(
                 action="binding.created",
-                actor=user,
+                actor=bound_by,
                 obj=binding,
                 data={
                     "account": str(account.uuid),
@@ -166,6 +172,27 @@ def account_bind_with_holder(
         matches=matches,
         label=label,
         organisation=organisation,
+    )
+
+
+def account_bind_assigned(
+    *,
+    account: ServiceAccount,
+    user: User,
+    organisation: Organisation | None,
+    staff: User | None,
+    label: str = "",
+) -> Binding:
+    """Bind the account the billing system assigned to someone's own application (a new
+    connection) to them, or to their organisation: staff vouch for it, so no proof is asked.
+    ``staff`` None: the account import brought the account that staff had recorded earlier."""
+    return _bind(
+        user=user,
+        organisation=organisation,
+        account=account,
+        proof=ProofMethod.APPLICATION,
+        label=label,
+        bound_by=staff,
     )
 
 

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from portal.billing_messages import BillingMessageKind
 from portal.models import ServiceAccount
 
 from .bills import Bill
@@ -310,15 +311,18 @@ class ExportKind(models.TextChoices):
 
 
 class BillingExport(models.Model):
-    """What the billing system must be told: payments, refunds and reconnection requests, in
-    commit order. ``seq`` is the sequence number of the audit record written in the same
-    transaction: the audit chain hands them out under a lock held until commit, so a reader
-    never sees seq n+1 before n. The messages of one transaction share its seq and are always
-    delivered together, so a cursor (the last seq a consumer has) delivers each message once
-    however often the consumer retries (payments/export.py)."""
+    """What the billing system must be told: payments, refunds, reconnection requests and the
+    other apps' messages (a new connection energised…), in commit order. ``seq`` is the sequence
+    number of the audit record written in the same transaction: the audit chain hands them out
+    under a lock held until commit, so a reader never sees seq n+1 before n. The messages of one
+    transaction share its seq and are always delivered together, so a cursor (the last seq a
+    consumer has) delivers each message once however often the consumer retries
+    (payments/export.py)."""
 
     seq = models.PositiveBigIntegerField(db_index=True)
-    kind = models.CharField(max_length=20, choices=ExportKind.choices)
+    kind = models.CharField(max_length=20, choices=ExportKind.choices + BillingMessageKind.choices)
+    """``ExportKind``: the payments app's own; ``BillingMessageKind``: other apps' messages
+    (portal/billing_messages.py)."""
     payload = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
 

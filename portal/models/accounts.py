@@ -87,6 +87,7 @@ class ProofMethod(models.TextChoices):
     PHONE_CODE = "phone_code", _("Code sent to the phone on file")
     EMAIL_CODE = "email_code", _("Code sent to the e-mail on file")
     BILL_AMOUNT = "bill_amount", _("Amount of the latest bill")
+    APPLICATION = "application", _("The account of their own application, assigned by staff")
 
 
 class BindingQuerySet(models.QuerySet):
