@@ -32,6 +32,7 @@ from portal.core.errors import PowerhallError
 from portal.models import CustomerClass, ServiceAccount
 
 from . import cases, selectors
+from .connection import NEW_ACCOUNT_CATEGORIES, case_account_number_record
 from .kinds import documents_for, kind_versions_current, steps_for
 from .models import (
     OPEN_STATUSES,
@@ -163,6 +164,16 @@ class TextForm(forms.Form):
         self.fields["text"].label = label
 
 
+class AccountNumberForm(forms.Form):
+    number = forms.CharField(
+        label=gettext_lazy("Account number from the billing system"),
+        max_length=20,
+        help_text=gettext_lazy(
+            "Bound to the applicant as soon as the account import brings the account."
+        ),
+    )
+
+
 ACTIONS = {
     "accept": gettext_lazy("Accept"),
     "assign": gettext_lazy("Assign"),
@@ -170,6 +181,7 @@ ACTIONS = {
     "request": gettext_lazy("Ask the customer for material"),
     "reject": gettext_lazy("Reject"),
     "note": gettext_lazy("Add an internal note"),
+    "account": gettext_lazy("Record the new account number"),
 }
 
 
@@ -194,6 +206,13 @@ def action_forms(case: Case) -> dict:
     if case.is_open:
         forms_["reject"] = TextForm(label=_("Reason (the customer reads it)"))
     forms_["note"] = TextForm(label=_("Note (staff only)"))
+    if (
+        case.category in NEW_ACCOUNT_CATEGORIES
+        and case.accepted_at is not None
+        and case.status != CaseStatus.REJECTED
+        and not case.assigned_account_number
+    ):
+        forms_["account"] = AccountNumberForm()
     return forms_
 
 
@@ -271,6 +290,8 @@ class CaseActionView(View):
                 cases.case_reject(case=case, actor=user, reason=data["text"])
             elif action == "note":
                 cases.case_note(case=case, actor=user, text=data["text"])
+            elif action == "account":
+                case_account_number_record(case=case, number=data["number"], actor=user)
         except PowerhallError as error:
             messages.error(request, error.message)
         else:

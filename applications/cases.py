@@ -36,6 +36,7 @@ from portal.models import NotificationKind, User
 from portal.notifications import language_for, notify
 
 from .commitments import deadline, rule_for
+from .connection import step_done_message
 from .kinds import documents_for, step_workflow, steps_for
 from .models import (
     Case,
@@ -482,6 +483,7 @@ def case_advance(*, case: Case, to: str, actor: User, note: str = "") -> Case:
                 to=to,
             )
         _clock_finish(case, at=now, whole=workflow.is_final(to))
+        step_done_message(case, step=case.step, actor=actor)
         transition(case, workflow, to=to, actor=actor, data={"note": note}, locked=True)
         if workflow.is_final(to):
             _move(case, S.COMPLETED, actor=actor, changes={"closed_at": now, "due_at": None})

@@ -393,11 +393,13 @@ class Case(models.Model):
         indexes = [
             models.Index(fields=["status", "due_at"], name="case_queue"),
             models.Index(fields=["applicant", "-created_at"], name="case_applicant"),
-            models.Index(
+        ]
+        constraints = [
+            models.UniqueConstraint(
                 fields=["assigned_account_number"],
-                condition=Q(account__isnull=True) & ~Q(assigned_account_number=""),
-                name="case_account_awaited",
-            ),
+                condition=~Q(assigned_account_number=""),
+                name="case_account_number_once",
+            )
         ]
 
     def __str__(self):

@@ -78,16 +78,9 @@ class Migration(migrations.Migration):
                 verbose_name="what",
             ),
         ),
-        migrations.AddIndex(
-            model_name="case",
-            index=models.Index(
-                condition=models.Q(
-                    ("account__isnull", True),
-                    models.Q(("assigned_account_number", ""), _negated=True),
-                ),
-                fields=["assigned_account_number"],
-                name="case_account_awaited",
-            ),
+        migrations.AddConstraint(
+            model_name='case',
+            constraint=models.UniqueConstraint(condition=models.Q(('assigned_account_number', ''), _negated=True), fields=('assigned_account_number',), name='case_account_number_once'),
         ),
         migrations.RunPython(first_messages, migrations.RunPython.noop),
     ]
