@@ -180,7 +180,7 @@ def test_the_account_number_recorded_before_the_import_binds_when_the_account_ar
     client.force_login(resident)
     assert "3100990001" in client.get(reverse("me:dashboard")).content.decode()
     timeline = client.get(reverse("applications:detail", args=[case.uuid])).content.decode()
-    assert "Your new electricity account 3100990001 is in your accounts" in timeline
+    assert "您的新户号 3100990001 已加入您的户号列表" in timeline  # in the resident's Chinese
 
     # Importing the same file again binds nothing twice.
     import_accounts("3100990001", "3100990002")
