@@ -117,7 +117,8 @@ def _migration_data(request):
     """Transactional and live-server tests end by emptying every table, rows that data
     migrations load included. pytest-django runs them after all the others, so only they can
     meet an emptied database: put back what the application cannot run without (the 1996
-    penalty rule) before each of them, as ``migrate`` left it."""
+    penalty rule, the kinds of application and the commitment sets) before each of them, as
+    ``migrate`` left it."""
     marker = request.node.get_closest_marker("django_db")
     transactional = marker is not None and marker.kwargs.get("transaction", False)
     if not (transactional or {"transactional_db", "live_server"} & set(request.fixturenames)):
@@ -131,6 +132,17 @@ def _migration_data(request):
     PenaltyRule.objects.get_or_create(
         effective_from=rule_1996["effective_from"], defaults=rule_1996
     )
+    # The kinds of application and the published commitment sets (each loader skips what is
+    # there), with the billing messages the first versions send.
+    from django.apps import apps
+
+    for name, loader in (
+        ("0002_published_commitments", "load"),
+        ("0004_kinds_first_versions", "load"),
+        ("0007_whole_application_clock", "load"),
+        ("0008_billing_messages", "first_messages"),
+    ):
+        getattr(importlib.import_module(f"applications.migrations.{name}"), loader)(apps, None)
 
 
 @pytest.fixture(scope="session", autouse=True)

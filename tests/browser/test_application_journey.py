@@ -2,18 +2,19 @@
 connection (every document listed before anything is created), fills the draft, uploads a photo
 and a PDF, and submits; a member of the Service staff, signed in to the back office with their
 authenticator code, accepts it and moves it through its steps to energised and archived; the
-resident finds it completed with its history. And a business member without the apply scope is
+billing system is told, staff record the account number it gives, and once the account import
+brings the account the resident finds it on their dashboard and the case completed with its
+history. And a business member without the apply scope is
 refused.
 
 Elements are found by field names, form actions, URLs and data attributes, not by wording; the
 labels compared are the application's own, translated.
 """
 
-import importlib
+import io
 from urllib.parse import urlsplit
 
 import pytest
-from django.apps import apps
 from django.db import connection
 from django.urls import reverse
 from django.utils import translation
@@ -21,6 +22,8 @@ from django.utils import translation
 from applications.cases import case_create
 from applications.kinds import kind_versions_current, steps_for
 from applications.models import Case, CaseStatus, DocumentType, Step
+from payments.models import BillingExport
+from portal.account_import import accounts_import
 from portal.roles import SERVICE_STAFF, roles_ensure
 from tests.applications.documents import pdf_bytes, png_bytes
 from tests.browser.conftest import screenshot_path
@@ -35,22 +38,11 @@ from tests.factories import (
     UserFactory,
     totp_enrol,
 )
+from tests.portal.test_account_import import csv_file, csv_row
 
 QUEUE = "/cms-admin/applications/"
+NEW = "3100880001"  # the account number the billing system gives the new connection
 LANGUAGES = {"zh-CN": "zh-hans", "en-US": "en"}
-
-
-@pytest.fixture(autouse=True)
-def _application_data(transactional_db):
-    """Live-server tests end by emptying every table, the kinds and commitment sets the data
-    migrations loaded included: put them back as ``migrate`` left them (both loaders skip what
-    is there)."""
-    for name in (
-        "0002_published_commitments",
-        "0004_kinds_first_versions",
-        "0007_whole_application_clock",
-    ):
-        importlib.import_module(f"applications.migrations.{name}").load(apps, None)
 
 
 def path_of(page) -> str:
@@ -199,6 +191,19 @@ def test_resident_applies_staff_carry_it_to_archived_and_the_resident_sees_it_do
         case.refresh_from_db()
         assert case.step == step
     assert case.status == CaseStatus.COMPLETED
+    assert BillingExport.objects.get().payload["application"] == case.reference
+
+    # The billing system opens the account; staff record its number, the import brings it.
+    desk.fill('main form:has(input[name="action"][value="account"]) input[name="number"]', NEW)
+    submit(desk, 'form:has(input[name="action"][value="account"])')
+    settled(desk)
+    assert NEW in desk.locator("main").inner_text()
+    rows = csv_file(csv_row(NEW, holder_name="赵磊", address=case.address, district="朝阳区"))
+    accounts_import(stream=io.BytesIO(rows.encode()), fmt="csv", file_name="cis.csv")
+
+    # The new account is on the resident's dashboard.
+    page.goto(reverse("me:dashboard"))
+    assert NEW in page.locator("main").inner_text()
 
     # The resident sees it completed, with every step on its history.
     page.goto(detail_url)
