@@ -5,6 +5,9 @@
   delete writes an audit record in the same transaction.
 - /cms-admin/applications/: the staff's queue of cases (``admin_views``).
 - /cms-admin/applications-dashboard/: the manager's dashboard (``dashboard_views``).
+- /cms-admin/application-kinds/ and /cms-admin/kind-versions/: the kinds of application, opened
+  or closed, and their versions' steps and documents; a version cases were made with is never
+  changed in place (``kind_admin``).
 """
 
 from django.urls import path, reverse
@@ -32,6 +35,7 @@ from .admin_views import (
     work_required,
 )
 from .dashboard_views import DASHBOARD_PERMISSION, dashboard, dashboard_export
+from .kind_admin import KindAdminGroup
 from .models import Case, CommitmentRuleSet
 
 
@@ -206,3 +210,9 @@ def register_dashboard_menu_item():
         icon_name="table",
         order=306,
     )
+
+
+# --- Kinds of application and their versions ------------------------------------------------------
+@hooks.register("register_admin_viewset")
+def register_kinds():
+    return KindAdminGroup()

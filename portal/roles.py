@@ -33,6 +33,13 @@ STAFF_MODEL_PERMISSIONS = {
         ("applications", "view_case"),
         ("applications", "work_case"),
         ("applications", "view_dashboard"),  # the manager's dashboard (quality)
+        # The kinds of application: opened or closed, and their versions' steps and documents
+        # (nobody adds or deletes a kind in the back office).
+        *(("applications", f"{action}_applicationkind") for action in ("change", "view")),
+        *(
+            ("applications", f"{action}_kindversion")
+            for action in ("add", "change", "delete", "view")
+        ),
     ],
 }
 

@@ -57,16 +57,16 @@ class AuditedEditView(generic.EditView):
     def locked_message(self, obj) -> str | None:
         return None
 
+    def locked_buttons(self, obj) -> list:
+        """What the refusal offers instead: adding a new one."""
+        return [messages.button(reverse(self.add_url_name), _("Add a new one"))]
+
     def _refuse(self):
         self.object = self.get_object()
         message = self.locked_message(self.object)
         if message is None:
             return None
-        messages.error(
-            self.request,
-            message,
-            buttons=[messages.button(reverse(self.add_url_name), _("Add a new one"))],
-        )
+        messages.error(self.request, message, buttons=self.locked_buttons(self.object))
         return redirect(self.index_url_name)
 
     def get(self, request, *args, **kwargs):
