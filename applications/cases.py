@@ -39,6 +39,7 @@ from .commitments import deadline, rule_for
 from .connection import step_done_message
 from .kinds import documents_for, step_workflow, steps_for
 from .models import (
+    ApplicationKind,
     Case,
     CaseChannel,
     CaseDocument,
@@ -279,7 +280,8 @@ def case_create(
     details: dict | None = None,
 ) -> Case:
     """A new draft case of ``version``'s kind (the customer's wizard, or staff on the phone)."""
-    if not version.kind.active:
+    # Read afresh: the caller's copy may predate staff closing the kind.
+    if not ApplicationKind.objects.filter(pk=version.kind_id, active=True).exists():
         raise InvalidInput(_("This kind of application is not open at the moment."))
     fields = {
         "kind_version": version,

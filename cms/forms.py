@@ -1,0 +1,50 @@
+"""The notice editor's form: districts and feeders are chosen from the values the electricity
+accounts carry, so a notice can only name places that customers are attached to; an outage needs
+its places and its times; a planned outage announced less than 7 days ahead needs its reason."""
+
+from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from wagtail.admin.forms import WagtailAdminPageForm
+
+from portal.models import ServiceAccount
+
+from .outages import known_places
+
+
+class NoticePageForm(WagtailAdminPageForm):
+    districts = forms.MultipleChoiceField(
+        label=gettext_lazy("Districts affected"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    feeders = forms.CharField(
+        label=gettext_lazy("Feeders affected"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=gettext_lazy(
+            "One feeder or transformer area (台区) per line, as the accounts carry it. Empty: "
+            "every account in the districts affected."
+        ),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        districts = known_places()["districts"]
+        chosen = list(self.initial.get("districts") or [])
+        self.fields["districts"].choices = [(d, d) for d in sorted({*districts, *chosen})]
+        self.initial["feeders"] = "\n".join(self.initial.get("feeders") or [])
+
+    def clean_feeders(self) -> list[str]:
+        lines = [line.strip() for line in self.cleaned_data["feeders"].splitlines()]
+        feeders = list(dict.fromkeys(line for line in lines if line))
+        known = set(
+            ServiceAccount.objects.filter(feeder__in=feeders).values_list("feeder", flat=True)
+        )
+        unknown = [feeder for feeder in feeders if feeder not in known]
+        if unknown:
+            raise forms.ValidationError(
+                _("No account is on these feeders: %(feeders)s.")
+                % {"feeders": _(", ").join(unknown)}
+            )
+        return feeders
