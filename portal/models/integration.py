@@ -10,6 +10,7 @@ class IntegrationScope(models.TextChoices):
     BILLS_WRITE = "bills:write", _("Import bills and outside payments")
     PAYMENTS_READ = "payments:read", _("Read payments")
     INVOICES_WRITE = "invoices:write", _("Report VAT invoices issued")
+    OUTAGES_WRITE = "outages:write", _("Send planned outages for editors to review")
 
 
 class IntegrationClient(models.Model):
