@@ -79,6 +79,30 @@ def test_the_queue_lists_open_cases_nearest_deadline_first(client, service_staff
     assert soon.reference in searched and waiting.reference not in searched
 
 
+def row_of(page: str, reference: str) -> str:
+    start = page.index(reference)
+    return page[start : page.index("</tr>", start)]
+
+
+def test_the_queue_marks_deadlines_near_and_passed_as_the_watch_does(client, service_staff):
+    staff = StaffUserFactory()
+    with time_machine.travel(beijing(2026, 6, 1, 10, 0), tick=False):  # a Monday
+        case = case_accept(case=submitted(), actor=staff)
+        case = case_advance(case=case, to="site_survey", actor=staff)
+        case = case_advance(case=case, to="supply_plan_reply", actor=staff)  # 3 working days
+        unhurried = case_accept(case=submitted(), actor=staff)  # no time limit at "accepted"
+
+    with time_machine.travel(beijing(2026, 6, 1, 11, 0), tick=False):
+        row = row_of(client.get(QUEUE).content.decode(), case.reference)
+        assert "Due soon" not in row and "Overdue" not in row
+    with time_machine.travel(beijing(2026, 6, 3, 9, 0), tick=False):  # due by Thursday's end
+        page = client.get(QUEUE).content.decode()
+        assert "Due soon" in row_of(page, case.reference)
+        assert "Due soon" not in row_of(page, unhurried.reference)
+    with time_machine.travel(beijing(2026, 6, 8, 9, 0), tick=False):
+        assert "Overdue" in row_of(client.get(QUEUE).content.decode(), case.reference)
+
+
 def test_overdue_filter_shows_only_cases_past_their_deadline(client, service_staff):
     staff = StaffUserFactory()
     with time_machine.travel(beijing(2026, 6, 1, 10, 0), tick=False):
