@@ -418,8 +418,11 @@ SAMPLES = {
     NotificationKind.OUTAGE: {
         "account": "31****0001",
         "label": "",
+        "others": 2,
+        "revised": True,
         "outage": {
             "title": "计划停电",
+            "planned": True,
             "start": "2026-12-01 08:00",
             "end": "2026-12-01 17:00",
             "area": "望京 112 线",

@@ -1,0 +1,36 @@
+"""What the CMS adds to the layers below it (portal), through the extension points they declare
+(portal.core.registry, docs/architecture.md), and what it does when Wagtail publishes a page.
+Imported once, by ``CmsConfig.ready``."""
+
+from functools import partial
+
+from django.db import transaction
+from django.dispatch import receiver
+from wagtail.signals import page_published
+
+from portal import selectors
+
+from . import reach, tasks
+from .models import NoticePage
+
+# Each dashboard card's current and upcoming outages.
+selectors.account_card_providers.register(reach.outages_on_cards)
+
+
+@receiver(page_published, sender=NoticePage, dispatch_uid="cms.outage_published")
+def outage_published(sender, instance, **kwargs):
+    """An outage notice published (by an editor, a reviewer's approval or the scheduler): tell
+    the people it reaches, in a background task once the publish is committed. Wagtail also
+    sends this for a page scheduled to go live later (not live yet): nothing to tell then."""
+    if not (instance.live and instance.is_outage):
+        return
+    # robust: the notice stays published if the queue is unreachable (the error is logged);
+    # publishing it again enqueues the same version again, and only those not told are told.
+    transaction.on_commit(
+        partial(
+            tasks.outage_fan_out.enqueue,
+            notice=instance.pk,
+            version=reach.outage_version(instance),
+        ),
+        robust=True,
+    )

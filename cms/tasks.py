@@ -1,0 +1,12 @@
+"""Background work of the CMS. Tasks call services; they hold no business logic."""
+
+from django.tasks import task
+
+from . import reach
+
+
+@task()
+def outage_fan_out(*, notice: int, version: str) -> None:
+    """Tell the people an outage notice reaches, batch by batch (``cms.reach.outage_notify``).
+    Safe to run twice: nobody is told twice of one version."""
+    reach.outage_notify(notice_id=notice, version=version)
