@@ -15,7 +15,7 @@ class NotificationKind(models.TextChoices):
     REFUND = "refund", _("A refund")
     APPLICATION_STATUS = "application_status", _("An application changes status")
     APPLICATION_SURVEY = "application_survey", _("A short survey when an application is completed")
-    OUTAGE = "outage", _("A planned outage affecting my accounts")
+    OUTAGE = "outage", _("An outage affecting my accounts")
 
 
 class Channel(models.TextChoices):
