@@ -42,5 +42,6 @@ if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
         )
     ]
 
-# Wagtail serves every other path (the home page and, later, notices and guides): keep it last.
-urlpatterns += [path("", include(wagtail_urls))]
+# The CMS's feeds and site search (/notices/feed.atom, /notices/outages.ics, /search/), then
+# Wagtail serves every other path (the home page, notices and guides): keep it last.
+urlpatterns += [path("", include("cms.urls")), path("", include(wagtail_urls))]
