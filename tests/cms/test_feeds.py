@@ -131,7 +131,7 @@ def test_the_atom_feed_lists_the_live_notices_newest_first(client, notices):
     assert "2026-12-20 08:00 – 2026-12-20 17:30" in summary
     assert "线路检修" in summary and "届时张江镇部分用户将暂停供电" in summary
     assert [c.get("term") for c in pudong.findall(f"{ATOM}category")] == [
-        "Planned outage",
+        "计划停电",  # the kind, in the site's default language
         "浦东新区",
     ]
 
@@ -152,7 +152,7 @@ def test_the_calendar_has_each_planned_outage_as_an_event_in_utc(client, notices
     cal = calendar(client)
 
     assert cal["VERSION"] == "2.0" and cal["PRODID"]
-    assert cal["X-WR-CALNAME"] == "Planned outages"
+    assert cal["X-WR-CALNAME"] == "计划停电"
     events = cal.walk("VEVENT")
     assert [str(event["SUMMARY"]) for event in events] == [
         "浦东新区计划停电检修通知",
