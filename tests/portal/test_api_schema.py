@@ -21,6 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from cms.models import NoticePage
 from payments.invoices import invoice_request_create
 from payments.models import Bill, InvoiceRequest, OutsidePayment, Tariff
 from portal.core import clock
@@ -42,6 +43,7 @@ OPERATIONS = (
     "payments_import",
     "payments_export",
     "invoice_status_set",
+    "outage_submit",
 )
 # Every operation can answer these besides its own.
 COMMON_PROBLEMS = {"401", "403", "429", "500"}
@@ -169,6 +171,7 @@ def test_every_example_in_the_schema_is_accepted(served, token):
     assert Bill.objects.get(number="B202610000123").lines.count() == 2
     assert OutsidePayment.objects.get().reference == "CIS-PAY-20261112-000042"
     assert InvoiceRequest.objects.get().invoice_number == "25117000000012345678"
+    assert not NoticePage.objects.get(external_id="OMS-2026-004711").live  # a draft for review
 
 
 # --- schemathesis: requests generated from the schema ---------------------------------------------

@@ -23,7 +23,7 @@ from portal.models import (
     ServiceAccount,
     User,
 )
-from portal.roles import EDITORS, SERVICE_STAFF, roles_ensure
+from portal.roles import EDITORS, REVIEWERS, SERVICE_STAFF, roles_ensure
 
 DEMO_PASSWORD = "Powerhall-Demo-2026"  # noqa: S105  (published in README, demo only)
 
@@ -48,6 +48,7 @@ DEMO_USERS = [
         None,
     ),
     ("editor@demo.powerhall.cn", "王编辑", "", "content editor", True, True, EDITORS),
+    ("reviewer@demo.powerhall.cn", "陈审核", "", "content reviewer", True, True, REVIEWERS),
     ("staff@demo.powerhall.cn", "赵营业", "", "service staff", True, True, SERVICE_STAFF),
     (
         "member@demo.powerhall.cn",
