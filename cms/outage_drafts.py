@@ -26,6 +26,7 @@ from django.db import transaction
 from django.utils.html import escape
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from wagtail.log_actions import log
 from wagtail.models import Revision, WorkflowState
 
@@ -90,7 +91,7 @@ class OutageDraftRefused(InvalidInput):
 
 
 class OutageNoticeLocked(PowerhallError):
-    default_message = _(
+    default_message = gettext_lazy(
         "An editor has locked this notice; it can be changed again once they unlock it."
     )
 

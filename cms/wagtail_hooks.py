@@ -25,7 +25,7 @@ from .models import NoticeKind, NoticePage, NoticeSource
 
 class NoticeFilterSet(PageListingViewSet.filterset_class):
     kind = django_filters.ChoiceFilter(
-        label=_("Kind"), choices=NoticeKind.choices, empty_label=_("Any")
+        label=_("Notice type"), choices=NoticeKind.choices, empty_label=_("Any")
     )
     short_notice = django_filters.BooleanFilter(
         label=_("Less than 7 days' notice"),
@@ -66,7 +66,7 @@ class NoticeListingViewSet(PageListingViewSet):
     filterset_class = NoticeFilterSet
     columns = [
         PageTitleColumn("title", label=_("Title"), sort_key="title", classname="title"),
-        Column("kind", label=_("Kind"), accessor="get_kind_display", sort_key="kind"),
+        Column("kind", label=_("Notice type"), accessor="get_kind_display", sort_key="kind"),
         DateColumn("starts_at", label=_("Starts"), sort_key="starts_at"),
         Column("districts", label=_("Districts"), accessor=_districts),
         PageStatusColumn("status", label=_("Status"), sort_key="live"),

@@ -293,7 +293,7 @@ def test_the_notices_list_shows_and_filters_planned_outages_announced_late(sign_
 
     assert "Notices" in reviewer.get(ADMIN).content.decode()  # the menu item
     headings = [th.get_text(" ", strip=True) for th in BeautifulSoup(listing, "html.parser")("th")]
-    for column in ("Title", "Kind", "Starts", "Districts", "Status", "Notice period"):
+    for column in ("Title", "Notice type", "Starts", "Districts", "Status", "Notice period"):
         assert any(column in heading for heading in headings), headings
     rows = table_rows(listing)
     assert "Planned outage" in rows[late.title] and "浦东新区" in rows[late.title]

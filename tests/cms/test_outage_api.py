@@ -5,8 +5,10 @@ same notice, or changes nothing when nothing changed; refusals are problem docum
 field; only a client with outages:write may send."""
 
 import json
+import threading
 
 import pytest
+from django.db import connection
 from django.test import Client
 from wagtail.models import WorkflowState
 
@@ -189,7 +191,7 @@ def test_an_editors_rewording_survives_the_same_outage_sent_again(oms, roles):
     notice = NoticePage.objects.get()
     editor = StaffUserFactory()
     draft = notice.get_latest_revision_as_object()
-    draft.body = "<p>张江地区(张江路以东)将停电。</p>"
+    draft.body = "<p>张江地区（张江路以东）将停电。</p>"
     draft.save_revision(user=editor)
 
     again = send(oms)
@@ -319,3 +321,32 @@ def test_two_references_make_two_notices(oms):
     assert other.status_code == 201
     assert NoticePage.objects.count() == 2
     assert len(set(NoticePage.objects.values_list("slug", flat=True))) == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL only")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_one_reference_sent_twice_at_once_makes_one_notice():
+    """The OMS retries before its first call has answered: both calls take the notice index's
+    row lock in turn, so the second finds the first's notice."""
+    roles_ensure()
+    _client, token = integration_client_create(name="OMS", scopes=[IntegrationScope.OUTAGES_WRITE])
+    start = threading.Barrier(2)
+    answers = []
+
+    def call():
+        try:
+            oms = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ACCEPT_LANGUAGE="en")
+            start.wait()
+            answers.append(send(oms).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(answers) == [200, 201]
+    assert NoticePage.objects.count() == 1
+    assert NoticePage.objects.get().revisions.count() == 1
