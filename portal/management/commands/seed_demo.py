@@ -48,7 +48,6 @@ DEMO_USERS = [
         None,
     ),
     ("editor@demo.powerhall.cn", "王编辑", "", "content editor", True, True, EDITORS),
-    ("reviewer@demo.powerhall.cn", "陈审核", "", "content reviewer", True, True, REVIEWERS),
     ("staff@demo.powerhall.cn", "赵营业", "", "service staff", True, True, SERVICE_STAFF),
     (
         "member@demo.powerhall.cn",
@@ -59,6 +58,8 @@ DEMO_USERS = [
         False,
         None,
     ),
+    # Appended: the seeding below finds users by their place in this list.
+    ("reviewer@demo.powerhall.cn", "陈审核", "", "content reviewer", True, True, REVIEWERS),
 ]
 
 # Demo prices, shaped like real ones but not any province's official figures (docs/tariffs.md):
