@@ -175,9 +175,10 @@ def test_an_editor_submits_a_notice_and_a_reviewer_approves_it(sign_in, client, 
 
 @pytest.mark.time_machine(beijing(2026, 12, 1, 9, 0))
 def test_an_editor_cannot_publish(sign_in):
-    editor = sign_in(EDITORS)
+    editor, reviewer = sign_in(EDITORS), sign_in(REVIEWERS)
     url, data = planned_outage_form(editor)
     assert 'name="action-publish"' not in editor.get(url).content.decode()
+    assert 'name="action-publish"' in reviewer.get(url).content.decode()
     data["action-publish"] = "Publish"
 
     editor.post(url, data)

@@ -1,7 +1,7 @@
-"""The integration API against its own OpenAPI schema (portal/integration_api.py, payments/api.py;
-docs/integration.md "Errors"): every answer it can give is in the schema, every example in the
-schema is accepted, and schemathesis, generating requests from the schema with a valid token,
-finds no server error and no answer the schema does not describe."""
+"""The integration API against its own OpenAPI schema (portal/integration_api.py, payments/api.py,
+cms/api.py; docs/integration.md "Errors"): every answer it can give is in the schema, every
+example in the schema is accepted, and schemathesis, generating requests from the schema with a
+valid token, finds no server error and no answer the schema does not describe."""
 
 import json
 from datetime import datetime
