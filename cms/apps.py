@@ -7,4 +7,4 @@ class CmsConfig(AppConfig):
     verbose_name = _("Content")
 
     def ready(self):
-        from . import hooks  # noqa: F401  (providers for the portal's extension points, signals)
+        from . import hooks  # noqa: F401  (providers for the portal's extension points, signals, API)

@@ -8,13 +8,16 @@ from django.db import transaction
 from django.dispatch import receiver
 from wagtail.signals import page_published
 
-from portal import selectors
+from portal import integration_api, selectors
 
-from . import reach, tasks
+from . import api, reach, tasks
 from .models import NoticePage
 
 # Each dashboard card's current and upcoming outages.
 selectors.account_card_providers.register(reach.outages_on_cards)
+
+# The outage management system's planned outages, as draft notices (POST /outages).
+integration_api.api.add_router("", api.router)
 
 
 @receiver(page_published, sender=NoticePage, dispatch_uid="cms.outage_published")

@@ -1,14 +1,47 @@
 """The portal's staff roles, as Django groups (so an operator can see and change them).
 
-"Editors" is Wagtail's own group (content); "Service staff" works applications and payments.
-Customers and business users have no group: what they may see follows from their accounts and
-organisations.
+"Editors" (Wagtail's own group) draft content: they add and edit pages under the home page and
+use images and documents, but cannot publish; every page they change goes to the "Editorial
+review" workflow, where a member of "Reviewers" approves it (and so publishes it) or asks for
+changes (docs/cms.md, "Editorial workflow"). "Service staff" work applications and payments, and
+edit no page unless an operator grants it. Customers and business users have no group: what they
+may see follows from their accounts and organisations.
 """
 
 from django.contrib.auth.models import Group, Permission
+from wagtail.models import (
+    Collection,
+    GroupApprovalTask,
+    GroupCollectionPermission,
+    GroupPagePermission,
+    Site,
+    Workflow,
+    WorkflowPage,
+    WorkflowTask,
+)
 
 EDITORS = "Editors"
+REVIEWERS = "Reviewers"
 SERVICE_STAFF = "Service staff"
+ROLES = (EDITORS, REVIEWERS, SERVICE_STAFF)
+
+EDITORIAL_WORKFLOW = "Editorial review"
+REVIEW_TASK = "Reviewers approve"
+
+# What each content role may do to the pages under the home page (and the home page itself).
+# Nobody below the reviewers publishes: an editor's change is submitted to the workflow.
+PAGE_PERMISSIONS = {
+    EDITORS: ("add_page", "change_page"),
+    REVIEWERS: ("add_page", "change_page", "publish_page", "lock_page", "unlock_page"),
+}
+# Images and documents for public content, in every collection (the root's rules are inherited).
+# Customers' documents never go through Wagtail's library: they belong to their applications.
+MEDIA_PERMISSIONS = (
+    ("wagtailimages", "add_image"),
+    ("wagtailimages", "choose_image"),
+    ("wagtaildocs", "add_document"),
+    ("wagtaildocs", "choose_document"),
+)
 
 # Tariffs and penalty rules are published prices: service staff maintain them in the admin.
 # They also see online payments and refund them (with a reason, audited; docs/payments.md).
@@ -44,18 +77,60 @@ STAFF_MODEL_PERMISSIONS = {
 }
 
 
+def _permission(app_label: str, codename: str) -> Permission:
+    return Permission.objects.get(content_type__app_label=app_label, codename=codename)
+
+
 def roles_ensure() -> dict[str, Group]:
-    """Create the staff groups with back-office access if they are missing (idempotent)."""
-    access_admin = Permission.objects.get(
-        content_type__app_label="wagtailadmin", codename="access_admin"
-    )
+    """Create the staff groups with back-office access, the content roles' rights on the site's
+    pages and media, and the editorial workflow, where they are missing. Idempotent: a second run
+    changes nothing. It only adds (what an operator added or changed stays), except that the
+    content roles lose rights on the tree's root, above the site (Wagtail's first migration
+    gives its Editors those)."""
+    access_admin = _permission("wagtailadmin", "access_admin")
     groups = {}
-    for name in (EDITORS, SERVICE_STAFF):
+    for name in ROLES:
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.add(access_admin)
         for app_label, codename in STAFF_MODEL_PERMISSIONS.get(name, ()):
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+            group.permissions.add(_permission(app_label, codename))
         groups[name] = group
+    _content_rights_ensure(groups)
     return groups
+
+
+def _content_rights_ensure(groups: dict[str, Group]) -> None:
+    """Page rights under the home page, media rights, and the workflow every page change there
+    goes through. Without a site yet (a database being emptied between tests), only the groups."""
+    site = Site.objects.filter(is_default_site=True).select_related("root_page").first()
+    home = site.root_page if site else None
+    if home is None:
+        return
+    for role, codenames in PAGE_PERMISSIONS.items():
+        # Wagtail's first migration gives its Editors rights on the tree's root, above every site;
+        # the portal's editors work under the home page only.
+        GroupPagePermission.objects.filter(group=groups[role], page__depth=1).delete()
+        for codename in codenames:
+            GroupPagePermission.objects.get_or_create(
+                group=groups[role], page=home, permission=_permission("wagtailcore", codename)
+            )
+    root_collection = Collection.get_first_root_node()
+    if root_collection is not None:
+        for role in (EDITORS, REVIEWERS):
+            for app_label, codename in MEDIA_PERMISSIONS:
+                GroupCollectionPermission.objects.get_or_create(
+                    group=groups[role],
+                    collection=root_collection,
+                    permission=_permission(app_label, codename),
+                )
+
+    workflow, _ = Workflow.objects.get_or_create(name=EDITORIAL_WORKFLOW)
+    task = GroupApprovalTask.objects.filter(name=REVIEW_TASK).first()
+    if task is None:
+        task = GroupApprovalTask.objects.create(name=REVIEW_TASK)
+        task.groups.add(groups[REVIEWERS])
+    if not workflow.workflow_tasks.exists():
+        WorkflowTask.objects.create(workflow=workflow, task=task, sort_order=0)
+    # The home page's workflow covers every page under it, notices included (Wagtail takes the
+    # nearest ancestor's); an operator who assigned another keeps theirs.
+    WorkflowPage.objects.get_or_create(page=home, defaults={"workflow": workflow})

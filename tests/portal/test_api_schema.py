@@ -1,7 +1,7 @@
-"""The integration API against its own OpenAPI schema (portal/integration_api.py, payments/api.py;
-docs/integration.md "Errors"): every answer it can give is in the schema, every example in the
-schema is accepted, and schemathesis, generating requests from the schema with a valid token,
-finds no server error and no answer the schema does not describe."""
+"""The integration API against its own OpenAPI schema (portal/integration_api.py, payments/api.py,
+cms/api.py; docs/integration.md "Errors"): every answer it can give is in the schema, every
+example in the schema is accepted, and schemathesis, generating requests from the schema with a
+valid token, finds no server error and no answer the schema does not describe."""
 
 import json
 from datetime import datetime
@@ -21,6 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from cms.models import NoticePage
 from payments.invoices import invoice_request_create
 from payments.models import Bill, InvoiceRequest, OutsidePayment, Tariff
 from portal.core import clock
@@ -42,6 +43,7 @@ OPERATIONS = (
     "payments_import",
     "payments_export",
     "invoice_status_set",
+    "outage_submit",
 )
 # Every operation can answer these besides its own.
 COMMON_PROBLEMS = {"401", "403", "429", "500"}
@@ -169,6 +171,7 @@ def test_every_example_in_the_schema_is_accepted(served, token):
     assert Bill.objects.get(number="B202610000123").lines.count() == 2
     assert OutsidePayment.objects.get().reference == "CIS-PAY-20261112-000042"
     assert InvoiceRequest.objects.get().invoice_number == "25117000000012345678"
+    assert not NoticePage.objects.get(external_id="OMS-2026-004711").live  # a draft for review
 
 
 # --- schemathesis: requests generated from the schema ---------------------------------------------

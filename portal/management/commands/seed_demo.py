@@ -23,7 +23,7 @@ from portal.models import (
     ServiceAccount,
     User,
 )
-from portal.roles import EDITORS, SERVICE_STAFF, roles_ensure
+from portal.roles import EDITORS, REVIEWERS, SERVICE_STAFF, roles_ensure
 
 DEMO_PASSWORD = "Powerhall-Demo-2026"  # noqa: S105  (published in README, demo only)
 
@@ -58,6 +58,8 @@ DEMO_USERS = [
         False,
         None,
     ),
+    # Appended: the seeding below finds users by their place in this list.
+    ("reviewer@demo.powerhall.cn", "陈审核", "", "content reviewer", True, True, REVIEWERS),
 ]
 
 # Demo prices, shaped like real ones but not any province's official figures (docs/tariffs.md):
