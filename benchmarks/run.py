@@ -14,7 +14,9 @@ benchmarks/results/latest.json.
     .venv/bin/python benchmarks/run.py --only queue    # the bare view and the queue: queue.json
 
 The database is the one the environment names, as for the portal: DATABASE_URL (PostgreSQL), else
-a SQLite file in a new temporary folder.
+a SQLite file in a new temporary folder. With POWERHALL_ENV=production (and the variables it
+requires, docs/configuration.md; SECURE_SSL_REDIRECT=false, as wrk speaks plain HTTP) the portal
+runs on its production settings.
 """
 
 import argparse
@@ -145,6 +147,10 @@ def run(var: Path, *, only: str | None) -> None:
         "POWERHALL_VAR_DIR": str(var),
     }
     manage("migrate", "--no-input", "-v", "0", env=env)
+    if env.get("POWERHALL_ENV", "").strip().lower() == "production":
+        # Production settings serve static files by the manifest collectstatic writes (into the
+        # temporary folder): without it every page that links one answers 500.
+        manage("collectstatic", "--no-input", "-v", "0", env=env)
     pages = {"bare_view": ("/bench/bare/", [])}
     if not only:
         manage("seed_demo", env=env)
