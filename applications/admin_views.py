@@ -8,6 +8,8 @@ held by the Service staff group; editors hold neither). Each action is a service
 ``applications.cases``: the refusal it raises is shown on the case, nothing else changes.
 """
 
+import re
+
 import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
@@ -46,6 +48,8 @@ from .models import (
 from .views import document_response
 
 WORK_PERMISSION = "applications.work_case"
+# A whole case reference as ``cases._new_reference`` makes it: A, the date, six digits.
+WHOLE_REFERENCE = re.compile(r"A\d{14}", re.IGNORECASE)
 
 
 class CaseFilterSet(WagtailFilterSet):
@@ -124,6 +128,15 @@ class CaseIndexView(generic.IndexView):
             .select_related("kind_version__kind", "assignee")
             .order_by(F("due_at").asc(nulls_last=True), "created_at", "pk")
         )
+
+    def search_queryset(self, queryset):
+        # A whole reference (what a customer reads out on the phone) can only match that case's
+        # reference: one row of its unique index, where matching every searched field reads
+        # every case the filters leave, twice (the count and the page).
+        query = self.search_query.strip() if self.is_searching else ""
+        if WHOLE_REFERENCE.fullmatch(query):
+            return queryset.filter(reference=query.upper())
+        return super().search_queryset(queryset)
 
     def order_queryset(self, queryset):
         if not self.ordering or self.ordering == "due_at":
