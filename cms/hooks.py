@@ -8,13 +8,19 @@ from django.db import transaction
 from django.dispatch import receiver
 from wagtail.signals import page_published
 
-from portal import selectors
+from portal import context_processors, selectors
 
 from . import reach, tasks
-from .models import NoticePage
+from .models import NoticePage, ServiceSettings
 
 # Each dashboard card's current and upcoming outages.
 selectors.account_card_providers.register(reach.outages_on_cards)
+
+
+@context_processors.hotline_providers.register
+def hotline_from_site_settings(request) -> str:
+    """The hotline of the request's site (Settings → Service settings), from the cache."""
+    return ServiceSettings.hotline_for(request)
 
 
 @receiver(page_published, sender=NoticePage, dispatch_uid="cms.outage_published")
