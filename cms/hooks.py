@@ -8,16 +8,22 @@ from django.db import transaction
 from django.dispatch import receiver
 from wagtail.signals import page_published
 
-from portal import integration_api, selectors
+from portal import context_processors, integration_api, selectors
 
 from . import api, reach, tasks
-from .models import NoticePage
+from .models import NoticePage, ServiceSettings
 
 # Each dashboard card's current and upcoming outages.
 selectors.account_card_providers.register(reach.outages_on_cards)
 
 # The outage management system's planned outages, as draft notices (POST /outages).
 integration_api.api.add_router("", api.router)
+
+
+@context_processors.hotline_providers.register
+def hotline_from_site_settings(request) -> str:
+    """The hotline of the request's site (Settings → Service settings), from the cache."""
+    return ServiceSettings.hotline_for(request)
 
 
 @receiver(page_published, sender=NoticePage, dispatch_uid="cms.outage_published")

@@ -1,68 +1,51 @@
+import json
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import models
+from django.core.validators import RegexValidator
+from django.db import models, transaction
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
-from modelcluster.fields import ParentalKey
-from wagtail.admin.panels import FieldPanel, FieldRowPanel, InlinePanel, MultiFieldPanel
-from wagtail.fields import RichTextField
-from wagtail.models import Orderable, Page
+from wagtail.admin.panels import FieldPanel, FieldRowPanel, MultiFieldPanel
+from wagtail.contrib.settings.models import BaseSiteSetting, register_setting
+from wagtail.fields import RichTextField, StreamField
+from wagtail.models import Page, Site
 from wagtail.search import index
 
 from portal.core import clock
 from portal.models import ServiceAccount
 
+from .blocks import ContentBlocks, FaqBlocks, GuideBlocks, HomeBlocks
+from .commitments import commitments_published
 from .forms import NoticePageForm
 from .outages import known_places
+from .tariffs import tariffs_published
 
 
 class HomePage(Page):
-    """The front page: an introduction and the service shortcuts, both editable."""
+    """The front page: an introduction, then the blocks editors arrange (service shortcuts, the
+    latest notices, the notice search by district, the hotline, text)."""
 
     intro = RichTextField(_("introduction"), blank=True, features=["bold", "italic", "link"])
+    body = StreamField(HomeBlocks(), blank=True, verbose_name=_("blocks"))
 
-    content_panels = Page.content_panels + [
-        FieldPanel("intro"),
-        InlinePanel("shortcuts", label=_("Service shortcuts"), max_num=12),
-    ]
+    content_panels = Page.content_panels + [FieldPanel("intro"), FieldPanel("body")]
 
     parent_page_types = ["wagtailcore.Page"]
+    subpage_types = [
+        "cms.NoticeIndexPage",
+        "cms.CommitmentsPage",
+        "cms.TariffsPage",
+        "cms.GuidePage",
+        "cms.FaqPage",
+        "cms.StandardPage",
+    ]
     max_count = 1
 
     class Meta:
         verbose_name = _("home page")
-
-
-class HomeShortcut(Orderable):
-    """A tile on the home page pointing at a service (pay bills, apply, outage notices…)."""
-
-    ICONS = [
-        ("pay", _("Pay")),
-        ("account", _("Accounts")),
-        ("apply", _("Apply")),
-        ("notice", _("Notices")),
-        ("repair", _("Repair")),
-        ("help", _("Help")),
-    ]
-
-    page = ParentalKey(HomePage, on_delete=models.CASCADE, related_name="shortcuts")
-    title = models.CharField(_("title"), max_length=40)
-    description = models.CharField(_("description"), max_length=120, blank=True)
-    link_url = models.CharField(
-        _("link"), max_length=200, help_text=_("A path on this site, such as /me/.")
-    )
-    icon = models.CharField(_("icon"), max_length=20, choices=ICONS, default="help")
-
-    panels = [
-        FieldPanel("title"),
-        FieldPanel("description"),
-        FieldPanel("link_url"),
-        FieldPanel("icon"),
-    ]
-
-    def __str__(self):
-        return self.title
 
 
 # --- Notices (通知公告) ---------------------------------------------------------------------------
@@ -244,3 +227,199 @@ def _notices_naming(district: str) -> list[int]:
         )
         if district in (districts or []) or feeders & set(notice_feeders or [])
     ]
+
+
+# --- Site settings --------------------------------------------------------------------------------
+HOTLINES_CACHE_KEY = "cms:service-settings:hotlines"
+# Saving the settings clears the cache at once; the timeout only bounds a change made around it
+# (a queryset update, a restored backup).
+HOTLINES_CACHE_SECONDS = 3600
+
+
+def hotlines_forget() -> None:
+    cache.delete(HOTLINES_CACHE_KEY)
+
+
+@register_setting(icon="mobile-alt")
+class ServiceSettings(BaseSiteSetting):
+    """What the site tells customers about reaching the company, per site (Settings → Service
+    settings). Every page's header and footer show the hotline, so it is read from the cache:
+    ``hotline_for`` costs no query when the cache holds it."""
+
+    hotline = models.CharField(
+        _("service hotline"),
+        max_length=20,
+        blank=True,
+        validators=[
+            RegexValidator(r"^\+?[0-9][0-9 -]*$", _("Digits only, with spaces or dashes."))
+        ],
+        help_text=_(
+            "Shown in the header, the footer and on the home page. Empty: the number the portal "
+            "is configured with."
+        ),
+    )
+
+    panels = [FieldPanel("hotline")]
+
+    class Meta:
+        verbose_name = _("Service settings")
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        transaction.on_commit(hotlines_forget)
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        transaction.on_commit(hotlines_forget)
+        return result
+
+    @classmethod
+    def hotline_for(cls, request) -> str:
+        """The hotline of the request's site, or "" if its settings give none."""
+        hotlines = cache.get(HOTLINES_CACHE_KEY)
+        if hotlines is None:
+            hotlines = dict(cls.objects.exclude(hotline="").values_list("site_id", "hotline"))
+            cache.set(HOTLINES_CACHE_KEY, hotlines, HOTLINES_CACHE_SECONDS)
+        if not hotlines:  # no site has its own: no need to find the request's site
+            return ""
+        site = Site.find_for_request(request)
+        return hotlines.get(site.pk, "") if site else ""
+
+
+# --- Service content ------------------------------------------------------------------------------
+INTRO_FEATURES = ["bold", "italic", "link"]
+
+
+class CommitmentsPage(Page):
+    """The service commitments (供电服务承诺), rendered from the set the portal keeps: the rows
+    the application clocks count against, so the page can never disagree with them."""
+
+    intro = RichTextField(_("introduction"), blank=True, features=INTRO_FEATURES)
+
+    content_panels = Page.content_panels + [FieldPanel("intro")]
+    search_fields = Page.search_fields + [index.SearchField("intro")]
+    page_description = _(
+        "The time limits come from the commitment set in use (Service commitments in the back "
+        "office); the page adds only its introduction."
+    )
+
+    parent_page_types = ["cms.HomePage"]
+    subpage_types: list[str] = []
+    max_count = 1
+
+    class Meta:
+        verbose_name = _("service commitments page")
+
+    def get_context(self, request, *args, **kwargs):
+        context = super().get_context(request, *args, **kwargs)
+        context["published"] = commitments_published()
+        return context
+
+
+class TariffsPage(Page):
+    """The tariffs (电价标准) by region, rendered from the prices bills are explained with: each
+    tariff's version in force today and any announced after it."""
+
+    intro = RichTextField(_("introduction"), blank=True, features=INTRO_FEATURES)
+
+    content_panels = Page.content_panels + [FieldPanel("intro")]
+    search_fields = Page.search_fields + [index.SearchField("intro")]
+    page_description = _(
+        "The prices come from the tariffs and their versions (Tariffs and penalties in the back "
+        "office); the page adds only its introduction."
+    )
+
+    parent_page_types = ["cms.HomePage"]
+    subpage_types: list[str] = []
+    max_count = 1
+
+    class Meta:
+        verbose_name = _("tariffs page")
+
+    def get_context(self, request, *args, **kwargs):
+        context = super().get_context(request, *args, **kwargs)
+        context["today"] = clock.today()
+        context["regions"] = tariffs_published(on=context["today"])
+        return context
+
+
+class GuidePage(Page):
+    """How to apply for something: text, and the documents a kind of application needs, from
+    the lists the application wizard shows."""
+
+    intro = RichTextField(_("introduction"), blank=True, features=INTRO_FEATURES)
+    body = StreamField(GuideBlocks(), blank=True, verbose_name=_("body"))
+
+    content_panels = Page.content_panels + [FieldPanel("intro"), FieldPanel("body")]
+    search_fields = Page.search_fields + [index.SearchField("intro"), index.SearchField("body")]
+    page_description = _("How to apply: text, and a kind's documents as the application asks.")
+
+    parent_page_types = ["cms.HomePage", "cms.StandardPage"]
+    subpage_types: list[str] = []
+
+    class Meta:
+        verbose_name = _("guide")
+        verbose_name_plural = _("guides")
+
+
+class FaqPage(Page):
+    """Questions and answers, each a block; search engines read them as an FAQPage."""
+
+    intro = RichTextField(_("introduction"), blank=True, features=INTRO_FEATURES)
+    body = StreamField(FaqBlocks(), blank=True, verbose_name=_("questions"))
+
+    content_panels = Page.content_panels + [FieldPanel("intro"), FieldPanel("body")]
+    search_fields = Page.search_fields + [index.SearchField("intro"), index.SearchField("body")]
+    page_description = _("Frequently asked questions, each with its answer.")
+
+    parent_page_types = ["cms.HomePage", "cms.StandardPage"]
+    subpage_types: list[str] = []
+
+    class Meta:
+        verbose_name = _("FAQ page")
+        verbose_name_plural = _("FAQ pages")
+
+    def json_ld(self) -> str:
+        """The questions as schema.org FAQPage data, safe inside a <script> element."""
+        data = {
+            "@context": "https://schema.org",
+            "@type": "FAQPage",
+            "mainEntity": [
+                {
+                    "@type": "Question",
+                    "name": block.value["question"],
+                    "acceptedAnswer": {"@type": "Answer", "text": str(block.value["answer"])},
+                }
+                for block in self.body
+                if block.block_type == "question"
+            ],
+        }
+        # As Django's json_script: no "<", ">" or "&" can end the script element early.
+        text = json.dumps(data, ensure_ascii=False)
+        return mark_safe(text.translate(_SCRIPT_ESCAPES))  # noqa: S308
+
+
+_SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
+
+
+class StandardPage(Page):
+    """Any other content (about us, service points…): a body of blocks, and a list of the pages
+    under it, so it can head a section."""
+
+    intro = RichTextField(_("introduction"), blank=True, features=INTRO_FEATURES)
+    body = StreamField(ContentBlocks(), blank=True, verbose_name=_("body"))
+
+    content_panels = Page.content_panels + [FieldPanel("intro"), FieldPanel("body")]
+    search_fields = Page.search_fields + [index.SearchField("intro"), index.SearchField("body")]
+    page_description = _("Any other content; it lists the pages under it.")
+
+    parent_page_types = ["cms.HomePage", "cms.StandardPage"]
+    subpage_types = ["cms.StandardPage", "cms.GuidePage", "cms.FaqPage"]
+
+    class Meta:
+        verbose_name = _("standard page")
+
+    def get_context(self, request, *args, **kwargs):
+        context = super().get_context(request, *args, **kwargs)
+        context["children"] = self.get_children().live().public()
+        return context
