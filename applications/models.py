@@ -393,6 +393,13 @@ class Case(models.Model):
         indexes = [
             models.Index(fields=["status", "due_at"], name="case_queue"),
             models.Index(fields=["applicant", "-created_at"], name="case_applicant"),
+            # The queue's default order, open cases only: PostgreSQL reads the 50 nearest
+            # deadlines off it instead of sorting every open case (benchmarks/application_queue).
+            models.Index(
+                fields=["due_at", "created_at", "id"],
+                condition=Q(status__in=OPEN_STATUSES),
+                name="case_queue_open",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
