@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import AwareDatetime, Field, field_validator
 
 from portal.integration_api import (
@@ -183,13 +183,16 @@ def outage_submit_view(request, body: OutageIn):
             ],
         ) from error
     notice = result.notice
-    return 201 if result.created else 200, {
-        "external_id": notice.external_id,
-        "notice_id": notice.pk,
-        "admin_url": reverse("wagtailadmin_pages:edit", args=[notice.pk]),
-        "created": result.created,
-        "changed": result.changed,
-        "live": notice.live,
-        "in_review": notice.workflow_in_progress,
-        "short_notice": notice.short_notice,
-    }
+    return Status(
+        201 if result.created else 200,
+        {
+            "external_id": notice.external_id,
+            "notice_id": notice.pk,
+            "admin_url": reverse("wagtailadmin_pages:edit", args=[notice.pk]),
+            "created": result.created,
+            "changed": result.changed,
+            "live": notice.live,
+            "in_review": notice.workflow_in_progress,
+            "short_notice": notice.short_notice,
+        },
+    )

@@ -117,8 +117,8 @@ def _migration_data(request):
     """Transactional and live-server tests end by emptying every table, rows that data
     migrations load included. pytest-django runs them after all the others, so only they can
     meet an emptied database: put back what the application cannot run without (the 1996
-    penalty rule, the kinds of application and the commitment sets) before each of them, as
-    ``migrate`` left it."""
+    penalty rule, the kinds of application and the commitment sets, the page tree) before each of
+    them, as ``migrate`` left it."""
     marker = request.node.get_closest_marker("django_db")
     transactional = marker is not None and marker.kwargs.get("transaction", False)
     if not (transactional or {"transactional_db", "live_server"} & set(request.fixturenames)):
@@ -143,6 +143,30 @@ def _migration_data(request):
         ("0008_billing_messages", "first_messages"),
     ):
         getattr(importlib.import_module(f"applications.migrations.{name}"), loader)(apps, None)
+    _page_tree_restore(apps)
+
+
+def _page_tree_restore(apps) -> None:
+    """The page tree ``migrate`` leaves: the root, the home page as the default site's root, the
+    notice index and the commitments and tariffs pages (their own loader)."""
+    from django.conf import settings
+    from wagtail.models import Locale, Page, Site
+
+    from cms.models import HomePage, NoticeIndexPage
+
+    if HomePage.objects.exists():
+        return
+    locale, _created = Locale.objects.get_or_create(language_code=settings.LANGUAGE_CODE)
+    root = Page.get_first_root_node() or Page.add_root(
+        instance=Page(title="Root", slug="root", locale=locale)
+    )
+    home = root.add_child(instance=HomePage(title="网上营业厅", slug="home", locale=locale))
+    Site.objects.update_or_create(
+        is_default_site=True,
+        defaults={"hostname": "localhost", "port": 80, "root_page": home, "site_name": "powerhall"},
+    )
+    home.add_child(instance=NoticeIndexPage(title="通知公告", slug="notices", locale=locale))
+    importlib.import_module("cms.migrations.0006_pages_content").service_pages(apps, None)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -324,7 +324,7 @@ def test_two_references_make_two_notices(oms):
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL only")
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_one_reference_sent_twice_at_once_makes_one_notice():
     """The OMS retries before its first call has answered: both calls take the notice index's
     row lock in turn, so the second finds the first's notice."""
