@@ -8,9 +8,10 @@ from django.db import transaction
 from django.dispatch import receiver
 from wagtail.signals import page_published
 
-from portal import context_processors, integration_api, selectors
+from portal import context_processors, demo, integration_api, selectors
 
 from . import api, reach, tasks
+from .demo import seed_cms
 from .models import NoticePage, ServiceSettings
 
 # Each dashboard card's current and upcoming outages.
@@ -18,6 +19,9 @@ selectors.account_card_providers.register(reach.outages_on_cards)
 
 # The outage management system's planned outages, as draft notices (POST /outages).
 integration_api.api.add_router("", api.router)
+
+# make run's demo: notices, guides and pages, after the demo users and accounts exist.
+demo.demo_data.register(seed_cms)
 
 
 @context_processors.hotline_providers.register

@@ -1,0 +1,184 @@
+"""The demo site (cms/demo.py, run at the end of `manage.py seed_demo`): a dozen notices across the
+demo districts, two planned outages that reach the demo resident (their dashboard shows them,
+and they are told), one notice waiting for the reviewer, guides, an FAQ and standard pages; made
+once, published through revisions (so search finds them), and kept showing outages to come."""
+
+import io
+from datetime import timedelta
+
+import pytest
+import time_machine
+from bs4 import BeautifulSoup
+from django.core.management import call_command
+from wagtail.models import Page, Revision, WorkflowState
+
+from cms.demo import NOTICES, seed_cms
+from cms.models import FaqPage, GuidePage, NoticeKind, NoticePage, StandardPage
+from portal.models import Notification, User
+from portal.roles import EDITORIAL_WORKFLOW
+from tests.cms.notices import beijing
+
+pytestmark = pytest.mark.django_db
+
+RESIDENT, BUSINESS_ADMIN, MEMBER = (
+    "resident@demo.powerhall.cn",
+    "bizadmin@demo.powerhall.cn",
+    "member@demo.powerhall.cn",
+)
+NOW = beijing(2026, 12, 7, 9, 0)
+HOME_OUTAGE, PARENTS_OUTAGE = (
+    "朝阳区望京西园一带计划停电检修通知",
+    "西城区百万庄地区临时计划停电通知",
+)
+
+
+def html(client, url: str) -> BeautifulSoup:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return BeautifulSoup(response.content, "html.parser")
+
+
+def text(soup) -> str:
+    return " ".join(soup.get_text(" ").split())
+
+
+def counts() -> tuple[int, ...]:
+    return (
+        Page.objects.count(),
+        Revision.objects.count(),
+        WorkflowState.objects.count(),
+        Notification.objects.count(),
+    )
+
+
+def dashboard_outages(client, email: str) -> list[str]:
+    client.force_login(User.objects.get(email=email))
+    page = html(client, "/me/")
+    client.logout()
+    return [a.get_text(strip=True) for a in page.select("main .account-card__outage a")]
+
+
+@pytest.fixture
+def seeded(mailoutbox, django_capture_on_commit_callbacks):
+    """``seed_demo`` run at NOW, with what it leaves for after its commits (the fan-out of the
+    outages it publishes, the messages' delivery) run too, as they are on `make run`."""
+    with (
+        time_machine.travel(NOW, tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        out = io.StringIO()
+        call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def test_seed_demo_loads_the_demo_site_once(seeded, client, mailoutbox):
+    assert seeded.count("demo content: 13 notices and 8 pages made") == 1
+    live = NoticePage.objects.live()
+    assert live.count() == 12
+    assert {notice.kind for notice in live} == set(NoticeKind.values)
+    assert {d for notice in live for d in notice.districts} == {
+        "朝阳区",
+        "西城区",
+        "海淀区",
+        "丰台区",
+        "东城区",
+    }
+    # Published through revisions, by the demo editor's draft and the demo reviewer's approval.
+    for notice in live:
+        revision = notice.live_revision
+        assert revision is not None and revision.user.email == "editor@demo.powerhall.cn"
+    waiting = NoticePage.objects.get(live=False)
+    assert waiting.current_workflow_state.workflow.name == EDITORIAL_WORKFLOW
+    # The one announced late carries its reason, and is flagged.
+    late = live.get(title=PARENTS_OUTAGE)
+    assert late.short_notice and late.short_notice_reason
+    assert not live.filter(short_notice=True).exclude(pk=late.pk).exists()
+    # The guides section, its guides and FAQ, and the standard pages.
+    assert set(GuidePage.objects.live().values_list("url_path", flat=True)) == {
+        "/home/guides/new-connection/",
+        "/home/guides/how-to-pay/",
+        "/home/guides/bind-account/",
+    }
+    faq = FaqPage.objects.live().get()
+    assert 6 <= sum(block.block_type == "question" for block in faq.body) <= 8
+    assert set(StandardPage.objects.live().values_list("slug", flat=True)) == {
+        "guides",
+        "about",
+        "service-channels",
+    }
+
+    before = counts()
+    with time_machine.travel(NOW + timedelta(hours=1), tick=False):
+        again = io.StringIO()
+        call_command("seed_demo", stdout=again)
+    assert counts() == before
+    assert "demo content" not in again.getvalue()
+
+
+def test_the_demo_pages_open_and_the_guides_tile_leads_to_them(seeded, client):
+    tiles = {
+        a.select_one(".tile__title").get_text(): a["href"]
+        for a in html(client, "/").select(".tile__link")
+    }
+    assert tiles["服务指南"] == "/guides/"
+    guides = text(html(client, "/guides/"))
+    for title in ("新装用电办理指南", "如何缴纳电费", "如何绑定用电户号", "常见问题"):
+        assert title in guides
+    # The new connection guide lists what the application asks, residential and business alike.
+    connection = text(html(client, "/guides/new-connection/"))
+    assert "居民" in connection and "营业执照" in connection
+    for url in ("/guides/how-to-pay/", "/guides/bind-account/", "/guides/faq/", "/about/"):
+        html(client, url)
+    assert "95598" in text(html(client, "/service-channels/"))
+
+
+def test_the_notices_page_lists_a_dozen_notices(seeded, client):
+    with time_machine.travel(NOW, tick=False):
+        listed = html(client, "/notices/").select("main ul.notice-list > li a")
+    titles = [a.get_text(strip=True) for a in listed]
+    assert len(titles) == 12
+    assert titles[:2] == [PARENTS_OUTAGE, HOME_OUTAGE]  # the newest first
+    assert "海淀区示例产业园计划停电通知" not in titles  # still waiting for the reviewer
+
+
+def test_search_finds_a_demo_notice_by_a_chinese_word(seeded, client):
+    found = html(client, "/search/?q=百万庄")
+    assert PARENTS_OUTAGE in text(found)
+    assert "诈骗" in text(html(client, "/search/?q=诈骗"))
+
+
+def test_the_demo_resident_sees_and_is_told_of_the_two_outages_and_nobody_else_is(
+    seeded, client, mailoutbox
+):
+    with time_machine.travel(NOW, tick=False):
+        assert sorted(dashboard_outages(client, RESIDENT)) == sorted([HOME_OUTAGE, PARENTS_OUTAGE])
+        assert dashboard_outages(client, BUSINESS_ADMIN) == []
+    told = [m for m in mailoutbox if m.subject.startswith("计划停电")]
+    assert sorted(m.to[0] for m in told) == [RESIDENT, RESIDENT]
+    for title in (HOME_OUTAGE, PARENTS_OUTAGE):
+        assert any(title in m.body for m in told)
+    outages = Notification.objects.filter(kind="outage")
+    assert set(outages.values_list("user__email", flat=True)) == {RESIDENT}
+
+
+def test_the_outages_reaching_the_resident_come_round_again_once_over(
+    seeded, client, mailoutbox, django_capture_on_commit_callbacks
+):
+    later = NOW + timedelta(days=30)
+    pages = Page.objects.count()
+    with time_machine.travel(later, tick=False):
+        assert dashboard_outages(client, RESIDENT) == []  # both over
+        out = io.StringIO()
+        with django_capture_on_commit_callbacks(execute=True):
+            seed_cms(stdout=out)
+        assert "2 outages moved forward" in out.getvalue()
+        assert sorted(dashboard_outages(client, RESIDENT)) == sorted([HOME_OUTAGE, PARENTS_OUTAGE])
+        seed_cms(stdout=io.StringIO())  # not over now: left alone
+    assert Page.objects.count() == pages
+    ahead = {spec.title: spec for spec in NOTICES if spec.keep_ahead}
+    for notice in NoticePage.objects.live().filter(title__in=ahead):
+        assert notice.starts_at > later
+        assert notice.revisions.count() == 2
+    # The resident hears of the new dates, as of any changed outage.
+    changed = [m for m in mailoutbox if m.to == [RESIDENT] and m.subject.startswith("变更")]
+    assert len(changed) == 2, [m.subject for m in mailoutbox]
