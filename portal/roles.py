@@ -1,11 +1,12 @@
 """The portal's staff roles, as Django groups (so an operator can see and change them).
 
-"Editors" (Wagtail's own group) draft content: they add and edit pages under the home page and
-use images and documents, but cannot publish; every page they change goes to the "Editorial
-review" workflow, where a member of "Reviewers" approves it (and so publishes it) or asks for
-changes (docs/cms.md, "Editorial workflow"). "Service staff" work applications and payments, and
-edit no page unless an operator grants it. Customers and business users have no group: what they
-may see follows from their accounts and organisations.
+"Editors" (Wagtail's own group) draft content: they add and edit pages under the home page, use
+images and documents and keep the service settings (the hotline), but cannot publish; every page
+they change goes to the "Editorial review" workflow, where a member of "Reviewers" approves it
+(and so publishes it) or asks for changes (docs/cms.md, "Editorial workflow"). Reviewers keep
+the service settings too. "Service staff" work applications and payments, and edit no page unless
+an operator grants it. Customers and business users have no group: what they may see follows from
+their accounts and organisations.
 """
 
 from django.contrib.auth.models import Group, Permission
@@ -43,9 +44,13 @@ MEDIA_PERMISSIONS = (
     ("wagtaildocs", "choose_document"),
 )
 
-# Tariffs and penalty rules are published prices: service staff maintain them in the admin.
-# They also see online payments and refund them (with a reason, audited; docs/payments.md).
 STAFF_MODEL_PERMISSIONS = {
+    # The content roles keep the site settings (Settings → Service settings: the hotline every
+    # page shows; docs/cms.md). Wagtail's settings take a model permission, for every site.
+    EDITORS: [("cms", "change_servicesettings")],
+    REVIEWERS: [("cms", "change_servicesettings")],
+    # Tariffs and penalty rules are published prices: service staff maintain them in the admin.
+    # They also see online payments and refund them (with a reason, audited; docs/payments.md).
     SERVICE_STAFF: [
         *(
             ("payments", f"{action}_{model}")
