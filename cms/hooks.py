@@ -6,11 +6,16 @@ from functools import partial
 
 from django.db import transaction
 from django.dispatch import receiver
-from wagtail.signals import page_published
+from wagtail.signals import (
+    copy_for_translation_done,
+    page_published,
+    page_slug_changed,
+    post_page_move,
+)
 
 from portal import context_processors, integration_api, selectors
 
-from . import api, reach, tasks
+from . import api, reach, tasks, translation
 from .models import NoticePage, ServiceSettings
 
 # Each dashboard card's current and upcoming outages.
@@ -30,8 +35,10 @@ def hotline_from_site_settings(request) -> str:
 def outage_published(sender, instance, **kwargs):
     """An outage notice published (by an editor, a reviewer's approval or the scheduler): tell
     the people it reaches, in a background task once the publish is committed. Wagtail also
-    sends this for a page scheduled to go live later (not live yet): nothing to tell then."""
-    if not (instance.live and instance.is_outage):
+    sends this for a page scheduled to go live later (not live yet): nothing to tell then. A
+    translation tells nobody: its times and places are the Chinese notice's, whose publication
+    told everyone, each in their language."""
+    if not (instance.live and instance.is_outage) or instance.find_original() is not None:
         return
     # robust: the notice stays published if the queue is unreachable (the error is logged);
     # publishing it again enqueues the same version again, and only those not told are told.
@@ -43,3 +50,13 @@ def outage_published(sender, instance, **kwargs):
         ),
         robust=True,
     )
+
+
+# A translation keeps its Chinese page's address and facts, and the home's translations its
+# rights and workflow (cms/translation.py).
+page_published.connect(translation.shared_fields_follow, dispatch_uid="cms.translation_facts")
+page_slug_changed.connect(translation.slug_follows, dispatch_uid="cms.translation_slug")
+post_page_move.connect(translation.place_follows, dispatch_uid="cms.translation_place")
+copy_for_translation_done.connect(
+    translation.home_rights_follow, dispatch_uid="cms.translation_rights"
+)
