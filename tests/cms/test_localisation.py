@@ -18,7 +18,7 @@ from icalendar import Calendar
 from wagtail.models import Locale, Page, Site
 from wagtail.test.utils.form_data import querydict_from_html
 
-from cms.models import HomePage, NoticeIndexPage, NoticeKind, NoticePage
+from cms.models import GuidePage, HomePage, NoticeIndexPage, NoticeKind, NoticePage, StandardPage
 from portal.models import Notification, NotificationKind
 from portal.roles import EDITORS, REVIEWERS, roles_ensure
 from tests.cms.notices import beijing
@@ -476,3 +476,40 @@ def test_an_editor_translates_and_a_reviewer_approves_the_translation(sign_in, e
     page = html(english.get(notice.url))
     assert page.h1.get_text(strip=True) == "Planned outage in Pudong"
     assert "Line maintenance" in page.get_text()
+
+
+def test_a_section_lists_its_pages_in_english_and_a_moved_page_keeps_one_address(
+    english_tree, english
+):
+    home = HomePage.objects.get(locale__language_code="zh-hans")
+
+    def publish(parent, page):
+        parent.add_child(instance=page)
+        page.save_revision().publish()
+        page.refresh_from_db()
+        return page
+
+    services = publish(home, StandardPage(title="服务指南", slug="services"))
+    about = publish(home, StandardPage(title="关于我们", slug="about"))
+    transfer = publish(services, GuidePage(title="过户办理指南", slug="transfer"))
+    publish(services, GuidePage(title="增容办理指南", slug="capacity"))
+    translate(services, title="Services")
+    english_about = translate(about, title="About us")
+    english_transfer = translate(transfer, title="Changing the account holder")
+
+    section = html(english.get("/services/"))
+    assert section.h1.get_text(strip=True) == "Services"
+    links = section.select(".link-list a")
+    assert [(link.get_text(strip=True), link["lang"]) for link in links] == [
+        ("Changing the account holder", "en"),
+        ("增容办理指南", "zh-hans"),
+    ]
+
+    # An editor moves the Chinese guide to another section: its translation follows.
+    transfer.move(about, pos="last-child")
+
+    english_transfer.refresh_from_db()
+    assert english_transfer.get_parent().pk == english_about.pk
+    assert english_transfer.url == Page.objects.get(pk=transfer.pk).url == "/about/transfer/"
+    page = html(english.get("/about/transfer/"))
+    assert page.h1.get_text(strip=True) == "Changing the account holder"
