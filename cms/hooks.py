@@ -5,11 +5,14 @@ Imported once, by ``CmsConfig.ready``."""
 from functools import partial
 
 from django.db import transaction
+from django.db.models.signals import post_delete
 from django.dispatch import receiver
+from wagtail.models import Page
 from wagtail.signals import (
     copy_for_translation_done,
     page_published,
     page_slug_changed,
+    page_unpublished,
     post_page_move,
 )
 
@@ -55,6 +58,8 @@ def outage_published(sender, instance, **kwargs):
 # A translation keeps its Chinese page's address and facts, and the home's translations its
 # rights and workflow (cms/translation.py).
 page_published.connect(translation.shared_fields_follow, dispatch_uid="cms.translation_facts")
+page_unpublished.connect(translation.unpublished_follows, dispatch_uid="cms.translation_off")
+post_delete.connect(translation.deleted_follows, sender=Page, dispatch_uid="cms.translation_off")
 page_slug_changed.connect(translation.slug_follows, dispatch_uid="cms.translation_slug")
 post_page_move.connect(translation.place_follows, dispatch_uid="cms.translation_place")
 copy_for_translation_done.connect(

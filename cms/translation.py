@@ -20,6 +20,7 @@ cookie, then the browser's), and the address is the same in both languages:
 - **Shared facts** (``translation_shared_fields``: a notice's kind, times and places): the Chinese
   page's. A translation copies them whenever it is saved, and publishing the Chinese page copies
   them to its translations (``shared_fields_follow``), so a translation never disagrees with it.
+  Unpublishing (or deleting) the Chinese page unpublishes its translations.
 - **Editors** (``home_rights_follow``): a translation of the home page gets the page rights and
   the workflow of the Chinese home, so English pages go through the same review.
 """
@@ -30,7 +31,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.utils import translation
 from wagtail.coreutils import get_supported_content_language_variant
-from wagtail.models import GroupPagePermission, Page, Site, WorkflowPage
+from wagtail.models import GroupPagePermission, Locale, Page, Site, WorkflowPage
 
 logger = logging.getLogger("powerhall.cms")
 
@@ -170,6 +171,29 @@ def shared_fields_follow(sender, instance, **kwargs):
     _translations_of(instance, type(instance)).update(
         **{name: getattr(instance, name) for name in fields}
     )
+
+
+def _translations_unpublish(original, *, expired: bool = False) -> None:
+    for page in _translations_of(original).live().specific():
+        page.unpublish(set_expired=expired)
+
+
+def unpublished_follows(sender, instance, **kwargs):
+    """``page_unpublished``: a Chinese page taken off the site (by an editor, or expired by the
+    scheduler) takes its translations with it: nothing would lead to them, and a cancelled
+    outage must leave every reader's dashboard."""
+    if _is_original(instance):
+        _translations_unpublish(instance, expired=instance.expired)
+
+
+def deleted_follows(sender, instance, **kwargs):
+    """``post_delete`` of a page: a Chinese page deleted, its translations are unpublished (kept
+    for the editors, who may delete them)."""
+    if (
+        instance.alias_of_id is None
+        and Locale.objects.filter(pk=instance.locale_id, language_code=default_language()).exists()
+    ):
+        _translations_unpublish(instance)
 
 
 def slug_follows(sender, instance, instance_before, **kwargs):

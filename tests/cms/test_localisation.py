@@ -188,12 +188,22 @@ def test_a_draft_translation_is_not_served(english_tree, english):
 
 def test_an_unpublished_chinese_page_is_gone_in_both_languages(english_tree, english):
     notice = publish_notice("浦东新区计划停电")
-    translate(notice, title="Planned outage in Pudong")
+    translated = translate(notice, title="Planned outage in Pudong")
+    url = notice.url
 
     notice.unpublish()
 
-    assert english.get(notice.url).status_code == 404
+    assert english.get(url).status_code == 404
     assert "Planned outage in Pudong" not in html(english.get("/notices/")).get_text()
+    translated.refresh_from_db()
+    assert not translated.live  # nor on any dashboard
+
+    # Deleted, the same.
+    deleted = publish_notice("静安区计划停电", districts=[JINGAN])
+    kept = translate(deleted, title="Planned outage in Jing'an")
+    deleted.delete()
+    kept.refresh_from_db()
+    assert not kept.live
 
 
 # --- Lists follow the language -------------------------------------------------------------------
