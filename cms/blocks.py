@@ -4,9 +4,10 @@ the documents a kind of application needs; an FAQ's questions.
 
 Blocks that show data read it when they render, from the same source the rest of the site uses:
 the notices (``cms.NoticePage``, looked up through the app registry because the page models
-import these blocks), the districts the accounts carry (``cms.outages.known_places``), the
-documents the application wizard lists (``applications.kinds.documents_for``) and the hotline of
-the site settings (the ``SERVICE_HOTLINE`` the context processor gives every template).
+import these blocks; the Chinese ones, each shown in the visitor's language, ``cms.translation``),
+the districts the accounts carry (``cms.outages.known_places``), the documents the application
+wizard lists (``applications.kinds.documents_for``) and the hotline of the site settings (the
+``SERVICE_HOTLINE`` the context processor gives every template).
 """
 
 from django.apps import apps
@@ -22,6 +23,7 @@ from applications.models import Category
 from portal.models import CustomerClass
 
 from .outages import known_places
+from .translation import default_language, localize
 
 NOTICES_URL = "/notices/"
 DISTRICTS_CACHE_KEY = "cms:home:districts"
@@ -88,7 +90,8 @@ class ShortcutsBlock(blocks.StructBlock):
 
 
 class LatestNoticesBlock(blocks.StructBlock):
-    """The newest live notices, with a link to all of them."""
+    """The newest live notices, with a link to all of them: each in the visitor's language
+    where it is translated."""
 
     heading = blocks.CharBlock(
         label=_("heading"), required=False, help_text=_("Empty: “Latest notices”.")
@@ -103,8 +106,10 @@ class LatestNoticesBlock(blocks.StructBlock):
     def get_context(self, value, parent_context=None):
         context = super().get_context(value, parent_context=parent_context)
         notice_page = apps.get_model("cms", "NoticePage")
-        context["notices"] = list(
-            notice_page.objects.live().order_by("-first_published_at", "-pk")[: value["count"]]
+        context["notices"] = localize(
+            notice_page.objects.live()
+            .filter(locale__language_code=default_language())
+            .order_by("-first_published_at", "-pk")[: value["count"]]
         )
         context["notices_url"] = NOTICES_URL
         return context

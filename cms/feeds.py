@@ -2,6 +2,10 @@
 and an iCalendar feed of the planned outages, each for every district or one (``?district=``, as
 the notice index filters), for feed readers and calendar subscriptions.
 
+Each lists a notice once, in the reader's language where it is translated (``cms.translation``:
+the Chinese notices decide what is listed and in which order, a live English translation gives
+the words); the entry's or event's identity is the same in both languages.
+
 Both answer conditional requests (Last-Modified and ETag): they change only when a page is
 published, unpublished, moved or deleted, which Wagtail logs, or when a day begins (the calendar
 drops outages long past, and a district's feeders follow the accounts).
@@ -28,6 +32,7 @@ from wagtail.models import PageLogEntry
 from portal.core import clock
 
 from .models import NoticeIndexPage, NoticeKind
+from .translation import default_language, localize
 
 FEED_NOTICES = 50
 # The calendar keeps an outage this long after it ended, then drops it (calendars that
@@ -39,7 +44,7 @@ FEED_MAX_AGE = 5 * 60
 
 
 def _index() -> NoticeIndexPage:
-    index = NoticeIndexPage.objects.live().first()
+    index = NoticeIndexPage.objects.live().filter(locale__language_code=default_language()).first()
     if index is None:
         raise Http404
     return index
@@ -54,6 +59,11 @@ def _changed_at(request, *args, **kwargs) -> datetime:
     move or deletion (Wagtail's page log), or the start of today."""
     logged = PageLogEntry.objects.aggregate(at=Max("timestamp"))["at"]
     return max(filter(None, [logged, clock.day_start(clock.today())]))
+
+
+def _latest_publication(notice) -> datetime:
+    """When what the reader sees last changed: the Chinese notice or the translation shown."""
+    return max(filter(None, [notice.last_published_at, notice.original.last_published_at]))
 
 
 def _version(request, *args, **kwargs) -> str:
@@ -99,7 +109,7 @@ class NoticeFeed(Feed):
         return obj["path"]
 
     def items(self, obj):
-        return obj["index"].notices(district=obj["district"])[:FEED_NOTICES]
+        return localize(obj["index"].notices(district=obj["district"])[:FEED_NOTICES])
 
     def item_title(self, item):
         return item.title
@@ -115,10 +125,10 @@ class NoticeFeed(Feed):
         return False
 
     def item_pubdate(self, item):
-        return item.first_published_at
+        return item.original.first_published_at
 
     def item_updateddate(self, item):
-        return item.last_published_at
+        return _latest_publication(item)
 
     def item_categories(self, item):
         return [item.get_kind_display(), *item.districts]
@@ -132,7 +142,8 @@ notice_feed = cache_control(public=True, max_age=FEED_MAX_AGE)(
 # --- iCalendar ----------------------------------------------------------------------------------
 def planned_outages(*, index: NoticeIndexPage, district: str = ""):
     """The live planned outages (of ``district``) that have not been over for long, soonest first,
-    each with ``publications``: how many times it has been published."""
+    each with ``publications``: how many times it has been published (the Chinese notices; the
+    calendar shows them through ``localize``)."""
     publications = (
         PageLogEntry.objects.filter(page=OuterRef("pk"), action="wagtail.publish")
         .order_by()
@@ -152,11 +163,13 @@ def _event(notice, *, url: str) -> Event:
     event = Event()
     # The same UID whatever changes, so a subscribed calendar updates the event it has; SEQUENCE
     # and LAST-MODIFIED move on at each publication (a changed time is published).
+    # ``notice`` is the one shown (the reader's translation, or the Chinese notice), its
+    # ``original`` the Chinese notice: its identity and its publications.
     event.add("uid", str(notice.translation_key))
-    event.add("sequence", max(notice.publications - 1, 0))
-    event.add("dtstamp", notice.last_published_at)
-    event.add("created", notice.first_published_at)
-    event.add("last-modified", notice.last_published_at)
+    event.add("sequence", max(notice.original.publications - 1, 0))
+    event.add("dtstamp", _latest_publication(notice))
+    event.add("created", notice.original.first_published_at)
+    event.add("last-modified", _latest_publication(notice))
     event.add("dtstart", notice.starts_at)
     event.add("dtend", notice.ends_at)
     event.add("summary", notice.title)
@@ -200,7 +213,7 @@ def outage_calendar(request):
     calendar.add("x-wr-calname", name)  # the name most calendar programs read
     calendar.add("refresh-interval", CALENDAR_REFRESH, parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", vDuration(CALENDAR_REFRESH))
-    for notice in planned_outages(index=index, district=district):
+    for notice in localize(planned_outages(index=index, district=district)):
         calendar.add_component(_event(notice, url=request.build_absolute_uri(notice.url)))
     response = HttpResponse(calendar.to_ical(), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="planned-outages.ics"'

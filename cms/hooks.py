@@ -5,12 +5,20 @@ Imported once, by ``CmsConfig.ready``."""
 from functools import partial
 
 from django.db import transaction
+from django.db.models.signals import post_delete
 from django.dispatch import receiver
-from wagtail.signals import page_published
+from wagtail.models import Page
+from wagtail.signals import (
+    copy_for_translation_done,
+    page_published,
+    page_slug_changed,
+    page_unpublished,
+    post_page_move,
+)
 
 from portal import context_processors, demo, integration_api, selectors
 
-from . import api, reach, tasks
+from . import api, reach, tasks, translation
 from .demo import seed_cms
 from .models import NoticePage, ServiceSettings
 
@@ -34,8 +42,10 @@ def hotline_from_site_settings(request) -> str:
 def outage_published(sender, instance, **kwargs):
     """An outage notice published (by an editor, a reviewer's approval or the scheduler): tell
     the people it reaches, in a background task once the publish is committed. Wagtail also
-    sends this for a page scheduled to go live later (not live yet): nothing to tell then."""
-    if not (instance.live and instance.is_outage):
+    sends this for a page scheduled to go live later (not live yet): nothing to tell then. A
+    translation tells nobody: its times and places are the Chinese notice's, whose publication
+    told everyone, each in their language."""
+    if not (instance.live and instance.is_outage) or instance.find_original() is not None:
         return
     # robust: the notice stays published if the queue is unreachable (the error is logged);
     # publishing it again enqueues the same version again, and only those not told are told.
@@ -47,3 +57,15 @@ def outage_published(sender, instance, **kwargs):
         ),
         robust=True,
     )
+
+
+# A translation keeps its Chinese page's address and facts, and the home's translations its
+# rights and workflow (cms/translation.py).
+page_published.connect(translation.shared_fields_follow, dispatch_uid="cms.translation_facts")
+page_unpublished.connect(translation.unpublished_follows, dispatch_uid="cms.translation_off")
+post_delete.connect(translation.deleted_follows, sender=Page, dispatch_uid="cms.translation_off")
+page_slug_changed.connect(translation.slug_follows, dispatch_uid="cms.translation_slug")
+post_page_move.connect(translation.place_follows, dispatch_uid="cms.translation_place")
+copy_for_translation_done.connect(
+    translation.home_rights_follow, dispatch_uid="cms.translation_rights"
+)

@@ -22,6 +22,7 @@ from .commitments import commitments_published
 from .forms import NoticePageForm
 from .outages import known_places
 from .tariffs import tariffs_published
+from .translation import SameAddressMixin, default_language, localize
 
 
 class HomePage(Page):
@@ -47,6 +48,20 @@ class HomePage(Page):
     class Meta:
         verbose_name = _("home page")
 
+    def route(self, request, path_components):
+        # An address means the same page in every language (cms/translation.py): Wagtail starts
+        # from the home page in the visitor's language, and an English one hands over to the
+        # site's own (Chinese), whose tree holds every page; serving then picks the visitor's
+        # translation. (The site is the one Wagtail found for this request, kept on it.)
+        site = Site.find_for_request(request)
+        if (
+            site is not None
+            and site.root_page_id != self.pk
+            and site.root_page.translation_key == self.translation_key
+        ):
+            return site.root_page.specific.route(request, path_components)
+        return super().route(request, path_components)
+
 
 # --- Notices (通知公告) ---------------------------------------------------------------------------
 class NoticeKind(models.TextChoices):
@@ -66,8 +81,9 @@ class NoticeSource(models.TextChoices):
     OUTAGE_SYSTEM = "outage_system", _("Sent by the outage management system")
 
 
-class NoticeIndexPage(Page):
-    """The list of notices (通知公告), newest first, filtered by kind and district."""
+class NoticeIndexPage(SameAddressMixin, Page):
+    """The list of notices (通知公告), newest first, filtered by kind and district; each notice
+    once, in the visitor's language where it is translated."""
 
     intro = RichTextField(_("introduction"), blank=True, features=["bold", "italic", "link"])
 
@@ -81,9 +97,10 @@ class NoticeIndexPage(Page):
         verbose_name = _("notice index")
 
     def notices(self, *, kind: str = "", district: str = ""):
-        """The live notices, newest first; ``district``: those naming it (outages by their
-        districts, or by the districts of their feeders' accounts)."""
-        notices = NoticePage.objects.child_of(self).live().specific()
+        """The live notices (the Chinese pages: ``localize`` shows their translations), newest
+        first; ``district``: those naming it (outages by their districts, or by the districts of
+        their feeders' accounts)."""
+        notices = NoticePage.objects.live().filter(locale__language_code=default_language())
         if kind in NoticeKind.values:
             notices = notices.filter(kind=kind)
         if district:
@@ -96,6 +113,7 @@ class NoticeIndexPage(Page):
         district = request.GET.get("district", "").strip()[:100]
         paginator = Paginator(self.notices(kind=kind, district=district), self.per_page)
         page = paginator.get_page(request.GET.get("page"))
+        page.object_list = localize(page.object_list)
         context.update(
             page_obj=page,
             page_range=paginator.get_elided_page_range(page.number),
@@ -108,10 +126,11 @@ class NoticeIndexPage(Page):
         return context
 
 
-class NoticePage(Page):
+class NoticePage(SameAddressMixin, Page):
     """One notice. An outage names what it cuts off (districts and feeders/台区, the values the
     electricity accounts carry) and when, so the affected customers can be told
-    (``cms.outages``); a planned outage published less than 7 days before it starts says why."""
+    (``cms.outages``); a planned outage published less than 7 days before it starts says why.
+    A translation words it (title, reason, body) and takes the rest from the Chinese notice."""
 
     kind = models.CharField(
         _("kind"), max_length=20, choices=NoticeKind.choices, default=NoticeKind.GENERAL
@@ -161,6 +180,18 @@ class NoticePage(Page):
         FieldPanel("body"),
     ]
     promote_panels = Page.promote_panels
+    # What happens, where and when, and how it was announced: the Chinese notice's.
+    translation_shared_fields = (
+        "kind",
+        "districts",
+        "feeders",
+        "starts_at",
+        "ends_at",
+        "short_notice",
+        "short_notice_reason",
+        "source",
+        "external_id",
+    )
     search_fields = Page.search_fields + [
         index.SearchField("body"),
         index.SearchField("reason"),
@@ -191,6 +222,8 @@ class NoticePage(Page):
 
     def clean(self):
         super().clean()
+        if self.translates is not None:
+            return  # its facts are the Chinese notice's, checked there
         errors = {}
         if self.is_outage:
             if not self.districts and not self.feeders:
@@ -222,9 +255,9 @@ def _notices_naming(district: str) -> list[int]:
     )
     return [
         pk
-        for pk, districts, notice_feeders in NoticePage.objects.values_list(
-            "pk", "districts", "feeders"
-        )
+        for pk, districts, notice_feeders in NoticePage.objects.filter(
+            locale__language_code=default_language()
+        ).values_list("pk", "districts", "feeders")
         if district in (districts or []) or feeders & set(notice_feeders or [])
     ]
 
@@ -290,7 +323,7 @@ class ServiceSettings(BaseSiteSetting):
 INTRO_FEATURES = ["bold", "italic", "link"]
 
 
-class CommitmentsPage(Page):
+class CommitmentsPage(SameAddressMixin, Page):
     """The service commitments (供电服务承诺), rendered from the set the portal keeps: the rows
     the application clocks count against, so the page can never disagree with them."""
 
@@ -316,7 +349,7 @@ class CommitmentsPage(Page):
         return context
 
 
-class TariffsPage(Page):
+class TariffsPage(SameAddressMixin, Page):
     """The tariffs (电价标准) by region, rendered from the prices bills are explained with: each
     tariff's version in force today and any announced after it."""
 
@@ -343,7 +376,7 @@ class TariffsPage(Page):
         return context
 
 
-class GuidePage(Page):
+class GuidePage(SameAddressMixin, Page):
     """How to apply for something: text, and the documents a kind of application needs, from
     the lists the application wizard shows."""
 
@@ -362,7 +395,7 @@ class GuidePage(Page):
         verbose_name_plural = _("guides")
 
 
-class FaqPage(Page):
+class FaqPage(SameAddressMixin, Page):
     """Questions and answers, each a block; search engines read them as an FAQPage."""
 
     intro = RichTextField(_("introduction"), blank=True, features=INTRO_FEATURES)
@@ -402,7 +435,7 @@ class FaqPage(Page):
 _SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
 
 
-class StandardPage(Page):
+class StandardPage(SameAddressMixin, Page):
     """Any other content (about us, service points…): a body of blocks, and a list of the pages
     under it, so it can head a section."""
 
@@ -421,5 +454,7 @@ class StandardPage(Page):
 
     def get_context(self, request, *args, **kwargs):
         context = super().get_context(request, *args, **kwargs)
-        context["children"] = self.get_children().live().public()
+        # The Chinese page's children, each in the visitor's language where translated.
+        chinese = getattr(self, "original", None) or self.find_original() or self
+        context["children"] = localize(chinese.get_children().live().public())
         return context

@@ -35,6 +35,7 @@ from portal.core.errors import InvalidInput, PowerhallError
 from portal.models import IntegrationClient, ServiceAccount
 
 from .models import NoticeIndexPage, NoticeKind, NoticePage, NoticeSource
+from .translation import default_language
 
 # The notice's fields the OMS writes; everything else (slug, search description…) stays as the
 # editors left it.
@@ -179,11 +180,13 @@ def outage_draft_submit(*, draft: OutageDraft, client: IntegrationClient) -> Out
     errors = _unknown_places(draft)
     values = draft.fields()
     with transaction.atomic():
-        # Serialises the OMS's calls, so one reference sent twice at once makes one notice.
-        index = NoticeIndexPage.objects.select_for_update().get()
+        # Serialises the OMS's calls, so one reference sent twice at once makes one notice. The
+        # OMS writes the Chinese notice; its translations copy the times and places.
+        chinese = {"locale__language_code": default_language()}
+        index = NoticeIndexPage.objects.filter(**chinese).select_for_update().get()
         existing = (
             NoticePage.objects.filter(
-                source=NoticeSource.OUTAGE_SYSTEM, external_id=draft.external_id
+                source=NoticeSource.OUTAGE_SYSTEM, external_id=draft.external_id, **chinese
             )
             .order_by("pk")
             .first()

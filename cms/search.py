@@ -21,6 +21,7 @@ from functools import cache
 from types import FunctionType
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Q
 from modelsearch.backends.database import SearchBackend as database_backend_for
 from modelsearch.query import Phrase, PlainText
 from wagtail.models import Page, Site
@@ -173,3 +174,19 @@ def SearchBackend(params):  # the name modelsearch looks for in a backend module
 def pages_matching(*, query: str, site: Site):
     """The live, public pages of ``site`` that match ``query``, best first."""
     return Page.objects.live().public().in_site(site).search(query)
+
+
+SEARCH_KEYS_MAX = 500
+"""How many matching pages a search in another language than Chinese reads, to list each page
+once (50 pages of results)."""
+
+
+def translation_keys_matching(*, query: str, site: Site) -> list:
+    """The live, public pages of ``site`` in every language that match ``query``, best first, as
+    their translation keys, each once: a page and its translation are one result
+    (``cms.translation``). The site's tree in each language is its home page's translation's."""
+    trees = Q()
+    for root in site.root_page.get_translations(inclusive=True).only("path"):
+        trees |= Q(path__startswith=root.path)
+    found = Page.objects.live().public().filter(trees).search(query)[:SEARCH_KEYS_MAX]
+    return list(dict.fromkeys(page.translation_key for page in found))

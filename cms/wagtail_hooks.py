@@ -21,6 +21,11 @@ from wagtail.admin.viewsets.pages import PageListingViewSet
 from wagtail.permissions import page_permission_policy
 
 from .models import NoticeKind, NoticePage, NoticeSource
+from .translation import serve_in_language
+
+# Each page in the visitor's language where it is translated (cms/translation.py); first in the
+# chain, so Wagtail's own view restriction check sees the page actually served.
+hooks.register("on_serve_page", serve_in_language, order=-1)
 
 
 class NoticeFilterSet(PageListingViewSet.filterset_class):

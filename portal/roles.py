@@ -15,6 +15,7 @@ from wagtail.models import (
     GroupApprovalTask,
     GroupCollectionPermission,
     GroupPagePermission,
+    Page,
     Site,
     Workflow,
     WorkflowPage,
@@ -47,8 +48,10 @@ MEDIA_PERMISSIONS = (
 STAFF_MODEL_PERMISSIONS = {
     # The content roles keep the site settings (Settings → Service settings: the hotline every
     # page shows; docs/cms.md). Wagtail's settings take a model permission, for every site.
-    EDITORS: [("cms", "change_servicesettings")],
-    REVIEWERS: [("cms", "change_servicesettings")],
+    # "Translate": a page's English copy, which they then edit, and which goes through the same
+    # review (docs/cms.md, "Languages").
+    EDITORS: [("cms", "change_servicesettings"), ("simple_translation", "submit_translation")],
+    REVIEWERS: [("cms", "change_servicesettings"), ("simple_translation", "submit_translation")],
     # Tariffs and penalty rules are published prices: service staff maintain them in the admin.
     # They also see online payments and refund them (with a reason, audited; docs/payments.md).
     SERVICE_STAFF: [
@@ -105,20 +108,23 @@ def roles_ensure() -> dict[str, Group]:
 
 
 def _content_rights_ensure(groups: dict[str, Group]) -> None:
-    """Page rights under the home page, media rights, and the workflow every page change there
-    goes through. Without a site yet (a database being emptied between tests), only the groups."""
+    """Page rights under the home page and its translations (the English pages' tree), media
+    rights, and the workflow every page change there goes through. Without a site yet (a
+    database being emptied between tests), only the groups."""
     site = Site.objects.filter(is_default_site=True).select_related("root_page").first()
     home = site.root_page if site else None
     if home is None:
         return
+    homes = list(Page.objects.filter(translation_key=home.translation_key))
     for role, codenames in PAGE_PERMISSIONS.items():
         # Wagtail's first migration gives its Editors rights on the tree's root, above every site;
         # the portal's editors work under the home page only.
         GroupPagePermission.objects.filter(group=groups[role], page__depth=1).delete()
         for codename in codenames:
-            GroupPagePermission.objects.get_or_create(
-                group=groups[role], page=home, permission=_permission("wagtailcore", codename)
-            )
+            for page in homes:
+                GroupPagePermission.objects.get_or_create(
+                    group=groups[role], page=page, permission=_permission("wagtailcore", codename)
+                )
     root_collection = Collection.get_first_root_node()
     if root_collection is not None:
         for role in (EDITORS, REVIEWERS):
@@ -138,4 +144,5 @@ def _content_rights_ensure(groups: dict[str, Group]) -> None:
         WorkflowTask.objects.create(workflow=workflow, task=task, sort_order=0)
     # The home page's workflow covers every page under it, notices included (Wagtail takes the
     # nearest ancestor's); an operator who assigned another keeps theirs.
-    WorkflowPage.objects.get_or_create(page=home, defaults={"workflow": workflow})
+    for page in homes:
+        WorkflowPage.objects.get_or_create(page=page, defaults={"workflow": workflow})

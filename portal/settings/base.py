@@ -20,6 +20,8 @@ INSTALLED_APPS = [
     "applications",
     "cms",
     "wagtail.contrib.settings",
+    "wagtail.contrib.simple_translation",  # "Translate": a page (or a subtree) copied to English
+    "wagtail.locales",  # Settings → Locales
     "wagtail.sites",
     "wagtail.users",
     "wagtail.snippets",
@@ -170,7 +172,10 @@ USE_I18N = True
 # Business dates are Shanghai dates: "due 2026-11-30" means the end of that day in Shanghai.
 TIME_ZONE = "Asia/Shanghai"
 USE_TZ = True
-WAGTAIL_I18N_ENABLED = False
+# Pages in Chinese and English (docs/cms.md, "Languages"): an English page is a translation of a
+# Chinese one, served at the same address to whoever reads the site in English (no language in
+# the URL: LocaleMiddleware chooses from the cookie the language switch sets, then the browser).
+WAGTAIL_I18N_ENABLED = True
 WAGTAIL_CONTENT_LANGUAGES = LANGUAGES
 WAGTAILADMIN_PERMITTED_LANGUAGES = LANGUAGES
 
