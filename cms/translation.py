@@ -164,9 +164,10 @@ def _is_original(page) -> bool:
 
 def shared_fields_follow(sender, instance, **kwargs):
     """``page_published``: a Chinese page's shared facts, copied to its translations (their live
-    and draft rows; a draft revision gets them again when it is saved or published)."""
+    and draft rows; a draft revision gets them again when it is saved or published). Wagtail
+    sends this too for a revision scheduled to go live later: its facts follow when it does."""
     fields = getattr(instance, "translation_shared_fields", ())
-    if not fields or not _is_original(instance):
+    if not fields or not instance.live or not _is_original(instance):
         return
     _translations_of(instance, type(instance)).update(
         **{name: getattr(instance, name) for name in fields}
