@@ -603,7 +603,12 @@ def _notices(index: NoticeIndexPage, *, editor, reviewer, today) -> tuple[int, i
                 notice = _new_notice(index, spec, editor=editor, today=today)
                 _publish(notice, editor=editor, reviewer=reviewer)
             made += 1
-        elif spec.keep_ahead and notice.live and outage_is_over(notice, now=clock.now()):
+        elif (
+            spec.keep_ahead
+            and notice.live
+            and not notice.has_unpublished_changes  # someone's draft: left to them
+            and outage_is_over(notice, now=clock.now())
+        ):
             with transaction.atomic():
                 for name, value in _notice_times(spec, today).items():
                     setattr(notice, name, value)
@@ -653,9 +658,11 @@ def _pages(home: HomePage, *, editor, reviewer) -> int:
 
 def _guide_tile(home: HomePage, *, editor, reviewer) -> bool:
     """Point the home page's "服务指南" tile (migration 0006 aimed it at the commitments) at the
-    guides section, which links the commitments, the tariffs and the FAQ."""
-    home = home.get_latest_revision_as_object()
-    stream = home.body.raw_data
+    guides section, which links the commitments, the tariffs and the FAQ. A home page with
+    unpublished changes is someone's work in progress: left alone."""
+    if home.has_unpublished_changes:
+        return False
+    stream = list(home.body.raw_data)
     changed = False
     for block in stream:
         if block["type"] != "shortcuts":
