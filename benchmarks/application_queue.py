@@ -69,7 +69,7 @@ CASE_COLUMNS = (
     "uuid", "reference", "kind_version", "category", "customer_class", "applicant", "channel",
     "opened_by", "contact_name", "contact_phone", "district", "address", "loads", "description",
     "status", "step", "assignee", "due_at", "close_reason", "created_at", "updated_at",
-    "submitted_at", "accepted_at", "closed_at",
+    "submitted_at", "accepted_at", "closed_at", "assigned_account_number",
 )  # fmt: skip
 CLOCK_COLUMNS = (
     "case", "step", "whole_case", "commitment", "rule_set", "amount", "unit", "started_at",
@@ -245,7 +245,7 @@ def build(*, open_cases: int, seed: int = 20261206) -> dict:
                 db_time(submitted_at - timedelta(minutes=20)),  # created (the draft)
                 db_time(closed_at or step_at or submitted_at),  # updated
                 db_time(submitted_at), accepted_at and db_time(accepted_at),
-                closed_at and db_time(closed_at),
+                closed_at and db_time(closed_at), "",
             ))  # fmt: skip
         _insert(connection, Case, CASE_COLUMNS, rows)
         ids = dict(Case.objects.filter(pk__gt=before).values_list("reference", "pk"))
