@@ -172,6 +172,25 @@ def _page_tree_restore(apps) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _worker_cache(worker_id):
+    """Under pytest-xdist (make test runs a worker per core) each worker has its own test
+    database already; give it its own Redis database too, since clearing a Redis cache empties
+    the whole database, whatever the key prefix. Worker gwN takes the configured database + N."""
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    location = settings.CACHES["default"].get("LOCATION", "")
+    if worker_id == "master" or not location.startswith("redis://"):
+        yield
+        return
+    base, _, number = location.rpartition("/")
+    worker_db = (int(number or 0) + int(worker_id.removeprefix("gw"))) % 16
+    caches = {"default": {**settings.CACHES["default"], "LOCATION": f"{base}/{worker_db}"}}
+    with override_settings(CACHES=caches):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _audit_maintenance():
     """Unlock the audit log's append-only triggers on the test connections: flushes between
     transactional and live-server tests delete every table. Set before the test database is
