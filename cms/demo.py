@@ -14,10 +14,17 @@ guides, an FAQ and two standard pages, in Chinese, written the way a supply comp
 - **Pages**: "服务指南" (/guides/) holding three guides (a new connection, with the documents
   the application asks for; paying; binding an account) and the FAQ; "关于我们" (/about/) and
   "服务渠道" (/service-channels/). The home page's "服务指南" tile is pointed at /guides/.
+- **English translations** (their words in cms/demo_english.py) of the home page, the notice
+  index, four notices (the two outages that reach the resident among them), the guides section,
+  its guides and FAQ, and the commitments and tariffs pages: made as an editor does with
+  "Translate" (Wagtail's copy for translation, the Chinese page's facts and address kept), then
+  written in English and published. The other pages are read in Chinese, with the note that they
+  are not translated yet.
 
 Everything is published through Wagtail's revisions (written by the demo editor, published by
 the demo reviewer), so the history, the search index and the feeds are what an editor's work
-leaves behind. Idempotent: a page is made only if its slug is not taken under its parent. A demo
+leaves behind. Idempotent: a page is made only if its slug is not taken under its parent, a
+translation only if the page has none in English yet (a draft included: someone's work). A demo
 database kept for weeks still shows outages to come: once the two that reach the resident are
 over, a run moves them forward again (a new revision, published, as an editor would announce the
 next maintenance), which tells the resident again.
@@ -33,12 +40,15 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import translation
-from wagtail.models import Page, Site
+from wagtail.actions.copy_for_translation import CopyPageForTranslationAction
+from wagtail.models import Locale, Page, Site
 
 from portal.core import clock
 from portal.models import User
 
+from . import demo_english
 from .models import (
+    CommitmentsPage,
     FaqPage,
     GuidePage,
     HomePage,
@@ -46,6 +56,7 @@ from .models import (
     NoticeKind,
     NoticePage,
     StandardPage,
+    TariffsPage,
 )
 from .reach import outage_is_over
 
@@ -679,12 +690,89 @@ def _guide_tile(home: HomePage, *, editor, reviewer) -> bool:
     return changed
 
 
+def _english_tiles(stream: list[dict]) -> list[dict]:
+    """The home page's blocks with the service shortcuts' words in English (the links, icons and
+    the other blocks as they are)."""
+    for block in stream:
+        if block["type"] != "shortcuts":
+            continue
+        for tile in block["value"]["shortcuts"]:
+            value = tile.get("value", tile)
+            english = demo_english.SHORTCUTS.get(value.get("title"))
+            if english is not None:
+                value["title"], value["description"] = english
+    return stream
+
+
+def _translate(page: Page, words: dict, *, locale: Locale, editor, reviewer) -> bool:
+    """``page`` in English, as an editor translates it: "Translate" (a draft copy under its
+    parent's translation, keeping the page's address and facts), the English ``words`` written
+    in, then published. Only a live page whose parent is translated, and only once: a page that
+    already has an English version (live, a draft or in review) is left to whoever made it."""
+    if not page.live or page.get_translation_or_none(locale) is not None:
+        return False
+    parent = page.get_parent()
+    if not parent.is_root() and parent.get_translation_or_none(locale) is None:
+        return False  # its section has no English version (an editor removed it)
+    with transaction.atomic():
+        copy = CopyPageForTranslationAction(page=page, locale=locale, user=editor).execute(
+            skip_permission_checks=True
+        )
+        for name, value in words.items():
+            setattr(copy, name, value)
+        if isinstance(copy, HomePage):
+            copy.body = _english_tiles(list(copy.body.raw_data))
+        if reviewer is not None:
+            # Wagtail caches a user's page rights on the user object, and the English home's
+            # (translation.home_rights_follow) may be new since: the reviewer as a new request
+            # would load them.
+            reviewer = User.objects.get(pk=reviewer.pk)
+        _publish(copy, editor=editor, reviewer=reviewer)
+    return True
+
+
+def _translations(home: HomePage, index: NoticeIndexPage, *, editor, reviewer) -> int:
+    locale = Locale.objects.filter(language_code="en").first()
+    if locale is None:
+        return 0
+    guides = _child(home, GUIDES_SLUG)
+    wanted: list[tuple[Page | None, dict]] = [
+        (home, demo_english.HOME),
+        (index, demo_english.NOTICE_INDEX),
+        *((_child(index, slug), words) for slug, words in demo_english.NOTICES.items()),
+        (guides, demo_english.guides_section()),
+        (CommitmentsPage.objects.filter(locale=home.locale).first(), demo_english.COMMITMENTS),
+        (TariffsPage.objects.filter(locale=home.locale).first(), demo_english.TARIFFS),
+    ]
+    if guides is not None:
+        wanted += [
+            (_child(guides, slug), words)
+            for slug, words in (
+                ("new-connection", demo_english.guide_new_connection()),
+                ("how-to-pay", demo_english.guide_pay()),
+                ("bind-account", demo_english.guide_bind()),
+                ("faq", demo_english.faq()),
+            )
+        ]
+    made = 0
+    for page, words in wanted:
+        if page is not None and _translate(
+            page, words, locale=locale, editor=editor, reviewer=reviewer
+        ):
+            made += 1
+    return made
+
+
 def seed_cms(stdout=None) -> None:
     """Make the demo site's pages that are not there yet (see the module docstring)."""
     site = Site.objects.filter(is_default_site=True).select_related("root_page").first()
     home = site.root_page.specific if site else None
-    index = NoticeIndexPage.objects.first()
-    if not isinstance(home, HomePage) or index is None:
+    index = (
+        NoticeIndexPage.objects.filter(locale=home.locale).first()
+        if isinstance(home, HomePage)
+        else None
+    )
+    if index is None:
         return  # not a site made by the migrations: nothing to add to
     users = {u.email: u for u in User.objects.filter(email__in=[EDITOR, REVIEWER])}
     editor, reviewer = users.get(EDITOR), users.get(REVIEWER)
@@ -694,8 +782,11 @@ def seed_cms(stdout=None) -> None:
         pages = _pages(home, editor=editor, reviewer=reviewer)
         if _guide_tile(home, editor=editor, reviewer=reviewer):
             pages += 1
-    if stdout is not None and (notices or moved or pages):
+        translated = _translations(home, index, editor=editor, reviewer=reviewer)
+    if stdout is not None and (notices or moved or pages or translated):
         line = f"  demo content: {notices} notices and {pages} pages made"
+        if translated:
+            line += f", {translated} translated into English"
         if moved:
             line += f", {moved} outages moved forward to come again"
         stdout.write(line)

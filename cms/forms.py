@@ -1,6 +1,8 @@
 """The notice editor's form: districts and feeders are chosen from the values the electricity
 accounts carry, so a notice can only name places that customers are attached to; an outage needs
-its places and its times; a planned outage announced less than 7 days ahead needs its reason."""
+its places and its times; a planned outage announced less than 7 days ahead needs its reason.
+On a translation, the outage's facts are the Chinese notice's (``translation_shared_fields``,
+cms/translation.py): shown, but disabled."""
 
 from django import forms
 from django.utils.translation import gettext as _
@@ -10,6 +12,11 @@ from wagtail.admin.forms import WagtailAdminPageForm
 from portal.models import ServiceAccount
 
 from .outages import known_places
+
+SHARED_HELP = gettext_lazy(
+    "As the Chinese notice has it: change it there. It is copied here whenever the Chinese "
+    "notice is published."
+)
 
 
 class NoticePageForm(WagtailAdminPageForm):
@@ -34,8 +41,17 @@ class NoticePageForm(WagtailAdminPageForm):
         chosen = list(self.initial.get("districts") or [])
         self.fields["districts"].choices = [(d, d) for d in sorted({*districts, *chosen})]
         self.initial["feeders"] = "\n".join(self.initial.get("feeders") or [])
+        if self.instance.find_original() is not None:
+            # Whatever is posted for them is ignored (Django keeps a disabled field's initial
+            # value), and the model copies them from the Chinese notice anyway.
+            for name in self.instance.translation_shared_fields:
+                if name in self.fields:
+                    self.fields[name].disabled = True
+                    self.fields[name].help_text = SHARED_HELP
 
     def clean_feeders(self) -> list[str]:
+        if self.fields["feeders"].disabled:
+            return list(self.instance.feeders or [])
         lines = [line.strip() for line in self.cleaned_data["feeders"].splitlines()]
         feeders = list(dict.fromkeys(line for line in lines if line))
         known = set(

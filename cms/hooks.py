@@ -45,7 +45,7 @@ def outage_published(sender, instance, **kwargs):
     sends this for a page scheduled to go live later (not live yet): nothing to tell then. A
     translation tells nobody: its times and places are the Chinese notice's, whose publication
     told everyone, each in their language."""
-    if not (instance.live and instance.is_outage) or instance.find_original() is not None:
+    if not (instance.live and instance.is_outage) or not _tells(instance):
         return
     # robust: the notice stays published if the queue is unreachable (the error is logged);
     # publishing it again enqueues the same version again, and only those not told are told.
@@ -57,6 +57,26 @@ def outage_published(sender, instance, **kwargs):
         ),
         robust=True,
     )
+
+
+@receiver(page_unpublished, sender=NoticePage, dispatch_uid="cms.outage_unpublished")
+def outage_unpublished(sender, instance, **kwargs):
+    """An outage notice taken off the site by an editor, unpublished or deleted (Wagtail
+    unpublishes a live page before deleting it), before the outage is over: a cancellation
+    (``reach.outage_cancel``), and the people told of it are told so, by a background task once
+    the change is committed. Expiring is not a cancellation: the scheduler takes a notice off
+    the site when its outage is over. A translation tells nobody, as when it is published."""
+    if instance.expired or not _tells(instance):
+        return
+    cancel = reach.outage_cancel(notice=instance)
+    if cancel is not None:
+        transaction.on_commit(partial(tasks.outage_cancel_fan_out.enqueue, **cancel), robust=True)
+
+
+def _tells(notice: NoticePage) -> bool:
+    """Whether the notice's publication and cancellation tell people: the Chinese notice's do,
+    its translations' and aliases' (copies of it that Wagtail publishes with it) do not."""
+    return notice.alias_of_id is None and notice.find_original() is None
 
 
 # A translation keeps its Chinese page's address and facts, and the home's translations its

@@ -24,7 +24,13 @@
   one is live.
 - **Over is over.** An outage that has ended (or a fault without a known end that began more
   than ``FAULT_SHOWN_WITHOUT_END`` ago) is neither notified nor shown on the dashboard.
-  Unpublishing a notice tells nobody (it disappears from the dashboards).
+- **Cancelled.** A notice unpublished or deleted before its outage is over
+  (``hooks.outage_unpublished``) is a cancellation (``outage_cancel``): it is kept on the page's
+  history (``CANCELLED``), and a background task (``outage_cancel_notify``) tells the people who
+  were told of the notice since its previous cancellation, each once, with the facts they were
+  told. Expiry (the scheduler taking an outage off the site once it is over) is not one. The
+  number of cancellations is part of the notice's version, so publishing it again tells everyone
+  again, as news.
 
 The dashboard's cards (``outages_on_cards``) show each account's current and upcoming outages:
 one query for every card.
@@ -40,6 +46,8 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import translation
+from wagtail.log_actions import log
+from wagtail.models import PageLogEntry
 
 from payments.receipts import mask_account
 from portal.core import clock
@@ -52,6 +60,7 @@ from portal.models import (
     Membership,
     Notification,
     NotificationKind,
+    NotificationStatus,
     ServiceAccount,
     User,
 )
@@ -59,6 +68,7 @@ from portal.notifications import Notice, language_for, notify_many
 
 from .models import OUTAGE_KINDS, NoticeKind, NoticePage
 from .outages import affected_accounts
+from .translation import default_language
 
 logger = logging.getLogger("powerhall.cms")
 
@@ -67,11 +77,20 @@ BATCH = 1000
 FAULT_SHOWN_WITHOUT_END = timedelta(hours=24)
 """A fault outage whose end is not known yet counts as current this long after it starts."""
 JOB = "outage_notify"
+CANCELLED = "cms.outage_cancelled"
+"""The page history's action for a cancellation (registered in wagtail_hooks.py)."""
 
 
 # --- What a notice says, and whether it still matters ---------------------------------------------
+def outage_cancellations(notice: NoticePage) -> int:
+    """How many times the outage was cancelled (unpublished or deleted before it was over)."""
+    return PageLogEntry.objects.filter(page_id=notice.pk, action=CANCELLED).count()
+
+
 def outage_version(notice: NoticePage) -> str:
-    """A digest of the outage's times and places: what makes its notifications new."""
+    """A digest of the outage's times and places, after as many cancellations as it has had:
+    what makes its notifications new. ``r<n>-`` leads it once the notice has been cancelled n
+    times (``_told_since``; a digest is hexadecimal, so never starts with "r")."""
 
     def moment(value: datetime | None) -> str | None:
         # The same instant reads the same whether it came from the form (Beijing) or the database.
@@ -84,13 +103,34 @@ def outage_version(notice: NoticePage) -> str:
         "feeders": sorted(set(notice.feeders or [])),
     }
     text = json.dumps(told, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    cancellations = outage_cancellations(notice)
+    return f"r{cancellations}-{digest}" if cancellations else digest
+
+
+def _cancellations_in(version: str) -> int:
+    return int(version[1 : version.index("-")]) if version.startswith("r") else 0
+
+
+def _told_since(translation_key, cancellations: int) -> Q:
+    """The outage notifications of the notice ``translation_key`` since its ``cancellations``th
+    cancellation (by their idempotency keys, ``outage:notice-<key>-<version>:…``)."""
+    prefix = f"{NotificationKind.OUTAGE}:notice-{translation_key}-"
+    if cancellations:
+        return Q(idempotency_key__startswith=f"{prefix}r{cancellations}-")
+    return Q(idempotency_key__startswith=prefix) & ~Q(idempotency_key__startswith=f"{prefix}r")
+
+
+def outage_over_at(notice: NoticePage) -> datetime | None:
+    """When the outage is over: its end, or a day after a fault without a known end began."""
+    if notice.ends_at is not None:
+        return notice.ends_at
+    return notice.starts_at + FAULT_SHOWN_WITHOUT_END if notice.starts_at else None
 
 
 def outage_is_over(notice: NoticePage, *, now: datetime) -> bool:
-    if notice.ends_at is not None:
-        return notice.ends_at <= now
-    return notice.starts_at is None or notice.starts_at <= now - FAULT_SHOWN_WITHOUT_END
+    over_at = outage_over_at(notice)
+    return over_at is None or over_at <= now
 
 
 def _not_over(now: datetime) -> Q:
@@ -242,7 +282,6 @@ def outage_notify(*, notice_id: int, version: str, batch_size: int | None = None
     size = batch_size or BATCH
     accounts = outage_accounts(notice)
     texts = _outage_texts(notice)
-    key = f"notice-{notice.translation_key}-{version}"
     run = JobRun(JOB)
     after = recorded = 0
     while True:
@@ -252,7 +291,7 @@ def outage_notify(*, notice_id: int, version: str, batch_size: int | None = None
         if not batch:
             break
         with run.row(f"cms.noticepage:{notice.pk}:accounts:{batch[0]}-{batch[-1]}"):
-            recorded += _batch_notify(notice, key, texts, batch, accounts)
+            recorded += _batch_notify(notice, version, texts, batch, accounts)
         after = batch[-1]
         if len(batch) < size:
             break
@@ -263,19 +302,22 @@ def outage_notify(*, notice_id: int, version: str, batch_size: int | None = None
 
 
 def _batch_notify(
-    notice: NoticePage, key: str, texts: dict, account_ids: list[int], accounts: QuerySet
+    notice: NoticePage, version: str, texts: dict, account_ids: list[int], accounts: QuerySet
 ) -> int:
     people = outage_recipients(account_ids=account_ids)
     if not people:
         return 0
     # The idempotency keys (portal.notifications.idempotency_key) of this notice's
     # notifications start "outage:notice-<translation key>-": which of these people were told
-    # of this version, and which of an earlier one (their message says it has changed).
-    notice_prefix = f"{NotificationKind.OUTAGE}:notice-{notice.translation_key}-"
+    # of this version, and which of an earlier one since the latest cancellation (their message
+    # says it has changed; after a cancellation the outage is news again).
+    key = f"notice-{notice.translation_key}-{version}"
     told_now, told_before = set(), set()
-    for user_id, told in Notification.objects.filter(
-        user_id__in=list(people), idempotency_key__startswith=notice_prefix
-    ).values_list("user_id", "idempotency_key"):
+    for user_id, told in (
+        Notification.objects.filter(user_id__in=list(people))
+        .filter(_told_since(notice.translation_key, _cancellations_in(version)))
+        .values_list("user_id", "idempotency_key")
+    ):
         (told_now if told.startswith(f"{NotificationKind.OUTAGE}:{key}:") else told_before).add(
             user_id
         )
@@ -296,6 +338,92 @@ def _batch_notify(
             "outage": outage,
         }
         notices.append(Notice(user=reached.user, key=key, context=context))
+    return len(notify_many(kind=NotificationKind.OUTAGE, notices=notices))
+
+
+# --- Cancelled ----------------------------------------------------------------------------------
+def outage_cancel(*, notice: NoticePage) -> dict | None:
+    """The outage notice ``notice`` (a Chinese one) is taken off the site, unpublished or
+    deleted: if its outage is not over, that is a cancellation. It is recorded on the page's
+    history (who did it, when), which also makes the notice's next publication news
+    (``outage_version``). Returns the arguments of ``outage_cancel_notify``, for the caller to
+    run after the commit; None when the outage is over (nobody needs telling)."""
+    if not notice.is_outage or outage_is_over(notice, now=clock.now()):
+        return None
+    cancellation = outage_cancellations(notice)
+    log(notice, CANCELLED, data={"cancellation": cancellation})
+    return {
+        "notice": str(notice.translation_key),
+        "cancellation": cancellation,
+        "until": outage_over_at(notice).isoformat(),
+    }
+
+
+def outage_cancel_notify(
+    *, notice: str, cancellation: int, until: str, batch_size: int | None = None
+) -> JobRun | None:
+    """Tell the people who were told of the outage notice ``notice`` (its translation key)
+    before its ``cancellation``th cancellation (counting from 0) that it is cancelled, each
+    once, in their language, with the facts and account of the last message they had about it.
+    Nothing once the outage would have been over (``until``), nor if the notice is live again
+    (its new publication tells them). Works through the messages already sent, newest first, in
+    batches; the notice itself may be deleted. Returns the run (None: nothing to do)."""
+    if clock.now() >= datetime.fromisoformat(until):
+        return None
+    if (
+        NoticePage.objects.live()
+        .filter(translation_key=notice, locale__language_code=default_language())
+        .exists()
+    ):
+        logger.info("outage notice %s: published again since its cancellation", notice)
+        return None
+    size = batch_size or BATCH
+    told = (
+        Notification.objects.filter(kind=NotificationKind.OUTAGE)
+        .filter(_told_since(notice, cancellation))
+        .exclude(status=NotificationStatus.FAILED)
+    )
+    key = f"cancel-{notice}-{cancellation}"
+    run = JobRun(JOB)
+    recorded, before = 0, None
+    while True:
+        rows = told if before is None else told.filter(pk__lt=before)
+        batch = list(rows.order_by("-pk").values_list("pk", "user_id", "context")[:size])
+        if not batch:
+            break
+        with run.row(f"cms.noticepage:{notice}:cancellation:{batch[0][0]}-{batch[-1][0]}"):
+            recorded += _batch_cancel(key, batch)
+        before = batch[-1][0]
+        if len(batch) < size:
+            break
+    logger.info("outage notice %s cancelled: %s notifications recorded", notice, recorded)
+    if run.skipped:
+        logger.warning("outage notice %s cancelled: %s", notice, run.summary())
+    return run
+
+
+def _batch_cancel(key: str, rows: list[tuple[int, int, dict]]) -> int:
+    """``rows``: (id, user id, context) of outage notifications, newest first. Each person once
+    (a person met again in a later batch has had theirs: ``notify_many`` skips their key)."""
+    latest: dict[int, dict] = {}
+    for _pk, user_id, context in rows:
+        latest.setdefault(user_id, context)
+    users = User.objects.in_bulk(list(latest))
+    notices = [
+        Notice(
+            user=users[user_id],
+            key=key,
+            context={
+                "name": users[user_id].get_short_name(),
+                "account": told.get("account", ""),
+                "label": told.get("label", ""),
+                "cancelled": True,
+                "outage": told.get("outage", {}),
+            },
+        )
+        for user_id, told in latest.items()
+        if user_id in users
+    ]
     return len(notify_many(kind=NotificationKind.OUTAGE, notices=notices))
 
 

@@ -10,3 +10,11 @@ def outage_fan_out(*, notice: int, version: str) -> None:
     """Tell the people an outage notice reaches, batch by batch (``cms.reach.outage_notify``).
     Safe to run twice: nobody is told twice of one version."""
     reach.outage_notify(notice_id=notice, version=version)
+
+
+@task()
+def outage_cancel_fan_out(*, notice: str, cancellation: int, until: str) -> None:
+    """Tell the people told of an outage notice that it is cancelled
+    (``cms.reach.outage_cancel_notify``). Safe to run twice: nobody is told twice of one
+    cancellation."""
+    reach.outage_cancel_notify(notice=notice, cancellation=cancellation, until=until)

@@ -21,11 +21,22 @@ from wagtail.admin.viewsets.pages import PageListingViewSet
 from wagtail.permissions import page_permission_policy
 
 from .models import NoticeKind, NoticePage, NoticeSource
+from .reach import CANCELLED
 from .translation import serve_in_language
 
 # Each page in the visitor's language where it is translated (cms/translation.py); first in the
 # chain, so Wagtail's own view restriction check sees the page actually served.
 hooks.register("on_serve_page", serve_in_language, order=-1)
+
+
+@hooks.register("register_log_actions")
+def register_outage_log_actions(actions):
+    """An outage notice's history shows its cancellations (``cms.reach.outage_cancel``)."""
+    actions.register_action(
+        CANCELLED,
+        _("Cancel outage"),
+        _("Outage cancelled: the customers told of it are told"),
+    )
 
 
 class NoticeFilterSet(PageListingViewSet.filterset_class):

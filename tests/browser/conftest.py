@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.journey import LANGUAGES
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -105,3 +107,34 @@ def screenshot(page):
         return path
 
     return take
+
+
+@pytest.fixture(params=list(LANGUAGES), ids=["zh", "en"])
+def contexts(browser, live_server, request):
+    """For journeys with several people, each in their own browser, run once in Chinese and once
+    in English: ``open_page()``, a fresh browser context (no cookies) in the test's language,
+    each screenshot on failure as test-results/<test>-<n>.png; ``language``: Django's code for
+    it."""
+    opened = []
+
+    def open_page():
+        context = browser.new_context(
+            base_url=live_server.url,
+            locale=request.param,
+            viewport={"width": 1280, "height": 900},
+        )
+        context.set_default_timeout(10_000)
+        opened.append(context)
+        return context.new_page()
+
+    yield {"open_page": open_page, "language": LANGUAGES[request.param]}
+    failed = any(
+        getattr(request.node, f"report_{when}", None) is not None
+        and getattr(request.node, f"report_{when}").failed
+        for when in ("setup", "call")
+    )
+    for n, context in enumerate(opened):
+        if failed:
+            for page in context.pages:
+                page.screenshot(path=screenshot_path(f"{request.node.name}-{n}"), full_page=True)
+        context.close()

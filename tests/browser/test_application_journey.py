@@ -12,7 +12,6 @@ labels compared are the application's own, translated.
 """
 
 import io
-from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection
@@ -26,9 +25,14 @@ from payments.models import BillingExport
 from portal.account_import import accounts_import
 from portal.roles import SERVICE_STAFF, roles_ensure
 from tests.applications.documents import pdf_bytes, png_bytes
-from tests.browser.conftest import screenshot_path
+from tests.browser.journey import (
+    path_of,
+    settled,
+    sign_in,
+    sign_in_to_the_back_office,
+    submit,
+)
 from tests.factories import (
-    PASSWORD,
     MemberScopeFactory,
     MembershipFactory,
     OrganisationFactory,
@@ -42,64 +46,11 @@ from tests.portal.test_account_import import csv_file, csv_row
 
 QUEUE = "/cms-admin/applications/"
 NEW = "3100880001"  # the account number the billing system gives the new connection
-LANGUAGES = {"zh-CN": "zh-hans", "en-US": "en"}
-
-
-def path_of(page) -> str:
-    return urlsplit(page.url).path
-
-
-def submit(page, form_selector: str, button: str = "button[type=submit]") -> None:
-    with page.expect_navigation():
-        page.locator(f"main {form_selector} {button}").first.click()
-
-
-def settled(page) -> None:
-    """Wait until the page has stopped fetching (the back office loads its icon sprite after
-    the page): on SQLite the live server's threads share one connection, and a form posted while
-    another request is running can break the transaction of both."""
-    page.wait_for_load_state("networkidle")
 
 
 def label(choice, language: str) -> str:
     with translation.override(language):
         return str(choice.label)
-
-
-@pytest.fixture(params=list(LANGUAGES), ids=["zh", "en"])
-def contexts(browser, live_server, request):
-    """``open_page()``: a fresh browser context (no cookies) in the test's language, each
-    screenshot on failure as test-results/<test>-<n>.png; ``language``: Django's code for it."""
-    opened = []
-
-    def open_page():
-        context = browser.new_context(
-            base_url=live_server.url,
-            locale=request.param,
-            viewport={"width": 1280, "height": 900},
-        )
-        context.set_default_timeout(10_000)
-        opened.append(context)
-        return context.new_page()
-
-    yield {"open_page": open_page, "language": LANGUAGES[request.param]}
-    failed = any(
-        getattr(request.node, f"report_{when}", None) is not None
-        and getattr(request.node, f"report_{when}").failed
-        for when in ("setup", "call")
-    )
-    for n, context in enumerate(opened):
-        if failed:
-            for page in context.pages:
-                page.screenshot(path=screenshot_path(f"{request.node.name}-{n}"), full_page=True)
-        context.close()
-
-
-def sign_in(page, email: str, next_path: str = "") -> None:
-    page.goto(reverse("account_login") + (f"?next={next_path}" if next_path else ""))
-    page.fill('input[name="login"]', email)
-    page.fill('input[name="password"]', PASSWORD)
-    submit(page, f'form[action^="{reverse("account_login")}"]')
 
 
 @pytest.mark.browser
@@ -168,12 +119,7 @@ def test_resident_applies_staff_carry_it_to_archived_and_the_resident_sees_it_do
 
     # Staff sign in to the back office with their authenticator code and work the case.
     desk = contexts["open_page"]()
-    sign_in(desk, staff.email, QUEUE)
-    assert path_of(desk) == reverse("mfa_authenticate")
-    desk.fill('input[name="code"]', totp_code(secret))
-    submit(desk, f'form[action="{reverse("mfa_authenticate")}"]')
-    assert path_of(desk) == QUEUE
-    settled(desk)
+    sign_in_to_the_back_office(desk, staff, secret, QUEUE, totp_code)
     with desk.expect_navigation():
         desk.locator(f'a:text-is("{case.reference}")').first.click()
     inspect = f"{QUEUE}inspect/{case.pk}/"

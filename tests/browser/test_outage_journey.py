@@ -13,7 +13,6 @@ actions, URLs and data attributes, not by wording.
 """
 
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection
@@ -24,9 +23,8 @@ from icalendar import Calendar
 from cms.models import NoticeIndexPage, NoticeKind, NoticePage
 from portal.core import clock
 from portal.roles import EDITORIAL_WORKFLOW, EDITORS, REVIEWERS, roles_ensure
-from tests.browser.conftest import screenshot_path
+from tests.browser.journey import settled, sign_in, sign_in_to_the_back_office
 from tests.factories import (
-    PASSWORD,
     BindingFactory,
     ServiceAccountFactory,
     StaffUserFactory,
@@ -34,70 +32,8 @@ from tests.factories import (
     totp_enrol,
 )
 
-LANGUAGES = {"zh-CN": "zh-hans", "en-US": "en"}
 TITLE = "朝阳区望京西园计划停电通知"
 DISTRICT, FEEDER, OTHER_FEEDER = "朝阳区", "望京 112 线", "望京 115 线"
-
-
-def path_of(page) -> str:
-    return urlsplit(page.url).path
-
-
-def submit(page, form_selector: str, button: str = "button[type=submit]") -> None:
-    with page.expect_navigation():
-        page.locator(f"{form_selector} {button}").first.click()
-
-
-def settled(page) -> None:
-    """Wait until the page has stopped fetching (the back office loads its icon sprite and
-    scripts after the page): a form posted while another request runs can break both on a
-    shared connection."""
-    page.wait_for_load_state("networkidle")
-
-
-@pytest.fixture(params=list(LANGUAGES), ids=["zh", "en"])
-def contexts(browser, live_server, request):
-    """``open_page()``: a fresh browser context (no cookies) in the test's language, each
-    screenshot on failure as test-results/<test>-<n>.png; ``language``: Django's code for it."""
-    opened = []
-
-    def open_page():
-        context = browser.new_context(
-            base_url=live_server.url,
-            locale=request.param,
-            viewport={"width": 1280, "height": 900},
-        )
-        context.set_default_timeout(10_000)
-        opened.append(context)
-        return context.new_page()
-
-    yield {"open_page": open_page, "language": LANGUAGES[request.param]}
-    failed = any(
-        getattr(request.node, f"report_{when}", None) is not None
-        and getattr(request.node, f"report_{when}").failed
-        for when in ("setup", "call")
-    )
-    for n, context in enumerate(opened):
-        if failed:
-            for page in context.pages:
-                page.screenshot(path=screenshot_path(f"{request.node.name}-{n}"), full_page=True)
-        context.close()
-
-
-def sign_in(page, email: str, next_path: str = "") -> None:
-    page.goto(reverse("account_login") + (f"?next={next_path}" if next_path else ""))
-    page.fill('input[name="login"]', email)
-    page.fill('input[name="password"]', PASSWORD)
-    submit(page, f'main form[action^="{reverse("account_login")}"]')
-
-
-def sign_in_to_the_back_office(page, user, secret: str, next_path: str, totp_code) -> None:
-    sign_in(page, user.email, next_path)
-    assert path_of(page) == reverse("mfa_authenticate")
-    page.fill('input[name="code"]', totp_code(secret))
-    submit(page, f'form[action="{reverse("mfa_authenticate")}"]')
-    assert path_of(page) == next_path
-    settled(page)
 
 
 def more_actions(page) -> None:

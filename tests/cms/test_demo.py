@@ -1,7 +1,8 @@
 """The demo site (cms/demo.py, run at the end of `manage.py seed_demo`): a dozen notices across the
 demo districts, two planned outages that reach the demo resident (their dashboard shows them,
-and they are told), one notice waiting for the reviewer, guides, an FAQ and standard pages; made
-once, published through revisions (so search finds them), and kept showing outages to come."""
+and they are told), one notice waiting for the reviewer, guides, an FAQ and standard pages, and
+English translations of the main ones; made once, published through revisions (so search finds
+them), and kept showing outages to come."""
 
 import io
 from datetime import timedelta
@@ -10,7 +11,8 @@ import pytest
 import time_machine
 from bs4 import BeautifulSoup
 from django.core.management import call_command
-from wagtail.models import Page, Revision, WorkflowState
+from django.test import Client
+from wagtail.models import Locale, Page, Revision, WorkflowState
 
 from cms.demo import NOTICES, seed_cms
 from cms.models import FaqPage, GuidePage, NoticeKind, NoticePage, StandardPage
@@ -26,6 +28,8 @@ RESIDENT, BUSINESS_ADMIN, MEMBER = (
     "member@demo.powerhall.cn",
 )
 NOW = beijing(2026, 12, 7, 9, 0)
+CHINESE = {"locale__language_code": "zh-hans"}
+NOT_TRANSLATED = "This page is not available in English yet; here is the Chinese version."
 HOME_OUTAGE, PARENTS_OUTAGE = (
     "朝阳区望京西园一带计划停电检修通知",
     "西城区百万庄地区临时计划停电通知",
@@ -72,8 +76,10 @@ def seeded(mailoutbox, django_capture_on_commit_callbacks):
 
 
 def test_seed_demo_loads_the_demo_site_once(seeded, client, mailoutbox):
-    assert seeded.count("demo content: 13 notices and 8 pages made") == 1
-    live = NoticePage.objects.live()
+    assert (
+        seeded.count("demo content: 13 notices and 8 pages made, 13 translated into English") == 1
+    )
+    live = NoticePage.objects.live().filter(**CHINESE)
     assert live.count() == 12
     assert {notice.kind for notice in live} == set(NoticeKind.values)
     assert {d for notice in live for d in notice.districts} == {
@@ -87,21 +93,21 @@ def test_seed_demo_loads_the_demo_site_once(seeded, client, mailoutbox):
     for notice in live:
         revision = notice.live_revision
         assert revision is not None and revision.user.email == "editor@demo.powerhall.cn"
-    waiting = NoticePage.objects.get(live=False)
+    waiting = NoticePage.objects.get(live=False, **CHINESE)
     assert waiting.current_workflow_state.workflow.name == EDITORIAL_WORKFLOW
     # The one announced late carries its reason, and is flagged.
     late = live.get(title=PARENTS_OUTAGE)
     assert late.short_notice and late.short_notice_reason
     assert not live.filter(short_notice=True).exclude(pk=late.pk).exists()
     # The guides section, its guides and FAQ, and the standard pages.
-    assert set(GuidePage.objects.live().values_list("url_path", flat=True)) == {
+    assert set(GuidePage.objects.live().filter(**CHINESE).values_list("url_path", flat=True)) == {
         "/home/guides/new-connection/",
         "/home/guides/how-to-pay/",
         "/home/guides/bind-account/",
     }
-    faq = FaqPage.objects.live().get()
+    faq = FaqPage.objects.live().get(**CHINESE)
     assert 6 <= sum(block.block_type == "question" for block in faq.body) <= 8
-    assert set(StandardPage.objects.live().values_list("slug", flat=True)) == {
+    assert set(StandardPage.objects.live().filter(**CHINESE).values_list("slug", flat=True)) == {
         "guides",
         "about",
         "service-channels",
@@ -113,6 +119,73 @@ def test_seed_demo_loads_the_demo_site_once(seeded, client, mailoutbox):
         call_command("seed_demo", stdout=again)
     assert counts() == before
     assert "demo content" not in again.getvalue()
+
+
+TRANSLATED = {
+    "/": "Online business hall",
+    "/notices/": "Notices",
+    "/notices/wangjing-112-maintenance/": (
+        "Planned outage for maintenance around Wangjing Xiyuan, Chaoyang District"
+    ),
+    "/notices/zhanlanlu-205-cable-relocation/": (
+        "Temporary planned outage in the Baiwanzhuang area, Xicheng District"
+    ),
+    "/notices/fraud-warning/": "Beware of fraudsters posing as power supply company staff",
+    "/guides/": "Service guide",
+    "/guides/new-connection/": "How to apply for a new connection",
+    "/guides/how-to-pay/": "How to pay your electricity bill",
+    "/guides/bind-account/": "How to bind an electricity account",
+    "/guides/faq/": "Frequently asked questions",
+    "/commitments/": "Service commitments",
+    "/tariffs/": "Tariffs",
+}
+
+
+def test_an_english_visitor_reads_the_translated_demo_pages_in_english(seeded):
+    english = Client(HTTP_ACCEPT_LANGUAGE="en")
+    for url, title in TRANSLATED.items():
+        page = html(english, url)
+        assert page.h1.get_text(strip=True) == title, url
+        assert NOT_TRANSLATED not in text(page), url
+    # The home page's tiles and the notices list, in English where translated.
+    tiles = [t.get_text(strip=True) for t in html(english, "/").select(".tile__title")]
+    assert "Pay your bills" in tiles and "Service guide" in tiles
+    with time_machine.travel(NOW, tick=False):
+        listed = [
+            a.get_text(strip=True)
+            for a in html(english, "/notices/").select("main ul.notice-list > li a")
+        ]
+    assert listed[:2] == [
+        TRANSLATED["/notices/zhanlanlu-205-cable-relocation/"],
+        TRANSLATED["/notices/wangjing-112-maintenance/"],
+    ]
+    assert "关于营业厅周末服务时间的通知" in listed  # not translated
+    # A page without a translation: the Chinese one, saying so.
+    about = html(english, "/about/")
+    assert about.h1.get_text(strip=True) == "关于我们" and NOT_TRANSLATED in text(about)
+    # A Chinese visitor still reads Chinese.
+    chinese = Client(HTTP_ACCEPT_LANGUAGE="zh-CN")
+    assert html(chinese, "/guides/faq/").h1.get_text(strip=True) == "常见问题"
+
+
+def test_seeding_again_translates_nothing_twice_and_leaves_an_english_draft_alone(seeded):
+    english = Locale.objects.get(language_code="en")
+    translated = Page.objects.filter(locale=english)
+    assert translated.count() == 13
+    assert translated.filter(live=True).count() == 13
+    faq = FaqPage.objects.get(locale=english)
+    faq.title = "FAQ (being rewritten)"
+    faq.save_revision()  # someone's draft
+
+    with time_machine.travel(NOW + timedelta(hours=1), tick=False):
+        again = io.StringIO()
+        call_command("seed_demo", stdout=again)
+
+    assert "demo content" not in again.getvalue()
+    assert translated.count() == 13
+    assert len(set(translated.values_list("translation_key", flat=True))) == 13
+    faq.refresh_from_db()
+    assert faq.has_unpublished_changes and faq.title == "Frequently asked questions"
 
 
 def test_the_demo_pages_open_and_the_guides_tile_leads_to_them(seeded, client):
@@ -179,6 +252,9 @@ def test_the_outages_reaching_the_resident_come_round_again_once_over(
     for notice in NoticePage.objects.live().filter(title__in=ahead):
         assert notice.starts_at > later
         assert notice.revisions.count() == 2
+        # Its English translation has the new times too.
+        english = notice.get_translation(Locale.objects.get(language_code="en"))
+        assert english.live and english.starts_at == notice.starts_at
     # The resident hears of the new dates, as of any changed outage.
     changed = [m for m in mailoutbox if m.to == [RESIDENT] and m.subject.startswith("变更")]
     assert len(changed) == 2, [m.subject for m in mailoutbox]

@@ -488,6 +488,54 @@ def test_an_editor_translates_and_a_reviewer_approves_the_translation(sign_in, e
     assert "Line maintenance" in page.get_text()
 
 
+SHARED = ("kind", "starts_at", "ends_at", "districts", "feeders", "short_notice_reason")
+
+
+def test_on_an_english_notice_the_chinese_notices_facts_are_shown_but_not_editable(
+    english_tree, sign_in
+):
+    notice = publish_notice("浦东新区计划停电", reason="线路检修")
+    translated = translate(notice, publish=False, title="Planned outage in Pudong")
+    editor = sign_in(EDITORS)
+
+    def edit_form(page):
+        response = editor.get(reverse("wagtailadmin_pages:edit", args=[page.pk]))
+        assert response.status_code == 200
+        return response.content.decode()
+
+    form = BeautifulSoup(edit_form(translated), "html.parser")
+    for name in SHARED:
+        inputs = form.select(f'#page-edit-form [name="{name}"]')
+        assert inputs and all(i.has_attr("disabled") for i in inputs), name
+    for name in ("title", "reason"):
+        assert not form.select_one(f'#page-edit-form [name="{name}"]').has_attr("disabled")
+    assert "As the Chinese notice has it: change it there." in form.get_text()
+    # The Chinese notice's own form is editable.
+    chinese_form = BeautifulSoup(edit_form(notice), "html.parser")
+    assert not chinese_form.select_one('#page-edit-form [name="starts_at"]').has_attr("disabled")
+
+    # Changed values posted anyway change nothing; the translator's words are saved.
+    data = querydict_from_html(str(form), form_id="page-edit-form")
+    data["title"] = "Planned outage in Pudong (revised)"
+    data["starts_at"] = "2026-12-25 08:00"
+    data["ends_at"] = "2026-12-25 18:00"
+    data.setlist("districts", [JINGAN])
+    data["feeders"] = "静安 10kV 3号线"
+    data["kind"] = NoticeKind.GENERAL
+    response = editor.post(reverse("wagtailadmin_pages:edit", args=[translated.pk]), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+    saved = NoticePage.objects.get(pk=translated.pk).get_latest_revision_as_object()
+    assert saved.title == "Planned outage in Pudong (revised)"
+    assert (saved.kind, saved.starts_at, saved.ends_at, saved.districts, saved.feeders) == (
+        NoticeKind.PLANNED_OUTAGE,
+        notice.starts_at,
+        notice.ends_at,
+        [PUDONG],
+        [],
+    )
+
+
 def test_a_section_lists_its_pages_in_english_and_a_moved_page_keeps_one_address(
     english_tree, english
 ):

@@ -1,7 +1,9 @@
 """Outage notices that reach people: publishing one tells exactly the people bound to the
 accounts it cuts off (personally, or as an organisation's administrator or a member who may view
 the account), each once per version of its times and places, in their language, by e-mail and
-text message; the fan-out runs in batches; each affected customer's dashboard shows the outage."""
+text message; the fan-out runs in batches; each affected customer's dashboard shows the outage.
+Unpublishing or deleting it before it is over tells the people who were told that it is
+cancelled."""
 
 import pytest
 import time_machine
@@ -9,6 +11,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from wagtail.models import Locale, PageLogEntry
 
 from cms import reach
 from cms.models import NoticeKind, NoticePage
@@ -301,6 +304,200 @@ def test_the_fan_out_walks_the_accounts_in_batches(
     with django_assert_max_num_queries(5 * 8):
         run = reach.outage_notify(notice_id=notice.pk, version=reach.outage_version(notice))
     assert run.done == 5
+
+
+# --- Cancelled ---------------------------------------------------------------------------------
+@pytest.fixture
+def unpublish(django_capture_on_commit_callbacks):
+    """``unpublish(notice)``: an editor unpublishes it; what runs after the commit runs."""
+
+    def run(notice):
+        with django_capture_on_commit_callbacks(execute=True):
+            NoticePage.objects.get(pk=notice.pk).unpublish()
+
+    return run
+
+
+def cancellations() -> list[str]:
+    return sorted(
+        Notification.objects.filter(
+            channel="email", idempotency_key__startswith="outage:cancel-"
+        ).values_list("recipient", flat=True)
+    )
+
+
+def first_cancellation(notice) -> dict:
+    """The arguments of the task the notice's first cancellation enqueued."""
+    return {
+        "notice": str(notice.translation_key),
+        "cancellation": 0,
+        "until": notice.ends_at.isoformat(),
+    }
+
+
+def test_unpublishing_an_outage_tells_the_people_told_of_it_that_it_is_cancelled(
+    people, publish, unpublish, mailoutbox, mail_text, sms_messages
+):
+    notice = publish(title="张江计划停电", **WORK)
+    # Bound after the notice went out: never told of it, so not told of its cancellation.
+    latecomer = UserFactory(language="en")
+    BindingFactory(user=latecomer, account=affected())
+    mailoutbox.clear()
+
+    unpublish(notice)
+
+    told = sorted(people[name].email for name in ("chinese", "english", "admin", "viewer"))
+    assert cancellations() == told
+    assert sorted(address for mail in mailoutbox for address in mail.to) == told
+    english = people["english"]
+    mail = next(m for m in mailoutbox if english.email in m.to)
+    assert mail.subject == "Cancelled: planned power outage from 2026-12-10 08:00"
+    text = mail_text(english.email)
+    account = english.bindings.get().account.number
+    masked = f"{account[:2]}****{account[-4:]}"
+    assert (
+        f"The planned power outage to your account {masked} from 2026-12-10 08:00 to "
+        "2026-12-10 17:00 has been cancelled" in text
+    )
+    assert "Notice: 张江计划停电" in text and f"Account number: {masked} (Home)" in text
+    assert notice.url not in text  # the notice is off the site
+    assert sms_messages(english.phone)[-1]["body"] == (
+        f"[powerhall] Cancelled: the planned power outage for account {masked} from "
+        f"2026-12-10 08:00 to 2026-12-10 17:00 ({PUDONG}、{ZHANGJIANG}) will not take place."
+    )
+    # Each in their language.
+    languages = dict(
+        Notification.objects.filter(
+            channel="email", idempotency_key__startswith="outage:cancel-"
+        ).values_list("recipient", "language")
+    )
+    assert languages[english.email] == "en" and languages[people["chinese"].email] == "zh-hans"
+    # The page's history keeps it.
+    assert PageLogEntry.objects.filter(page_id=notice.pk, action="cms.outage_cancelled").exists()
+
+
+def test_deleting_an_outage_notice_cancels_it_too(
+    people, publish, django_capture_on_commit_callbacks
+):
+    notice = publish(
+        title="张江线路故障抢修",
+        kind=NoticeKind.FAULT_OUTAGE,
+        feeders=[ZHANGJIANG],
+        starts_at=beijing(2026, 12, 1, 8, 30),
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        NoticePage.objects.get(pk=notice.pk).delete()
+
+    assert len(cancellations()) == 4
+    subject = Notification.objects.get(
+        user=people["english"], channel="email", idempotency_key__startswith="outage:cancel-"
+    ).subject
+    assert subject == "Withdrawn: notice of a power cut by a fault since 2026-12-01 08:30"
+
+
+def test_a_cancellation_reaches_nobody_who_was_not_told(people, publish, unpublish):
+    other = publish(
+        title="静安计划停电",
+        feeders=[JINGAN_FEEDER],
+        districts=[JINGAN],
+        starts_at=WORK["starts_at"],
+        ends_at=WORK["ends_at"],
+    )
+    publish(title="张江计划停电", **WORK)
+
+    unpublish(other)
+
+    assert cancellations() == [people["elsewhere"].email]
+
+
+def test_an_outage_over_or_expired_leaves_the_site_silently(
+    people, publish, unpublish, django_capture_on_commit_callbacks
+):
+    notice = publish(title="张江计划停电", **WORK)
+    with time_machine.travel(beijing(2026, 12, 10, 17, 5), tick=False):
+        unpublish(notice)
+    assert cancellations() == []
+    assert not PageLogEntry.objects.filter(action="cms.outage_cancelled").exists()
+
+    # Expiry is the scheduler taking a notice off the site, not a cancellation.
+    expiring = publish(
+        title="张江线路故障抢修",
+        kind=NoticeKind.FAULT_OUTAGE,
+        feeders=[ZHANGJIANG],
+        starts_at=beijing(2026, 12, 1, 8, 30),
+    )
+    NoticePage.objects.filter(pk=expiring.pk).update(expire_at=beijing(2026, 12, 1, 12, 0))
+    with (
+        time_machine.travel(beijing(2026, 12, 1, 12, 5), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        call_command("publish_scheduled")
+    assert not NoticePage.objects.get(pk=expiring.pk).live
+    assert cancellations() == []
+
+
+def test_running_the_cancellation_twice_tells_nobody_twice(people, publish, mailoutbox):
+    notice = publish(title="张江计划停电", **WORK)
+    NoticePage.objects.get(pk=notice.pk).unpublish()  # its task is not run: it is run below
+    cancel = first_cancellation(notice)
+
+    first = reach.outage_cancel_notify(**cancel, batch_size=3)
+    again = reach.outage_cancel_notify(**cancel, batch_size=3)
+
+    assert first.done == again.done >= 2 and not again.skipped  # batches of 3 messages
+    assert len(cancellations()) == 4
+
+
+def test_publishing_again_after_a_cancellation_tells_them_again_as_news(
+    people, publish, unpublish, mailoutbox, django_capture_on_commit_callbacks
+):
+    notice = publish(title="张江计划停电", **WORK)
+    unpublish(notice)
+    mailoutbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        NoticePage.objects.get(pk=notice.pk).save_revision().publish()
+
+    english = people["english"]
+    assert sorted(a for m in mailoutbox for a in m.to) == sorted(
+        people[name].email for name in ("chinese", "english", "admin", "viewer")
+    )
+    mail = next(m for m in mailoutbox if english.email in m.to)
+    assert mail.subject == "Planned power outage from 2026-12-10 08:00"  # news, not "Changed"
+
+    # Cancelled a second time: told again.
+    mailoutbox.clear()
+    unpublish(notice)
+    assert [m.subject for m in mailoutbox if english.email in m.to] == [
+        "Cancelled: planned power outage from 2026-12-10 08:00"
+    ]
+    assert len(cancellations()) == 8
+
+
+def test_a_cancellation_published_again_before_its_task_ran_tells_nobody(people, publish):
+    notice = publish(title="张江计划停电", **WORK)
+    page = NoticePage.objects.get(pk=notice.pk)
+    page.unpublish()  # its task is not run yet
+    page.save_revision().publish()
+    cancel = first_cancellation(notice)
+
+    assert reach.outage_cancel_notify(**cancel) is None
+    assert cancellations() == []
+
+
+def test_unpublishing_the_english_translation_tells_nobody(people, publish, unpublish):
+    notice = publish(title="张江计划停电", **WORK)
+    translation = NoticePage.objects.get(pk=notice.pk).copy_for_translation(
+        Locale.objects.get(language_code="en"), copy_parents=True
+    )
+    translation.title = "Planned outage in Zhangjiang"
+    translation.save_revision().publish()
+
+    unpublish(translation)
+
+    assert cancellations() == []
+    assert NoticePage.objects.get(pk=notice.pk).live
 
 
 # --- The dashboard --------------------------------------------------------------------------
