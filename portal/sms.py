@@ -5,6 +5,7 @@ embedded default writes each message as a JSON file under ``SMS_FILE_PATH`` (var
 user or a test can read the code; a real provider plugs in as another class with ``send``.
 """
 
+import itertools
 import json
 import uuid
 from dataclasses import asdict, dataclass
@@ -29,8 +30,12 @@ class SmsBackend:
         raise NotImplementedError
 
 
+# Orders the messages one process writes within the same clock reading (a test's pinned clock).
+_sequence = itertools.count()
+
+
 class FileSmsBackend(SmsBackend):
-    """Writes one JSON file per message: <SMS_FILE_PATH>/<timestamp>-<id>.json."""
+    """Writes one JSON file per message: <SMS_FILE_PATH>/<timestamp>-<sequence>-<id>.json."""
 
     def __init__(self, path: Path | None = None):
         self.path = Path(path or settings.SMS_FILE_PATH)
@@ -40,7 +45,7 @@ class FileSmsBackend(SmsBackend):
         message_id = uuid.uuid4().hex
         sent_at = clock.now()
         record = {"id": message_id, "sent_at": sent_at.isoformat(), **asdict(message)}
-        name = f"{sent_at:%Y%m%dT%H%M%S%f}-{message_id[:8]}.json"
+        name = f"{sent_at:%Y%m%dT%H%M%S%f}-{next(_sequence):09d}-{message_id[:8]}.json"
         (self.path / name).write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
         return message_id
 
