@@ -28,15 +28,17 @@ run: setup
 	@$(MANAGE) runserver $(HOST):$(PORT)
 
 # One pytest worker per core (pytest-xdist), each with its own test database and Redis database;
-# TEST_WORKERS=0 runs in one process.
+# TEST_WORKERS=0 runs in one process. --dist load hands each worker its tests in collection order,
+# which keeps pytest-django's order (transactional tests, which empty the tables, last);
+# worksteal breaks it.
 TEST_WORKERS ?= auto
 test: setup
-	@$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+	@$(PY) -m pytest -n $(TEST_WORKERS) --dist load $(PYTEST_ARGS)
 
 # The whole suite on another day: make test-on DATE='2027-01-02 00:30' (Beijing time; the clock
 # starts there and ticks). docs/time.md.
 test-on: setup
-	@scripts/test-on "$(DATE)" -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+	@scripts/test-on "$(DATE)" -n $(TEST_WORKERS) --dist load $(PYTEST_ARGS)
 
 # The suite on each date of scripts/test-sweep (month and year ends, 29 February…), one after the
 # other; a summary line per date. About two minutes a date.
