@@ -2,6 +2,7 @@
 translation, the session and the user lookups (issue 15, docs/performance.md).
 
     .venv/bin/python benchmarks/profile_pages.py [--requests 300] [--sessions cached_db]
+        [--only usage pay]
 
 Runs in one process with Django's test client against a fresh demo database (migrate and
 seed_demo in a temporary folder, as `make bench` does; the environment's DATABASE_URL and
@@ -57,7 +58,7 @@ PARTS = {
     "session load": ("django/contrib/sessions/backends/", "load"),
     "session save": ("django/contrib/sessions/backends/", "save"),
     "request.user (auth get_user)": ("django/contrib/auth/__init__.py", "get_user"),
-    "allauth user sessions": ("allauth/usersessions/middleware.py", "process_request"),
+    "allauth user sessions": ("allauth/usersessions/models.py", "create_from_request"),
     "messages": ("django/contrib/messages/storage/", "update"),
     "CSP header": ("django/middleware/csp.py", "process_response"),
     "URL resolution": ("django/urls/resolvers.py", "resolve"),
@@ -81,20 +82,31 @@ def _prepare(var: Path) -> dict:
     return env
 
 
-def _pages():
-    from payments.models import Bill
-    from portal.models import Binding
+RESIDENT = "resident@demo.powerhall.cn"
+ORG_MEMBER = "member@demo.powerhall.cn"
 
-    binding = Binding.objects.get(user__email="resident@demo.powerhall.cn", label="家")
+
+def _pages() -> dict[str, tuple[str, str]]:
+    """label: (who asks, path). The demo resident's pages, and the demo organisation's accounts
+    table as its member (the demo's organisation has a dozen accounts: benchmarks/run.py and
+    benchmarks/org_dashboard.py measure the table with a thousand)."""
+    from payments.models import Bill
+    from portal.models import Binding, Membership
+
+    binding = Binding.objects.get(user__email=RESIDENT, label="家")
     bill = Bill.objects.filter(account=binding.account, status="open").order_by("due_date").first()
+    org = Membership.objects.get(user__email=ORG_MEMBER).organisation
     return {
-        "/me/": "/me/",
-        "bill list": "/me/bills/",
-        "bill page (penalty)": f"/bills/{bill.uuid}/",
+        "/me/": (RESIDENT, "/me/"),
+        "bill list": (RESIDENT, "/me/bills/"),
+        "bill page (penalty)": (RESIDENT, f"/bills/{bill.uuid}/"),
+        "usage": (RESIDENT, f"/me/accounts/{binding.uuid}/usage/"),
+        "pay page": (RESIDENT, "/pay/"),
+        "business accounts table": (ORG_MEMBER, f"/org/{org.uuid}/"),
     }
 
 
-def profile(requests: int, sessions: str | None) -> dict:
+def profile(requests: int, sessions: str | None, only: list[str] | None = None) -> dict:
     import django
     from django.conf import settings
     from django.db import connection
@@ -119,9 +131,14 @@ def profile(requests: int, sessions: str | None) -> dict:
 
     results = {}
     with override_settings(**overrides):
-        client = Client()
-        client.force_login(User.objects.get(email="resident@demo.powerhall.cn"))
-        for label, path in _pages().items():
+        clients = {}
+        for label, (email, path) in _pages().items():
+            if only and not any(word in label for word in only):
+                continue
+            if email not in clients:
+                clients[email] = Client()
+                clients[email].force_login(User.objects.get(email=email))
+            client = clients[email]
             for _ in range(20):  # warm: templates compiled, caches filled
                 assert client.get(path).status_code == 200, path
             sql = {"n": 0, "s": 0.0}
@@ -195,6 +212,9 @@ def main():
         "--sessions", choices=["db", "cache", "cached_db", "signed_cookies"], default=None
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--only", nargs="+", help="pages whose label holds one of these words (bill, pay…)"
+    )
     parser.add_argument("--var", help="an existing demo folder to reuse (POWERHALL_VAR_DIR)")
     args = parser.parse_args()
     var = Path(args.var) if args.var else Path(tempfile.mkdtemp(prefix="powerhall-profile-"))
@@ -205,7 +225,7 @@ def main():
             os.environ.update(
                 DJANGO_SETTINGS_MODULE="benchmarks.settings", POWERHALL_VAR_DIR=str(var)
             )
-        results = profile(args.requests, args.sessions)
+        results = profile(args.requests, args.sessions, args.only)
     finally:
         if not args.var:
             shutil.rmtree(var, ignore_errors=True)
