@@ -12,6 +12,11 @@ benchmarks/results/latest.json.
 
     .venv/bin/python benchmarks/run.py                 # everything (make bench)
     .venv/bin/python benchmarks/run.py --only queue    # the bare view and the queue: queue.json
+    .venv/bin/python benchmarks/run.py --only cms      # the bare view and public pages: cms.json
+
+The public pages (home, notice index, a notice) are measured twice: as anonymous visitors get them,
+from the anonymous page cache (cms/page_cache.py), and with a query string the cache does not
+know, which sends the same request through Wagtail's page serving as if there were no cache.
 
 The database is the one the environment names, as for the portal: DATABASE_URL (PostgreSQL), else
 a SQLite file in a new temporary folder. With POWERHALL_ENV=production (and the variables it
@@ -80,6 +85,26 @@ def bill_paths(env) -> dict[str, str]:
     return {"bill_list": "/me/bills/", "bill_overdue": bill, "usage": usage}
 
 
+def public_pages(env) -> dict[str, tuple[str, list[str]]]:
+    """The public pages anonymous visitors read most, cached and not (the module docstring)."""
+    code = (
+        "import django; django.setup();"
+        "from cms.models import NoticePage;"
+        "n = NoticePage.objects.live().filter(locale__language_code='zh-hans')"
+        ".order_by('pk').first();"
+        "print(n.url)"
+    )
+    out = subprocess.run(  # noqa: S603 - our own code
+        [PYTHON, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    notice = out.stdout.strip().splitlines()[-1]
+    pages = {}
+    for name, path in (("home", "/"), ("notice_index", "/notices/"), ("notice", notice)):
+        pages[f"{name}_cached"] = (path, [])
+        pages[f"{name}_uncached"] = (f"{path}?uncached=1", [])
+    return pages
+
+
 def application_queue(env) -> dict:
     """The staff queue's open cases and its reader, built in the benchmark's database
     (benchmarks/application_queue.py): counts, the reader's session cookie, the URLs."""
@@ -129,8 +154,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only",
-        choices=["queue"],
-        help="only the bare view and the staff queue, written to benchmarks/results/queue.json",
+        choices=["queue", "cms"],
+        help="only the bare view and the staff queue (cms: the public pages), written to "
+        "benchmarks/results/<choice>.json",
     )
     args = parser.parse_args()
     var = Path(tempfile.mkdtemp(prefix="powerhall-bench-"))
@@ -152,18 +178,21 @@ def run(var: Path, *, only: str | None) -> None:
         # temporary folder): without it every page that links one answers 500.
         manage("collectstatic", "--no-input", "-v", "0", env=env)
     pages = {"bare_view": ("/bench/bare/", [])}
-    if not only:
+    if only in (None, "cms"):
         manage("seed_demo", env=env)
+        pages |= public_pages(env)
+    if not only:
         signed_in = [f"Cookie: sessionid={session_cookie(env)}"]
         pages |= {
-            "home_page": ("/", []),
             "login_page": ("/accounts/login/", []),
             "my_account_signed_in": ("/me/", signed_in),
             **{f"{name}_signed_in": (path, signed_in) for name, path in bill_paths(env).items()},
         }
-    queue = application_queue(env)
-    staff = [f"Cookie: sessionid={queue.pop('cookie')}"]
-    pages |= {f"staff_{name}": (path, staff) for name, path in queue.pop("pages").items()}
+    queue = {}
+    if only in (None, "queue"):
+        queue = application_queue(env)
+        staff = [f"Cookie: sessionid={queue.pop('cookie')}"]
+        pages |= {f"staff_{name}": (path, staff) for name, path in queue.pop("pages").items()}
     server, port = gunicorn_start(env)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -187,7 +216,7 @@ def run(var: Path, *, only: str | None) -> None:
         "pages": results,
     }
     if only:
-        out = ROOT / "benchmarks/results/queue.json"
+        out = ROOT / f"benchmarks/results/{only}.json"
         out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return

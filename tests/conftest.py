@@ -21,6 +21,7 @@ def _isolated(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.SMS_FILE_PATH = tmp_path / "sms"
     settings.SMS_BACKEND = "portal.sms.FileSmsBackend"
+    settings.PAGE_CACHE_GENERATION_FILE = tmp_path / "page-cache.generation"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
     yield
