@@ -19,10 +19,10 @@ _local = threading.local()
 
 def _font_config() -> FontConfiguration:
     """This thread's font configuration, made once: building one asks fontconfig for a fresh
-    configuration and Pango for a font map, 10-15 ms of every render (docs/receipts.md). Our
-    stylesheets load no web fonts (``@font-face``), so it holds the system's fonts only and the
-    same for every document; one per thread, as Pango's font map is not shared across
-    threads."""
+    configuration and Pango for a font map, a few milliseconds of every render
+    (docs/receipts.md). Our stylesheets load no web fonts (``@font-face``), so it holds the
+    system's fonts only, the same for every document; one per thread, as Pango's font map is
+    not shared across threads."""
     config = getattr(_local, "font_config", None)
     if config is None:
         config = _local.font_config = FontConfiguration()
