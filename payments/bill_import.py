@@ -16,7 +16,8 @@ same report (docs/integration.md):
   changes nothing; with other values the bill is *replaced* while nothing is paid on it, and
   *adjusted* once something is (the difference posts to the ledger and stays visible); with
   status ``cancelled`` it is *cancelled* and nothing is owed on it any more. Each of these
-  leaves a ``BillRevision`` and a ledger entry (``_revise``);
+  leaves a ``BillRevision``, and a ledger entry when what is owed moves (a correction of the
+  dates or the kWh with the same amount posts nothing) (``_revise``);
 - a new bill of an account that holds credit (an overpayment, money paid on a cancelled bill)
   is paid from that credit at once, as far as it goes (``_credit_apply``; the run's audit record
   counts the bills and the amount);
@@ -657,17 +658,17 @@ def _balances(bill_ids: list[int]) -> dict[int, dict[str, Decimal]]:
 def _difference_postings(bill: Bill, new_amount: Decimal, receivable: Decimal) -> list[Posting]:
     """Lines that move a bill from its amount to ``new_amount``: receivable and revenue by the
     difference; if what was already paid is now more than the bill, the excess becomes the
-    customer's credit (receivable back to zero)."""
+    customer's credit (receivable back to zero). None when nothing moves (the amount is the same
+    and nothing was overpaid): a correction of the dates or the kWh alone owes nothing new."""
     difference = new_amount - bill.amount
     excess = max(-(receivable + difference), ZERO)
     account, pk = bill.account_id, bill.pk
-    return balanced(
-        [
-            Posting(account, Book.RECEIVABLE, difference + excess, pk),
-            Posting(account, Book.ENERGY_REVENUE, -difference, pk),
-            Posting(account, Book.CUSTOMER_CREDIT, -excess, pk),
-        ]
-    )
+    lines = [
+        Posting(account, Book.RECEIVABLE, difference + excess, pk),
+        Posting(account, Book.ENERGY_REVENUE, -difference, pk),
+        Posting(account, Book.CUSTOMER_CREDIT, -excess, pk),
+    ]
+    return balanced(lines) if any(line.amount for line in lines) else []
 
 
 def _cancellation_postings(bill: Bill, balance: dict[str, Decimal]) -> list[Posting]:
