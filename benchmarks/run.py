@@ -12,6 +12,7 @@ benchmarks/results/latest.json.
 
     .venv/bin/python benchmarks/run.py                 # everything (make bench)
     .venv/bin/python benchmarks/run.py --only queue    # the bare view and the queue: queue.json
+    .venv/bin/python benchmarks/run.py --only import   # the bill import alone (import_bills.py)
 
 The database is the one the environment names, as for the portal: DATABASE_URL (PostgreSQL), else
 a SQLite file in a new temporary folder. With POWERHALL_ENV=production (and the variables it
@@ -35,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
+from benchmarks.import_bills import bench as import_bills_bench  # noqa: E402
 from benchmarks.receipts import bench as receipts_bench  # noqa: E402
 from benchmarks.serving import gunicorn_start  # noqa: E402
 from benchmarks.webhooks import bench as webhooks_bench  # noqa: E402
@@ -129,10 +131,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only",
-        choices=["queue"],
-        help="only the bare view and the staff queue, written to benchmarks/results/queue.json",
+        choices=["queue", "import"],
+        help="only the bare view and the staff queue, written to benchmarks/results/queue.json; "
+        "or only the bill import (benchmarks/import_bills.py, BENCH_IMPORT_BILLS bills)",
     )
     args = parser.parse_args()
+    if args.only == "import":
+        report = import_bills_bench([int(os.environ.get("BENCH_IMPORT_BILLS", "200000"))])
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return
     var = Path(tempfile.mkdtemp(prefix="powerhall-bench-"))
     try:
         run(var, only=args.only)
