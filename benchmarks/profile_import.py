@@ -67,7 +67,7 @@ def _import_timed(path: Path, bills: int, *, explain: bool) -> None:
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, connections
     from django.utils import translation
 
     import portal.core.interchange as interchange
@@ -104,7 +104,8 @@ def _import_timed(path: Path, bills: int, *, explain: bool) -> None:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
         interchange.import_lock = lock_then_immediate
-    commit = type(connection)._commit
+    database = type(connections["default"])
+    commit = database._commit
 
     def timed_commit(self):
         started = time.perf_counter()
@@ -114,7 +115,7 @@ def _import_timed(path: Path, bills: int, *, explain: bool) -> None:
             statements["COMMIT (deferred foreign-key checks)"][0] += 1
             statements["COMMIT (deferred foreign-key checks)"][1] += time.perf_counter() - started
 
-    type(connection)._commit = timed_commit
+    database._commit = timed_commit
     translation.activate("en")
     started = time.perf_counter()
     with connection.execute_wrapper(timed):
