@@ -1089,6 +1089,9 @@ class _BillImport:
     lock = LOCK
     audit_action = AUDIT_ACTION
     required = frozenset(BILL_COLUMNS)
+    # Rows are read and checked in a thread of their own while the database writes the batch
+    # before (``interchange._ahead``): ``clean`` needs nothing but the row and ``bounds``.
+    parse_ahead = True
 
     def __init__(self, *, file_name: str, actor):
         self.file_name, self.actor = file_name, actor

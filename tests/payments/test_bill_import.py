@@ -312,6 +312,19 @@ def test_every_problem_of_a_row_is_reported_at_once():
     )
 
 
+def test_reasons_are_written_in_the_language_of_whoever_runs_the_import():
+    """The rows are read and checked in a thread of their own; its reasons still speak the
+    caller's language."""
+    content = csv_file(csv_row(), csv_row("B202610002", amount="12.345"))
+
+    with translation.override("zh-hans"):
+        report = import_bytes(content, batch_size=1)
+
+    assert report.created == 1
+    (reason,) = reasons(report).values()
+    assert reason == "amount 的小数位数超过 2 位（12.345）"
+
+
 def test_an_unknown_account_is_rejected():
     report = import_bytes(csv_file(csv_row(account_number="3199999999")))
 
