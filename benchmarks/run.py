@@ -8,11 +8,22 @@ default queue, the overdue filter, a search by name and one by reference, signed
 of the Service staff group). Then the webhook benchmark (benchmarks/webhooks.py: payment events
 per second on PostgreSQL, with repeats; its own database and server), and the receipt benchmark
 (benchmarks/receipts.py: median render time and size of receipt PDFs, in-process). Writes
-benchmarks/results/latest.json.
+benchmarks/results/latest.json and the same as a table, latest.md (printed too).
 
     .venv/bin/python benchmarks/run.py                 # everything (make bench)
+    .venv/bin/python benchmarks/run.py --smoke         # everything, tiny (CI): smoke.json
     .venv/bin/python benchmarks/run.py --only queue    # the bare view and the queue: queue.json
+    .venv/bin/python benchmarks/run.py --only cms      # the bare view and public pages: cms.json
     .venv/bin/python benchmarks/run.py --only import   # the bill import alone (import_bills.py)
+
+The public pages (home, notice index, a notice) are measured twice: as anonymous visitors get them,
+from the anonymous page cache (cms/page_cache.py), and with a query string the cache does not
+know, which sends the same request through Wagtail's page serving as if there were no cache.
+
+Sizes can be set one by one: BENCH_DURATION (per page, wrk's form: 8s), BENCH_QUEUE_CASES,
+BENCH_WEBHOOK_EVENTS, BENCH_RECEIPT_RENDERS, BENCH_CONNECTIONS, BENCH_IMPORT_BILLS (--only
+import: 200000). A run fails (exit status 1) when a page answered an error or timed out, or a
+webhook or receipt check found a problem.
 
 The database is the one the environment names, as for the portal: DATABASE_URL (PostgreSQL), else
 a SQLite file in a new temporary folder. With POWERHALL_ENV=production (and the variables it
@@ -42,9 +53,21 @@ from benchmarks.serving import gunicorn_start  # noqa: E402
 from benchmarks.webhooks import bench as webhooks_bench  # noqa: E402
 
 PYTHON = sys.executable
-DURATION = os.environ.get("BENCH_DURATION", "8s")
+# The full run's sizes; --smoke (CI) runs every part at a size that only proves it still works.
+FULL = {
+    "duration": "8s",
+    "queue_cases": "100000",
+    "webhook_events": "3000",
+    "receipt_renders": "30",
+}
+SMOKE = {"duration": "1s", "queue_cases": "500", "webhook_events": "100", "receipt_renders": "2"}
+SIZES = dict(FULL)
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "16")
-QUEUE_CASES = os.environ.get("BENCH_QUEUE_CASES", "100000")
+
+
+def size(name: str) -> str:
+    """A size of this run: BENCH_<NAME> from the environment, else the full or smoke default."""
+    return os.environ.get(f"BENCH_{name.upper()}", SIZES[name])
 
 
 def manage(*args, env):
@@ -82,11 +105,31 @@ def bill_paths(env) -> dict[str, str]:
     return {"bill_list": "/me/bills/", "bill_overdue": bill, "usage": usage}
 
 
+def public_pages(env) -> dict[str, tuple[str, list[str]]]:
+    """The public pages anonymous visitors read most, cached and not (the module docstring)."""
+    code = (
+        "import django; django.setup();"
+        "from cms.models import NoticePage;"
+        "n = NoticePage.objects.live().filter(locale__language_code='zh-hans')"
+        ".order_by('pk').first();"
+        "print(n.url)"
+    )
+    out = subprocess.run(  # noqa: S603 - our own code
+        [PYTHON, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    notice = out.stdout.strip().splitlines()[-1]
+    pages = {}
+    for name, path in (("home", "/"), ("notice_index", "/notices/"), ("notice", notice)):
+        pages[f"{name}_cached"] = (path, [])
+        pages[f"{name}_uncached"] = (f"{path}?uncached=1", [])
+    return pages
+
+
 def application_queue(env) -> dict:
     """The staff queue's open cases and its reader, built in the benchmark's database
     (benchmarks/application_queue.py): counts, the reader's session cookie, the URLs."""
     out = subprocess.run(  # noqa: S603 - our own script and arguments
-        [PYTHON, "benchmarks/application_queue.py", "--open", QUEUE_CASES],
+        [PYTHON, "benchmarks/application_queue.py", "--open", size("queue_cases")],
         cwd=ROOT,
         env=env,
         check=True,
@@ -110,7 +153,8 @@ def answers_ok(url: str, headers: list[str]) -> None:
 def wrk(url: str, headers: list[str]) -> dict:
     # wrk gives up on a request after 2 s by default and does not count it: a page that slow
     # under 16 connections (the queue with 100,000 open cases) would look faster than it is.
-    cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}", "--timeout", "30s", "--latency", url]
+    cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{size('duration')}", "--timeout", "30s"]
+    cmd += ["--latency", url]
     for header in headers:
         cmd += ["-H", header]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -131,23 +175,32 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only",
-        choices=["queue", "import"],
-        help="only the bare view and the staff queue, written to benchmarks/results/queue.json; "
-        "or only the bill import (benchmarks/import_bills.py, BENCH_IMPORT_BILLS bills)",
+        choices=["queue", "cms", "import"],
+        help="only the bare view and the staff queue (cms: the public pages), written to "
+        "benchmarks/results/<choice>.json; import: only the bill import "
+        "(benchmarks/import_bills.py, BENCH_IMPORT_BILLS bills, its own results file)",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every part at a tiny size (CI: proves the benchmarks still run), written to "
+        "benchmarks/results/smoke.json; figures from it mean nothing",
     )
     args = parser.parse_args()
     if args.only == "import":
         report = import_bills_bench([int(os.environ.get("BENCH_IMPORT_BILLS", "200000"))])
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return
+    if args.smoke:
+        SIZES.update(SMOKE)
     var = Path(tempfile.mkdtemp(prefix="powerhall-bench-"))
     try:
-        run(var, only=args.only)
+        run(var, only=args.only, output="smoke" if args.smoke else args.only or "latest")
     finally:  # its SQLite database holds the queue's 133,000 cases by now (about 75 MB)
         shutil.rmtree(var, ignore_errors=True)
 
 
-def run(var: Path, *, only: str | None) -> None:
+def run(var: Path, *, only: str | None, output: str) -> None:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
@@ -159,18 +212,21 @@ def run(var: Path, *, only: str | None) -> None:
         # temporary folder): without it every page that links one answers 500.
         manage("collectstatic", "--no-input", "-v", "0", env=env)
     pages = {"bare_view": ("/bench/bare/", [])}
-    if not only:
+    if only in (None, "cms"):
         manage("seed_demo", env=env)
+        pages |= public_pages(env)
+    if not only:
         signed_in = [f"Cookie: sessionid={session_cookie(env)}"]
         pages |= {
-            "home_page": ("/", []),
             "login_page": ("/accounts/login/", []),
             "my_account_signed_in": ("/me/", signed_in),
             **{f"{name}_signed_in": (path, signed_in) for name, path in bill_paths(env).items()},
         }
-    queue = application_queue(env)
-    staff = [f"Cookie: sessionid={queue.pop('cookie')}"]
-    pages |= {f"staff_{name}": (path, staff) for name, path in queue.pop("pages").items()}
+    queue = {}
+    if only in (None, "queue"):
+        queue = application_queue(env)
+        staff = [f"Cookie: sessionid={queue.pop('cookie')}"]
+        pages |= {f"staff_{name}": (path, staff) for name, path in queue.pop("pages").items()}
     server, port = gunicorn_start(env)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -189,30 +245,68 @@ def run(var: Path, *, only: str | None) -> None:
         "database": "postgresql" if "postgres" in os.environ.get("DATABASE_URL", "") else "sqlite",
         "settings": os.environ.get("POWERHALL_ENV", "development"),
         "server": "gunicorn, 2 sync workers",
-        "load": f"wrk, 2 threads, {CONNECTIONS} connections, {DURATION} per page",
+        "load": f"wrk, 2 threads, {CONNECTIONS} connections, {size('duration')} per page",
+        "load_average": os.getloadavg(),
         "application_queue": queue,
         "pages": results,
     }
-    if only:
-        out = ROOT / "benchmarks/results/queue.json"
-        out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-        print(json.dumps(report, indent=2, ensure_ascii=False))
-        return
-    # After the pages' server has stopped, so the two do not share the cores.
-    try:
-        report["webhooks"] = webhooks_bench(
-            events=int(os.environ.get("BENCH_WEBHOOK_EVENTS", "3000"))
-        )
-    except psycopg.OperationalError as error:  # no PostgreSQL server for its database
-        report["webhooks"] = {"skipped": f"needs PostgreSQL: {error}".strip(), "problems": []}
-    report["receipts"] = receipts_bench(renders=int(os.environ.get("BENCH_RECEIPT_RENDERS", "30")))
-    out = ROOT / "benchmarks/results/latest.json"
+    if not only:
+        # After the pages' server has stopped, so the two do not share the cores.
+        try:
+            report["webhooks"] = webhooks_bench(events=int(size("webhook_events")))
+        except psycopg.OperationalError as error:  # no PostgreSQL server for its database
+            report["webhooks"] = {"skipped": f"needs PostgreSQL: {error}".strip(), "problems": []}
+        report["receipts"] = receipts_bench(renders=int(size("receipt_renders")))
+    out = ROOT / f"benchmarks/results/{output}.json"
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(json.dumps(report, indent=2, ensure_ascii=False))
-    if report["webhooks"]["problems"]:
-        raise SystemExit("webhook benchmark: " + "; ".join(report["webhooks"]["problems"]))
-    if report["receipts"]["problems"]:
-        raise SystemExit("receipt benchmark: " + "; ".join(report["receipts"]["problems"]))
+    out.with_suffix(".md").write_text(table(report))
+    print(table(report))
+    print(f"Written to {out.relative_to(ROOT)} and {out.with_suffix('.md').relative_to(ROOT)}.")
+    problems = [
+        f"{part}: {problem}"
+        for part in ("webhooks", "receipts")
+        for problem in report.get(part, {}).get("problems", [])
+    ]
+    problems += [
+        f"{page}: {r['non_2xx']} answers not 2xx/3xx, {r['timeouts']} timeouts"
+        for page, r in results.items()
+        if r["non_2xx"] or r["timeouts"]
+    ]
+    if problems:
+        raise SystemExit("benchmark problems: " + "; ".join(problems))
+
+
+def table(report: dict) -> str:
+    """The report as a table a person reads (Markdown)."""
+    lines = [
+        f"# Benchmarks, {report['measured_at']}",
+        "",
+        f"{report['database']}, {report['settings']} settings; {report['server']}; "
+        f"{report['load']}; load average {', '.join(f'{x:.1f}' for x in report['load_average'])}",
+        "",
+        "| page | requests/s | ratio to the bare view | p99 ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for page, r in report["pages"].items():
+        lines.append(
+            f"| {page} | {r['requests_per_s']:,.0f} | {r['ratio_to_bare']:.3f} | {r['p99_ms']} |"
+        )
+    hooks = report.get("webhooks")
+    if hooks and "skipped" in hooks:
+        lines += ["", f"Webhooks: skipped ({hooks['skipped']})."]
+    elif hooks:
+        lines += [
+            "",
+            f"Webhooks: {hooks.get('events_per_s')} events/s "
+            f"(ratio to the bare view {hooks.get('ratio_to_bare')}), "
+            f"problems: {', '.join(hooks['problems']) or 'none'}.",
+        ]
+    receipts = report.get("receipts")
+    if receipts:
+        lines += ["", "| receipt PDF | median ms | p90 ms | KB |", "|---|---:|---:|---:|"]
+        for document, r in receipts.get("documents", {}).items():
+            lines.append(f"| {document} | {r['median_ms']} | {r['p90_ms']} | {r['size_kb']} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
