@@ -14,14 +14,16 @@ benchmarks/results/latest.json and the same as a table, latest.md (printed too).
     .venv/bin/python benchmarks/run.py --smoke         # everything, tiny (CI): smoke.json
     .venv/bin/python benchmarks/run.py --only queue    # the bare view and the queue: queue.json
     .venv/bin/python benchmarks/run.py --only cms      # the bare view and public pages: cms.json
+    .venv/bin/python benchmarks/run.py --only import   # the bill import alone (import_bills.py)
 
 The public pages (home, notice index, a notice) are measured twice: as anonymous visitors get them,
 from the anonymous page cache (cms/page_cache.py), and with a query string the cache does not
 know, which sends the same request through Wagtail's page serving as if there were no cache.
 
 Sizes can be set one by one: BENCH_DURATION (per page, wrk's form: 8s), BENCH_QUEUE_CASES,
-BENCH_WEBHOOK_EVENTS, BENCH_RECEIPT_RENDERS, BENCH_CONNECTIONS. A run fails (exit status 1) when a
-page answered an error or timed out, or a webhook or receipt check found a problem.
+BENCH_WEBHOOK_EVENTS, BENCH_RECEIPT_RENDERS, BENCH_CONNECTIONS, BENCH_IMPORT_BILLS (--only
+import: 200000). A run fails (exit status 1) when a page answered an error or timed out, or a
+webhook or receipt check found a problem.
 
 The database is the one the environment names, as for the portal: DATABASE_URL (PostgreSQL), else
 a SQLite file in a new temporary folder. With POWERHALL_ENV=production (and the variables it
@@ -45,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
+from benchmarks.import_bills import bench as import_bills_bench  # noqa: E402
 from benchmarks.receipts import bench as receipts_bench  # noqa: E402
 from benchmarks.serving import gunicorn_start  # noqa: E402
 from benchmarks.webhooks import bench as webhooks_bench  # noqa: E402
@@ -172,9 +175,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only",
-        choices=["queue", "cms"],
+        choices=["queue", "cms", "import"],
         help="only the bare view and the staff queue (cms: the public pages), written to "
-        "benchmarks/results/<choice>.json",
+        "benchmarks/results/<choice>.json; import: only the bill import "
+        "(benchmarks/import_bills.py, BENCH_IMPORT_BILLS bills, its own results file)",
     )
     parser.add_argument(
         "--smoke",
@@ -183,6 +187,10 @@ def main():
         "benchmarks/results/smoke.json; figures from it mean nothing",
     )
     args = parser.parse_args()
+    if args.only == "import":
+        report = import_bills_bench([int(os.environ.get("BENCH_IMPORT_BILLS", "200000"))])
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return
     if args.smoke:
         SIZES.update(SMOKE)
     var = Path(tempfile.mkdtemp(prefix="powerhall-bench-"))
