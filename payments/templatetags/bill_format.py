@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from portal.core import money
@@ -74,14 +75,22 @@ def kwh(value) -> str:
 
 
 BADGE_CLASSES = {"paid": "badge badge--success", "cancelled": "badge"}
+_badges: dict[tuple[str, str, bool], SafeString] = {}
 
 
 @register.simple_tag
 def status_badge(bill, overdue=False) -> SafeString:
     """A bill's status as a badge: ``{% status_badge bill overdue=bill.is_overdue %}``.
     ``overdue`` (unpaid past the due date) turns an unpaid bill's badge red and says so. A tag
-    rather than an included template: the bill table draws one per row."""
-    if overdue:
-        return format_html('<span class="badge badge--danger">{}</span>', _("Overdue"))
-    css = BADGE_CLASSES.get(bill.status, "badge badge--warning")
-    return format_html('<span class="{}">{}</span>', css, bill.get_status_display())
+    rather than an included template, and each badge made once per language and kept: the bill
+    table draws one a row, and the status label's translation costs more than the rest."""
+    key = (get_language(), bill.status, bool(overdue))
+    badge = _badges.get(key)
+    if badge is None:
+        if overdue:
+            badge = format_html('<span class="badge badge--danger">{}</span>', _("Overdue"))
+        else:
+            css = BADGE_CLASSES.get(bill.status, "badge badge--warning")
+            badge = format_html('<span class="{}">{}</span>', css, bill.get_status_display())
+        _badges[key] = badge
+    return badge

@@ -120,3 +120,14 @@ def capture(parser, token) -> CaptureNode:
     nodelist = parser.parse(("endcapture",))
     parser.delete_first_token()
     return CaptureNode(nodelist, bits[1])
+
+
+NIL_UUID = "00000000-0000-0000-0000-000000000000"
+
+
+@register.filter
+def with_uuid(url: str, uuid) -> str:
+    """``url`` (reversed once with the nil UUID ``00000000-0000-0000-0000-000000000000`` in
+    place of a row's) with ``uuid`` put in its place: a table of fifty rows then reverses a URL
+    once rather than fifty times (each reverse costs more than the rest of the cell)."""
+    return url.replace(NIL_UUID, str(uuid), 1)

@@ -3,6 +3,7 @@ page: the navigation and the user links shown twice but rendered once, membershi
 once a request."""
 
 import re
+from uuid import uuid4
 
 import pytest
 from django.db import connection
@@ -73,3 +74,18 @@ def test_an_organisation_of_which_one_is_not_a_member_is_not_found(client, membe
     response = client.get(reverse("org:accounts", kwargs={"org": stranger.uuid}))
 
     assert response.status_code == 404
+
+
+def test_every_row_of_a_table_links_to_its_own_page(client, member):
+    """The tables reverse a row's URL once and put each row's uuid in it (shell's with_uuid)."""
+    from django.template import Context, Template
+
+    url = Template(
+        "{% load shell %}{% url 'bills:detail' bill='00000000-0000-0000-0000-000000000000' "
+        "as bill_url %}{% for uuid in uuids %}{{ bill_url|with_uuid:uuid }} {% endfor %}"
+    )
+    uuids = [uuid4(), uuid4()]
+
+    rendered = url.render(Context({"uuids": uuids})).split()
+
+    assert rendered == [reverse("bills:detail", kwargs={"bill": u}) for u in uuids]
