@@ -12,6 +12,14 @@ benchmarks/results/latest.json.
 
     .venv/bin/python benchmarks/run.py                 # everything (make bench)
     .venv/bin/python benchmarks/run.py --only queue    # the bare view and the queue: queue.json
+    .venv/bin/python benchmarks/run.py --only pages    # the bare view and the signed-in pages
+
+"--only pages" measures the demo resident's pages (/me/, the bill list, the oldest overdue bill
+with its penalty, the usage chart, the pay page) and the business accounts table of an
+organisation with 1,000 accounts (first page of 50, as a member who sees half of them), written
+to benchmarks/results/pages.json. Each --only choice writes benchmarks/results/<choice>.json.
+On a busy machine wrk's ratios move by half from run to run; benchmarks/pages_cpu.py measures the
+same pages' CPU time a request in one process, which holds still under load.
 
 The database is the one the environment names, as for the portal: DATABASE_URL (PostgreSQL), else
 a SQLite file in a new temporary folder. With POWERHALL_ENV=production (and the variables it
@@ -77,7 +85,25 @@ def bill_paths(env) -> dict[str, str]:
         [PYTHON, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
     )
     bill, usage = out.stdout.strip().splitlines()[-1].split()
-    return {"bill_list": "/me/bills/", "bill_overdue": bill, "usage": usage}
+    return {"bill_list": "/me/bills/", "bill_overdue": bill, "usage": usage, "pay": "/pay/"}
+
+
+def business_table(env, accounts: int = 1000) -> tuple[str, str]:
+    """An organisation with ``accounts`` bound accounts (benchmarks/org_dashboard.py builds it),
+    and its member who sees half of them: (session cookie, the accounts table's first page)."""
+    code = (
+        "import django; django.setup();"
+        "from django.test import Client; from django.urls import reverse;"
+        "from benchmarks.org_dashboard import _seed;"
+        f"org, admin, member = _seed({accounts});"
+        "c = Client(); c.force_login(member.user);"
+        "print(c.cookies['sessionid'].value, reverse('org:accounts', kwargs={'org': org.uuid}))"
+    )
+    out = subprocess.run(
+        [PYTHON, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    cookie, path = out.stdout.strip().splitlines()[-1].split()
+    return cookie, path
 
 
 def application_queue(env) -> dict:
@@ -125,12 +151,20 @@ def wrk(url: str, headers: list[str]) -> dict:
     }
 
 
+# --only: the bare view and one group of pages (a new group: an entry here and its pages in run()).
+ONLY = {
+    "queue": "the staff queue with its open cases",
+    "pages": "the resident's signed-in pages and the business accounts table (1,000 accounts)",
+}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only",
-        choices=["queue"],
-        help="only the bare view and the staff queue, written to benchmarks/results/queue.json",
+        choices=list(ONLY),
+        help="only the bare view and one group of pages, written to benchmarks/results/<it>.json: "
+        + "; ".join(f"{name}: {what}" for name, what in ONLY.items()),
     )
     args = parser.parse_args()
     var = Path(tempfile.mkdtemp(prefix="powerhall-bench-"))
@@ -152,18 +186,22 @@ def run(var: Path, *, only: str | None) -> None:
         # temporary folder): without it every page that links one answers 500.
         manage("collectstatic", "--no-input", "-v", "0", env=env)
     pages = {"bare_view": ("/bench/bare/", [])}
-    if not only:
+    if only is None:
+        pages |= {"home_page": ("/", []), "login_page": ("/accounts/login/", [])}
+    if only in (None, "pages"):
         manage("seed_demo", env=env)
         signed_in = [f"Cookie: sessionid={session_cookie(env)}"]
         pages |= {
-            "home_page": ("/", []),
-            "login_page": ("/accounts/login/", []),
             "my_account_signed_in": ("/me/", signed_in),
             **{f"{name}_signed_in": (path, signed_in) for name, path in bill_paths(env).items()},
         }
-    queue = application_queue(env)
-    staff = [f"Cookie: sessionid={queue.pop('cookie')}"]
-    pages |= {f"staff_{name}": (path, staff) for name, path in queue.pop("pages").items()}
+        cookie, path = business_table(env)
+        pages["business_table_1000_signed_in"] = (path, [f"Cookie: sessionid={cookie}"])
+    queue = None
+    if only in (None, "queue"):
+        queue = application_queue(env)
+        staff = [f"Cookie: sessionid={queue.pop('cookie')}"]
+        pages |= {f"staff_{name}": (path, staff) for name, path in queue.pop("pages").items()}
     server, port = gunicorn_start(env)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -183,11 +221,12 @@ def run(var: Path, *, only: str | None) -> None:
         "settings": os.environ.get("POWERHALL_ENV", "development"),
         "server": "gunicorn, 2 sync workers",
         "load": f"wrk, 2 threads, {CONNECTIONS} connections, {DURATION} per page",
-        "application_queue": queue,
+        "load_average": os.getloadavg(),
+        **({"application_queue": queue} if queue else {}),
         "pages": results,
     }
     if only:
-        out = ROOT / "benchmarks/results/queue.json"
+        out = ROOT / f"benchmarks/results/{only}.json"
         out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return
