@@ -5,7 +5,7 @@ Imported once, by ``CmsConfig.ready``."""
 from functools import partial
 
 from django.db import transaction
-from django.db.models.signals import post_delete
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 from django.dispatch import receiver
 from wagtail.models import Page
 from wagtail.signals import (
@@ -18,7 +18,7 @@ from wagtail.signals import (
 
 from portal import context_processors, demo, integration_api, selectors
 
-from . import api, reach, tasks, translation
+from . import api, page_cache, reach, tasks, translation
 from .demo import seed_cms
 from .models import NoticePage, ServiceSettings
 
@@ -89,3 +89,64 @@ post_page_move.connect(translation.place_follows, dispatch_uid="cms.translation_
 copy_for_translation_done.connect(
     translation.home_rights_follow, dispatch_uid="cms.translation_rights"
 )
+
+
+# --- The anonymous page cache (cms/page_cache.py): what public pages show has changed ----------
+# Whole apps whose rows public pages show, and the rows of lower layers the CMS renders (the
+# commitments page, the guides' document lists, the tariff page). Rows that change without
+# changing any public page (log entries, revisions, workflow states, the reference index, image
+# renditions made while a page renders) are left out, or every render would empty the cache.
+PAGE_CACHE_APPS = frozenset({"wagtailcore", "wagtailimages", "wagtaildocs", "cms", "taggit"})
+PAGE_CACHE_MODELS = frozenset(
+    {
+        "applications.CommitmentRuleSet",
+        "applications.CommitmentRule",
+        "applications.ApplicationKind",
+        "applications.KindVersion",
+        "applications.KindStep",
+        "applications.KindDocument",
+        "payments.Tariff",
+        "payments.TariffVersion",
+        "payments.TariffBand",
+    }
+)
+PAGE_CACHE_IGNORED = frozenset(
+    {
+        "wagtailcore.Revision",
+        "wagtailcore.PageLogEntry",
+        "wagtailcore.ModelLogEntry",
+        "wagtailcore.ReferenceIndex",
+        "wagtailcore.TaskState",
+        "wagtailcore.WorkflowState",
+        "wagtailcore.PageSubscription",
+        "wagtailcore.Comment",
+        "wagtailcore.CommentReply",
+        "wagtailimages.Rendition",
+    }
+)
+
+
+def _shown_on_pages(model) -> bool:
+    label = model._meta.label
+    if label in PAGE_CACHE_IGNORED:
+        return False
+    return label in PAGE_CACHE_MODELS or model._meta.app_label in PAGE_CACHE_APPS
+
+
+def page_content_changed(sender, **kwargs):
+    if _shown_on_pages(sender):
+        page_cache.bump_on_commit(sender._meta.label)
+
+
+def page_moved(sender, **kwargs):
+    page_cache.bump_on_commit("page moved")
+
+
+def migrated(sender, **kwargs):
+    page_cache.bump("migrate")
+
+
+for _signal in (post_save, post_delete, m2m_changed):
+    _signal.connect(page_content_changed, dispatch_uid=f"cms.page_cache.{_signal!r}")
+post_page_move.connect(page_moved, dispatch_uid="cms.page_cache.move")
+post_migrate.connect(migrated, dispatch_uid="cms.page_cache.migrate")

@@ -9,18 +9,24 @@ from allauth.core.internal.cryptokit import _ALPHA_ALLOWED_CHARS
 from allauth.mfa import app_settings as mfa_settings
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.core.cache import cache
+from django.utils import translation
 
 
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path):
-    """Each test gets its own media, SMS and mail folders, and a clean cache (rate limits)."""
+    """Each test gets its own media, SMS and mail folders, a clean cache (rate limits), and starts
+    in the default language (a request in English leaves English active in the thread: a test
+    must not pass or fail by which test ran before it in the same worker)."""
+    translation.deactivate()
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.SMS_FILE_PATH = tmp_path / "sms"
     settings.SMS_BACKEND = "portal.sms.FileSmsBackend"
+    settings.PAGE_CACHE_GENERATION_FILE = tmp_path / "page-cache.generation"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
     yield
     cache.clear()
+    translation.deactivate()
 
 
 # --- Reading one-time codes the way a person would: from the message they were sent ------------

@@ -57,6 +57,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Anonymous public pages from the cache; after LocaleMiddleware, whose language is in the key.
+    "cms.page_cache.AnonymousPageCacheMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -255,6 +257,15 @@ AUDIT_PREVIOUS_KEYS = env_list("AUDIT_PREVIOUS_KEYS")
 # The published commitment set the clocks count against (docs/applications.md); blank: the newest
 # set in force.
 COMMITMENT_RULE_SET = env_str("COMMITMENT_RULE_SET", "sgcc-2023")
+
+# --- CMS (cms/) -------------------------------------------------------------------------------
+# The anonymous page cache (cms/page_cache.py, docs/cms.md "Speed"): how long an entry may live
+# at most (0 turns the cache off), and where the embedded default's processes share the cache's
+# generation (with Redis it is kept in Redis).
+PAGE_CACHE_SECONDS = env_int("PAGE_CACHE_SECONDS", 300)
+PAGE_CACHE_GENERATION_FILE = Path(
+    env_str("PAGE_CACHE_GENERATION_FILE") or VAR_DIR / "page-cache.generation"
+)
 
 # --- Payments (payments/gateways/) ----------------------------------------------------------------
 # Without a secret key, development pays through the local test gateway; production requires

@@ -15,6 +15,7 @@ from bs4 import BeautifulSoup
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.urls import reverse
+from django.utils import translation
 
 from payments import checkout, fulfilment, gateways
 from payments.gateways.stripe_api import stripe_client
@@ -48,6 +49,14 @@ from tests.payments.test_stripe_gateway import RecordingClient
 from tests.payments.test_tariff_admin import sign_in
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    with translation.override("en"):
+        yield
+
+
 D = Decimal
 PAYMENTS = "/cms-admin/online-payments/"
 

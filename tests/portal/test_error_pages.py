@@ -97,4 +97,4 @@ def test_the_500_template_renders_without_request_context_or_database():
 
     assert "<code>abc123</code>" in html
     assert 'class="site-header"' in html
-    assert "set_language" not in html and "/i18n/setlang/" not in html  # needs a CSRF token
+    assert "set_language" not in html and "/i18n/setlang/" not in html  # needs the request
