@@ -15,6 +15,14 @@ benchmarks/results/latest.json and the same as a table, latest.md (printed too).
     .venv/bin/python benchmarks/run.py --only queue    # the bare view and the queue: queue.json
     .venv/bin/python benchmarks/run.py --only cms      # the bare view and public pages: cms.json
     .venv/bin/python benchmarks/run.py --only import   # the bill import alone (import_bills.py)
+    .venv/bin/python benchmarks/run.py --only pages    # the bare view and the signed-in pages
+
+"--only pages" measures the demo resident's pages (/me/, the bill list, the oldest overdue bill
+with its penalty, the usage chart, the pay page) and the business accounts table of an
+organisation with 1,000 accounts (first page of 50, as a member who sees half of them), written
+to benchmarks/results/pages.json. On a busy machine wrk's ratios move by half from run to run;
+benchmarks/pages_cpu.py measures the same pages' CPU time a request in one process, which holds
+still under load.
 
 The public pages (home, notice index, a notice) are measured twice: as anonymous visitors get them,
 from the anonymous page cache (cms/page_cache.py), and with a query string the cache does not
@@ -102,7 +110,25 @@ def bill_paths(env) -> dict[str, str]:
         [PYTHON, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
     )
     bill, usage = out.stdout.strip().splitlines()[-1].split()
-    return {"bill_list": "/me/bills/", "bill_overdue": bill, "usage": usage}
+    return {"bill_list": "/me/bills/", "bill_overdue": bill, "usage": usage, "pay": "/pay/"}
+
+
+def business_table(env, accounts: int = 1000) -> tuple[str, str]:
+    """An organisation with ``accounts`` bound accounts (benchmarks/org_dashboard.py builds it),
+    and its member who sees half of them: (session cookie, the accounts table's first page)."""
+    code = (
+        "import django; django.setup();"
+        "from django.test import Client; from django.urls import reverse;"
+        "from benchmarks.org_dashboard import _seed;"
+        f"org, admin, member = _seed({accounts});"
+        "c = Client(); c.force_login(member.user);"
+        "print(c.cookies['sessionid'].value, reverse('org:accounts', kwargs={'org': org.uuid}))"
+    )
+    out = subprocess.run(
+        [PYTHON, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    cookie, path = out.stdout.strip().splitlines()[-1].split()
+    return cookie, path
 
 
 def public_pages(env) -> dict[str, tuple[str, list[str]]]:
@@ -171,14 +197,23 @@ def wrk(url: str, headers: list[str]) -> dict:
     }
 
 
+# --only: the bare view and one group of pages (a new group: an entry here and its pages in run()).
+ONLY = {
+    "queue": "the staff queue with its open cases",
+    "cms": "the public pages, from the anonymous page cache and not",
+    "pages": "the resident's signed-in pages and the business accounts table (1,000 accounts)",
+    "import": "no pages: the bill import alone (benchmarks/import_bills.py, BENCH_IMPORT_BILLS "
+    "bills, its own results file)",
+}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only",
-        choices=["queue", "cms", "import"],
-        help="only the bare view and the staff queue (cms: the public pages), written to "
-        "benchmarks/results/<choice>.json; import: only the bill import "
-        "(benchmarks/import_bills.py, BENCH_IMPORT_BILLS bills, its own results file)",
+        choices=list(ONLY),
+        help="only the bare view and one group of pages, written to benchmarks/results/<it>.json: "
+        + "; ".join(f"{name}: {what}" for name, what in ONLY.items()),
     )
     parser.add_argument(
         "--smoke",
@@ -212,16 +247,20 @@ def run(var: Path, *, only: str | None, output: str) -> None:
         # temporary folder): without it every page that links one answers 500.
         manage("collectstatic", "--no-input", "-v", "0", env=env)
     pages = {"bare_view": ("/bench/bare/", [])}
-    if only in (None, "cms"):
+    if only in (None, "cms", "pages"):
         manage("seed_demo", env=env)
+    if only in (None, "cms"):
         pages |= public_pages(env)
     if not only:
+        pages["login_page"] = ("/accounts/login/", [])
+    if only in (None, "pages"):
         signed_in = [f"Cookie: sessionid={session_cookie(env)}"]
         pages |= {
-            "login_page": ("/accounts/login/", []),
             "my_account_signed_in": ("/me/", signed_in),
             **{f"{name}_signed_in": (path, signed_in) for name, path in bill_paths(env).items()},
         }
+        cookie, path = business_table(env)
+        pages["business_table_1000_signed_in"] = (path, [f"Cookie: sessionid={cookie}"])
     queue = {}
     if only in (None, "queue"):
         queue = application_queue(env)
