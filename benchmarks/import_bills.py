@@ -4,6 +4,8 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python benchmarks/import_bills.py --bills 100000 1000000
     .venv/bin/python benchmarks/import_bills.py --format jsonl          # with tier/band lines
+    .venv/bin/python benchmarks/import_bills.py --bills 1000000 --runs create   # new bills only
+    .venv/bin/python benchmarks/run.py --only import    # 200k bills (BENCH_IMPORT_BILLS)
 
 For each size it creates one account per twelve bills (through `import_accounts`, untimed), four
 tariffs with versions, and a file of monthly bills for those accounts (one tariff code in twenty
@@ -44,6 +46,8 @@ from benchmarks.import_accounts import (  # noqa: E402
 from benchmarks.import_accounts import generate as generate_accounts  # noqa: E402
 
 BENCH_DB = "bench_bills"
+# Each in its own process, in this order: new bills, the same file again, one bill in ten revised.
+RUNS = ("create", "unchanged", "replace_10pct")
 COLUMNS = (
     "bill_number",
     "account_number",
@@ -192,9 +196,9 @@ def run_import(path: Path, env: dict, command: str = "import_bills") -> dict:
     return run_driver(DRIVER.replace("import_bills", command), path, env)
 
 
-def bench_size(bills: int, fmt: str) -> dict:
+def bench_size(bills: int, fmt: str, *, runs=RUNS, database: str = BENCH_DB) -> dict:
     var = Path(tempfile.mkdtemp(prefix="powerhall-bench-bills-"))
-    engine, url, cleanup = bench_database(var, BENCH_DB)
+    engine, url, cleanup = bench_database(var, database)
     env = {**os.environ, "POWERHALL_VAR_DIR": str(var), "DATABASE_URL": url}
     try:
         manage("migrate", "--no-input", "-v", "0", env=env)
@@ -212,13 +216,20 @@ def bench_size(bills: int, fmt: str) -> dict:
             "file_mib": round(first.stat().st_size / 2**20, 1),
             "runs": {},
         }
-        for name, path in (("create", first), ("unchanged", first), ("replace_10pct", revised)):
-            measured = run_import(path, env)
+        files = {"create": first, "unchanged": first, "replace_10pct": revised}
+        for name in RUNS:
+            if name not in runs:
+                continue
+            load_before = os.getloadavg()[0]
+            measured = run_import(files[name], env)
             result["runs"][name] = {
                 "seconds": round(measured["seconds"], 1),
                 "bills_per_s": round(bills / measured["seconds"]),
                 "rss_after_startup_mib": measured["rss_before"] // 1024,
                 "peak_rss_mib": measured["peak_rss"] // 1024,
+                # The machine's 1-minute load average before and after the run: the cores are
+                # shared, and a busy machine slows the import and the server alike.
+                "load_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
                 "summary": measured["summary"].split(": ", 1)[1],
             }
             print(f"{engine} {bills:>9} {name:<13} {json.dumps(result['runs'][name])}", flush=True)
@@ -228,12 +239,9 @@ def bench_size(bills: int, fmt: str) -> dict:
         shutil.rmtree(var, ignore_errors=True)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bills", type=int, nargs="+", default=[100_000])
-    parser.add_argument("--format", choices=("csv", "jsonl"), default="csv")
-    args = parser.parse_args()
-    results = [bench_size(bills, args.format) for bills in args.bills]
+def bench(sizes: list[int], *, fmt: str = "csv", runs=RUNS, database: str = BENCH_DB) -> dict:
+    """Run the import benchmark for each size; write and return the report."""
+    results = [bench_size(bills, fmt, runs=runs, database=database) for bills in sizes]
     report = {
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": (
@@ -241,10 +249,27 @@ def main():
         ),
         "results": results,
     }
-    name = f"import_bills-{results[0]['database']}-{args.format}.json"
+    name = f"import_bills-{results[0]['database']}-{fmt}.json"
     (ROOT / "benchmarks/results" / name).write_text(
         json.dumps(report, indent=2, ensure_ascii=False) + "\n"
     )
+    return report
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bills", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    parser.add_argument(
+        "--runs", nargs="+", choices=RUNS, default=list(RUNS), help="which runs (default: all)"
+    )
+    parser.add_argument(
+        "--database",
+        default=BENCH_DB,
+        help=f"name of the PostgreSQL database made and dropped for each size ({BENCH_DB})",
+    )
+    args = parser.parse_args()
+    report = bench(args.bills, fmt=args.format, runs=args.runs, database=args.database)
     print(json.dumps(report, indent=2, ensure_ascii=False))
 
 

@@ -8,15 +8,30 @@ default queue, the overdue filter, a search by name and one by reference, signed
 of the Service staff group). Then the webhook benchmark (benchmarks/webhooks.py: payment events
 per second on PostgreSQL, with repeats; its own database and server), and the receipt benchmark
 (benchmarks/receipts.py: median render time and size of receipt PDFs, in-process). Writes
-benchmarks/results/latest.json.
+benchmarks/results/latest.json and the same as a table, latest.md (printed too).
 
     .venv/bin/python benchmarks/run.py                 # everything (make bench)
+    .venv/bin/python benchmarks/run.py --smoke         # everything, tiny (CI): smoke.json
     .venv/bin/python benchmarks/run.py --only queue    # the bare view and the queue: queue.json
     .venv/bin/python benchmarks/run.py --only cms      # the bare view and public pages: cms.json
+    .venv/bin/python benchmarks/run.py --only import   # the bill import alone (import_bills.py)
+    .venv/bin/python benchmarks/run.py --only pages    # the bare view and the signed-in pages
+
+"--only pages" measures the demo resident's pages (/me/, the bill list, the oldest overdue bill
+with its penalty, the usage chart, the pay page) and the business accounts table of an
+organisation with 1,000 accounts (first page of 50, as a member who sees half of them), written
+to benchmarks/results/pages.json. On a busy machine wrk's ratios move by half from run to run;
+benchmarks/pages_cpu.py measures the same pages' CPU time a request in one process, which holds
+still under load.
 
 The public pages (home, notice index, a notice) are measured twice: as anonymous visitors get them,
 from the anonymous page cache (cms/page_cache.py), and with a query string the cache does not
 know, which sends the same request through Wagtail's page serving as if there were no cache.
+
+Sizes can be set one by one: BENCH_DURATION (per page, wrk's form: 8s), BENCH_QUEUE_CASES,
+BENCH_WEBHOOK_EVENTS, BENCH_RECEIPT_RENDERS, BENCH_CONNECTIONS, BENCH_IMPORT_BILLS (--only
+import: 200000). A run fails (exit status 1) when a page answered an error or timed out, or a
+webhook or receipt check found a problem.
 
 The database is the one the environment names, as for the portal: DATABASE_URL (PostgreSQL), else
 a SQLite file in a new temporary folder. With POWERHALL_ENV=production (and the variables it
@@ -40,14 +55,27 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
+from benchmarks.import_bills import bench as import_bills_bench  # noqa: E402
 from benchmarks.receipts import bench as receipts_bench  # noqa: E402
 from benchmarks.serving import gunicorn_start  # noqa: E402
 from benchmarks.webhooks import bench as webhooks_bench  # noqa: E402
 
 PYTHON = sys.executable
-DURATION = os.environ.get("BENCH_DURATION", "8s")
+# The full run's sizes; --smoke (CI) runs every part at a size that only proves it still works.
+FULL = {
+    "duration": "8s",
+    "queue_cases": "100000",
+    "webhook_events": "3000",
+    "receipt_renders": "30",
+}
+SMOKE = {"duration": "1s", "queue_cases": "500", "webhook_events": "100", "receipt_renders": "2"}
+SIZES = dict(FULL)
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "16")
-QUEUE_CASES = os.environ.get("BENCH_QUEUE_CASES", "100000")
+
+
+def size(name: str) -> str:
+    """A size of this run: BENCH_<NAME> from the environment, else the full or smoke default."""
+    return os.environ.get(f"BENCH_{name.upper()}", SIZES[name])
 
 
 def manage(*args, env):
@@ -82,7 +110,25 @@ def bill_paths(env) -> dict[str, str]:
         [PYTHON, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
     )
     bill, usage = out.stdout.strip().splitlines()[-1].split()
-    return {"bill_list": "/me/bills/", "bill_overdue": bill, "usage": usage}
+    return {"bill_list": "/me/bills/", "bill_overdue": bill, "usage": usage, "pay": "/pay/"}
+
+
+def business_table(env, accounts: int = 1000) -> tuple[str, str]:
+    """An organisation with ``accounts`` bound accounts (benchmarks/org_dashboard.py builds it),
+    and its member who sees half of them: (session cookie, the accounts table's first page)."""
+    code = (
+        "import django; django.setup();"
+        "from django.test import Client; from django.urls import reverse;"
+        "from benchmarks.org_dashboard import _seed;"
+        f"org, admin, member = _seed({accounts});"
+        "c = Client(); c.force_login(member.user);"
+        "print(c.cookies['sessionid'].value, reverse('org:accounts', kwargs={'org': org.uuid}))"
+    )
+    out = subprocess.run(
+        [PYTHON, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    cookie, path = out.stdout.strip().splitlines()[-1].split()
+    return cookie, path
 
 
 def public_pages(env) -> dict[str, tuple[str, list[str]]]:
@@ -109,7 +155,7 @@ def application_queue(env) -> dict:
     """The staff queue's open cases and its reader, built in the benchmark's database
     (benchmarks/application_queue.py): counts, the reader's session cookie, the URLs."""
     out = subprocess.run(  # noqa: S603 - our own script and arguments
-        [PYTHON, "benchmarks/application_queue.py", "--open", QUEUE_CASES],
+        [PYTHON, "benchmarks/application_queue.py", "--open", size("queue_cases")],
         cwd=ROOT,
         env=env,
         check=True,
@@ -133,7 +179,8 @@ def answers_ok(url: str, headers: list[str]) -> None:
 def wrk(url: str, headers: list[str]) -> dict:
     # wrk gives up on a request after 2 s by default and does not count it: a page that slow
     # under 16 connections (the queue with 100,000 open cases) would look faster than it is.
-    cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}", "--timeout", "30s", "--latency", url]
+    cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{size('duration')}", "--timeout", "30s"]
+    cmd += ["--latency", url]
     for header in headers:
         cmd += ["-H", header]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -150,23 +197,45 @@ def wrk(url: str, headers: list[str]) -> dict:
     }
 
 
+# --only: the bare view and one group of pages (a new group: an entry here and its pages in run()).
+ONLY = {
+    "queue": "the staff queue with its open cases",
+    "cms": "the public pages, from the anonymous page cache and not",
+    "pages": "the resident's signed-in pages and the business accounts table (1,000 accounts)",
+    "import": "no pages: the bill import alone (benchmarks/import_bills.py, BENCH_IMPORT_BILLS "
+    "bills, its own results file)",
+}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only",
-        choices=["queue", "cms"],
-        help="only the bare view and the staff queue (cms: the public pages), written to "
-        "benchmarks/results/<choice>.json",
+        choices=list(ONLY),
+        help="only the bare view and one group of pages, written to benchmarks/results/<it>.json: "
+        + "; ".join(f"{name}: {what}" for name, what in ONLY.items()),
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every part at a tiny size (CI: proves the benchmarks still run), written to "
+        "benchmarks/results/smoke.json; figures from it mean nothing",
     )
     args = parser.parse_args()
+    if args.only == "import":
+        report = import_bills_bench([int(os.environ.get("BENCH_IMPORT_BILLS", "200000"))])
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    if args.smoke:
+        SIZES.update(SMOKE)
     var = Path(tempfile.mkdtemp(prefix="powerhall-bench-"))
     try:
-        run(var, only=args.only)
+        run(var, only=args.only, output="smoke" if args.smoke else args.only or "latest")
     finally:  # its SQLite database holds the queue's 133,000 cases by now (about 75 MB)
         shutil.rmtree(var, ignore_errors=True)
 
 
-def run(var: Path, *, only: str | None) -> None:
+def run(var: Path, *, only: str | None, output: str) -> None:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
@@ -178,16 +247,20 @@ def run(var: Path, *, only: str | None) -> None:
         # temporary folder): without it every page that links one answers 500.
         manage("collectstatic", "--no-input", "-v", "0", env=env)
     pages = {"bare_view": ("/bench/bare/", [])}
-    if only in (None, "cms"):
+    if only in (None, "cms", "pages"):
         manage("seed_demo", env=env)
+    if only in (None, "cms"):
         pages |= public_pages(env)
     if not only:
+        pages["login_page"] = ("/accounts/login/", [])
+    if only in (None, "pages"):
         signed_in = [f"Cookie: sessionid={session_cookie(env)}"]
         pages |= {
-            "login_page": ("/accounts/login/", []),
             "my_account_signed_in": ("/me/", signed_in),
             **{f"{name}_signed_in": (path, signed_in) for name, path in bill_paths(env).items()},
         }
+        cookie, path = business_table(env)
+        pages["business_table_1000_signed_in"] = (path, [f"Cookie: sessionid={cookie}"])
     queue = {}
     if only in (None, "queue"):
         queue = application_queue(env)
@@ -211,30 +284,68 @@ def run(var: Path, *, only: str | None) -> None:
         "database": "postgresql" if "postgres" in os.environ.get("DATABASE_URL", "") else "sqlite",
         "settings": os.environ.get("POWERHALL_ENV", "development"),
         "server": "gunicorn, 2 sync workers",
-        "load": f"wrk, 2 threads, {CONNECTIONS} connections, {DURATION} per page",
+        "load": f"wrk, 2 threads, {CONNECTIONS} connections, {size('duration')} per page",
+        "load_average": os.getloadavg(),
         "application_queue": queue,
         "pages": results,
     }
-    if only:
-        out = ROOT / f"benchmarks/results/{only}.json"
-        out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-        print(json.dumps(report, indent=2, ensure_ascii=False))
-        return
-    # After the pages' server has stopped, so the two do not share the cores.
-    try:
-        report["webhooks"] = webhooks_bench(
-            events=int(os.environ.get("BENCH_WEBHOOK_EVENTS", "3000"))
-        )
-    except psycopg.OperationalError as error:  # no PostgreSQL server for its database
-        report["webhooks"] = {"skipped": f"needs PostgreSQL: {error}".strip(), "problems": []}
-    report["receipts"] = receipts_bench(renders=int(os.environ.get("BENCH_RECEIPT_RENDERS", "30")))
-    out = ROOT / "benchmarks/results/latest.json"
+    if not only:
+        # After the pages' server has stopped, so the two do not share the cores.
+        try:
+            report["webhooks"] = webhooks_bench(events=int(size("webhook_events")))
+        except psycopg.OperationalError as error:  # no PostgreSQL server for its database
+            report["webhooks"] = {"skipped": f"needs PostgreSQL: {error}".strip(), "problems": []}
+        report["receipts"] = receipts_bench(renders=int(size("receipt_renders")))
+    out = ROOT / f"benchmarks/results/{output}.json"
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(json.dumps(report, indent=2, ensure_ascii=False))
-    if report["webhooks"]["problems"]:
-        raise SystemExit("webhook benchmark: " + "; ".join(report["webhooks"]["problems"]))
-    if report["receipts"]["problems"]:
-        raise SystemExit("receipt benchmark: " + "; ".join(report["receipts"]["problems"]))
+    out.with_suffix(".md").write_text(table(report))
+    print(table(report))
+    print(f"Written to {out.relative_to(ROOT)} and {out.with_suffix('.md').relative_to(ROOT)}.")
+    problems = [
+        f"{part}: {problem}"
+        for part in ("webhooks", "receipts")
+        for problem in report.get(part, {}).get("problems", [])
+    ]
+    problems += [
+        f"{page}: {r['non_2xx']} answers not 2xx/3xx, {r['timeouts']} timeouts"
+        for page, r in results.items()
+        if r["non_2xx"] or r["timeouts"]
+    ]
+    if problems:
+        raise SystemExit("benchmark problems: " + "; ".join(problems))
+
+
+def table(report: dict) -> str:
+    """The report as a table a person reads (Markdown)."""
+    lines = [
+        f"# Benchmarks, {report['measured_at']}",
+        "",
+        f"{report['database']}, {report['settings']} settings; {report['server']}; "
+        f"{report['load']}; load average {', '.join(f'{x:.1f}' for x in report['load_average'])}",
+        "",
+        "| page | requests/s | ratio to the bare view | p99 ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for page, r in report["pages"].items():
+        lines.append(
+            f"| {page} | {r['requests_per_s']:,.0f} | {r['ratio_to_bare']:.3f} | {r['p99_ms']} |"
+        )
+    hooks = report.get("webhooks")
+    if hooks and "skipped" in hooks:
+        lines += ["", f"Webhooks: skipped ({hooks['skipped']})."]
+    elif hooks:
+        lines += [
+            "",
+            f"Webhooks: {hooks.get('events_per_s')} events/s "
+            f"(ratio to the bare view {hooks.get('ratio_to_bare')}), "
+            f"problems: {', '.join(hooks['problems']) or 'none'}.",
+        ]
+    receipts = report.get("receipts")
+    if receipts:
+        lines += ["", "| receipt PDF | median ms | p90 ms | KB |", "|---|---:|---:|---:|"]
+        for document, r in receipts.get("documents", {}).items():
+            lines.append(f"| {document} | {r['median_ms']} | {r['p90_ms']} | {r['size_kb']} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

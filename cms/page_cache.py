@@ -97,12 +97,17 @@ def _cached_generation(value) -> str:
 
 
 def bump(reason: str = "") -> None:
-    """Make every cached page stale, now (call it after the change has committed)."""
-    if _local_generation():
-        _write_file_generation()
+    """Make every cached page stale, now. A cache that cannot be reached is logged, not raised:
+    the change that asked for it stands, and what it left cached expires by PAGE_CACHE_SECONDS."""
+    try:
+        if _local_generation():
+            _write_file_generation()
+        else:
+            cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+    except Exception:
+        log.exception("page cache: could not start a new generation (%s)", reason)
     else:
-        cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
-    log.debug("page cache: new generation (%s)", reason)
+        log.debug("page cache: new generation (%s)", reason)
 
 
 def bump_on_commit(reason: str = "") -> None:
@@ -161,11 +166,11 @@ class AnonymousPageCacheMiddleware:
         if not _cacheable_request(request):
             return self.get_response(request)
         key = _key(request)
-        if _local_generation():
-            generation, entry = _read_file_generation(), cache.get(key)
-        else:
-            found = cache.get_many([GENERATION_KEY, key])
-            generation, entry = _cached_generation(found.get(GENERATION_KEY)), found.get(key)
+        try:
+            generation, entry = _lookup(key)
+        except Exception:  # the cache unreachable: serve the page as if there were none
+            log.exception("page cache: lookup failed")
+            return self.get_response(request)
         if entry is not None and entry[0] == generation:
             _generation, content, headers = entry
             response = HttpResponse(content)
@@ -184,6 +189,17 @@ class AnonymousPageCacheMiddleware:
             # The generation read before rendering: a change committed meanwhile makes this
             # entry stale at once rather than letting it outlive the change.
             headers = [(k, v) for k, v in response.items() if k.lower() != "content-length"]
-            cache.set(key, (generation, response.content, headers), timeout=_seconds())
+            try:
+                cache.set(key, (generation, response.content, headers), timeout=_seconds())
+            except Exception:
+                log.exception("page cache: could not store a page")
             response[HEADER] = "miss"
         return response
+
+
+def _lookup(key: str) -> tuple[str, tuple | None]:
+    """The current generation and the entry under ``key`` (None if there is none)."""
+    if _local_generation():
+        return _read_file_generation(), cache.get(key)
+    found = cache.get_many([GENERATION_KEY, key])
+    return _cached_generation(found.get(GENERATION_KEY)), found.get(key)

@@ -16,7 +16,8 @@ same report (docs/integration.md):
   changes nothing; with other values the bill is *replaced* while nothing is paid on it, and
   *adjusted* once something is (the difference posts to the ledger and stays visible); with
   status ``cancelled`` it is *cancelled* and nothing is owed on it any more. Each of these
-  leaves a ``BillRevision`` and a ledger entry (``_revise``);
+  leaves a ``BillRevision``, and a ledger entry when what is owed moves (a correction of the
+  dates or the kWh with the same amount posts nothing) (``_revise``);
 - a new bill of an account that holds credit (an overpayment, money paid on a cancelled bill)
   is paid from that credit at once, as far as it goes (``_credit_apply``; the run's audit record
   counts the bills and the amount);
@@ -59,7 +60,7 @@ from portal.core.money import FEN, ZERO
 from portal.models import IntegrationClient, ServiceAccount
 
 from .bills import bill_issue_postings
-from .ledger import Posting, balanced, bills_refresh, ledger_post_many
+from .ledger import Posting, UnbalancedEntry, balanced, bills_refresh, ledger_post_many
 from .models import (
     Bill,
     BillLine,
@@ -398,27 +399,27 @@ def _judge(rows: list[_Row], run: _BillRunState, report: BillImportReport, rejec
     """Sort a batch into new bills, revisions and unchanged rows; reject what the database
     refuses (an unknown account, a bill of another account, reissuing a cancelled bill). Reads
     only, three queries whatever the batch's size, into plain tuples: a re-sent file of a
-    million bills builds no model instance."""
-    accounts = dict(
-        ServiceAccount.objects.filter(number__in={row.account_number for row in rows}).values_list(
-            "number", "pk"
+    million bills builds no model instance. On PostgreSQL the batch is first copied into the
+    run's staging table, and the accounts and stored bills are read by joining it
+    (``_stage_load``)."""
+    for row in rows:
+        row.tariff_unknown = row.tariff_code not in run.known_tariffs
+        row.tariff_version_id = run.version_for(row.tariff_code, row.period_end)
+    if connection.vendor == "postgresql":
+        accounts, stored = _stage_load(rows)
+    else:
+        accounts = dict(
+            ServiceAccount.objects.filter(
+                number__in={row.account_number for row in rows}
+            ).values_list("number", "pk")
         )
-    )
-    stored = {
-        values[0]: values[1:]
-        for values in Bill.objects.filter(number__in=[row.number for row in rows]).values_list(
-            "number", *_STORED, *_COMPARED
-        )
-    }
-    stored_lines: dict[int, list[tuple]] = defaultdict(list)
-    if stored:
-        lines = (
-            BillLine.objects.filter(bill_id__in=[values[0] for values in stored.values()])
-            .order_by("bill_id", "position")
-            .values_list("bill_id", "kind", "label", "kwh", "unit_price", "amount")
-        )
-        for bill_id, *line in lines:
-            stored_lines[bill_id].append(tuple(line))
+        stored = {
+            values[0]: values[1:]
+            for values in Bill.objects.filter(number__in=[row.number for row in rows]).values_list(
+                "number", *_STORED, *_COMPARED
+            )
+        }
+    stored_lines = _stored_lines([values[0] for values in stored.values()])
 
     judged = _Judged()
     for row in rows:
@@ -431,8 +432,6 @@ def _judge(rows: list[_Row], run: _BillRunState, report: BillImportReport, rejec
             )
             continue
         row.account_id = account_id
-        row.tariff_unknown = row.tariff_code not in run.known_tariffs
-        row.tariff_version_id = run.version_for(row.tariff_code, row.period_end)
         if row.number not in stored:
             if row.tariff_unknown:
                 report.flagged += 1
@@ -462,6 +461,245 @@ def _judge(rows: list[_Row], run: _BillRunState, report: BillImportReport, rejec
         else:
             judged.unchanged += 1
     return judged
+
+
+def _stored_lines(bill_ids: list[int]) -> dict[int, list[tuple]]:
+    """The tier or band lines of these stored bills, in order (one query, none for none)."""
+    stored_lines: dict[int, list[tuple]] = defaultdict(list)
+    if not bill_ids:
+        return stored_lines
+    lines = BillLine.objects.order_by("bill_id", "position").values_list(
+        "bill_id", "kind", "label", "kwh", "unit_price", "amount"
+    )
+    if connection.vendor == "postgresql":
+        # One array parameter instead of a placeholder per bill: the driver parses a query of
+        # thousands of placeholders in milliseconds.
+        lines = lines.extra(where=["bill_id = ANY(%s)"], params=[bill_ids])
+    else:
+        lines = lines.filter(bill_id__in=bill_ids)
+    for bill_id, *line in lines:
+        stored_lines[bill_id].append(tuple(line))
+    return stored_lines
+
+
+# --- PostgreSQL: the batch in a staging table, new bills by set-based SQL ------------------------
+# Each batch of clean rows is copied (COPY, one row per bill) into a temporary table that lives
+# until the run's transaction ends. ``_judge`` reads the accounts and stored bills by joining it;
+# ``_create`` inserts the new bills, their tier or band lines, their ``bill_issued`` entries and
+# the entries' ledger lines in one statement from it. Table and column names below are the
+# models' own, never from the file; every value from the file travels in the COPY.
+
+_STAGE = "bill_import_stage"
+_STAGE_LINES = "bill_import_stage_line"
+_STAGE_COLUMNS = (
+    "line",
+    "number",
+    "account_number",
+    "period_start",
+    "period_end",
+    "issue_date",
+    "due_date",
+    "kwh",
+    "amount",
+    "tariff_code",
+    "tariff_unknown",
+    "tariff_version_id",
+)
+_STAGE_LINE_COLUMNS = ("line", "position", "kind", "label", "kwh", "unit_price", "amount")
+
+
+def _stage_create() -> None:
+    """The run's staging tables, emptied (PostgreSQL). ``ON COMMIT DROP``: nothing outlives the
+    run's transaction; ``IF NOT EXISTS``: a second run inside one outer transaction (a test)
+    reuses them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
+                line integer NOT NULL,
+                number varchar(40) NOT NULL,
+                account_number varchar(20) NOT NULL,
+                period_start date NOT NULL,
+                period_end date NOT NULL,
+                issue_date date NOT NULL,
+                due_date date NOT NULL,
+                kwh numeric(14, 2) NOT NULL,
+                amount numeric(14, 2) NOT NULL,
+                tariff_code varchar({_TARIFF_CODE_MAX}) NOT NULL,
+                tariff_unknown boolean NOT NULL,
+                tariff_version_id bigint
+            ) ON COMMIT DROP"""
+        )
+        cursor.execute(
+            f"""CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE_LINES} (
+                line integer NOT NULL,
+                position smallint NOT NULL,
+                kind varchar(10) NOT NULL,
+                label varchar({_LABEL_MAX}) NOT NULL,
+                kwh numeric(14, 2) NOT NULL,
+                unit_price numeric(12, 6) NOT NULL,
+                amount numeric(14, 2) NOT NULL
+            ) ON COMMIT DROP"""
+        )
+        cursor.execute(f"TRUNCATE {_STAGE}, {_STAGE_LINES}")
+
+
+def _stage_load(rows: list[_Row]) -> tuple[dict[str, int], dict[str, tuple]]:
+    """Copy the batch into the staging table, then read in one query what ``_judge`` needs:
+    (account number → account id, bill number → the stored bill's ``_STORED`` and
+    ``_COMPARED`` values), as the ORM reads them on SQLite."""
+    _stage_create()
+    bill = Bill._meta.db_table
+    account = ServiceAccount._meta.db_table
+    stored_columns = ", ".join(f"b.{c}" for c in ("id", "account_id"))
+    compared_columns = ", ".join(f"b.{c}" for c in _COMPARED)
+    accounts, stored = {}, {}
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {_STAGE} ({', '.join(_STAGE_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    (
+                        row.line,
+                        row.number,
+                        row.account_number,
+                        row.period_start,
+                        row.period_end,
+                        row.issue_date,
+                        row.due_date,
+                        row.kwh,
+                        row.amount,
+                        row.tariff_code,
+                        row.tariff_unknown,
+                        row.tariff_version_id,
+                    )
+                )
+        cursor.execute(
+            f"""SELECT s.account_number, a.id, s.number, {stored_columns}, ba.number, b.status,
+                       b.tariff_unknown, b.tariff_version_id, {compared_columns}
+                FROM {_STAGE} s
+                LEFT JOIN {account} a ON a.number = s.account_number
+                LEFT JOIN {bill} b ON b.number = s.number
+                LEFT JOIN {account} ba ON ba.id = b.account_id"""  # noqa: S608
+        )
+        for account_number, account_id, number, *values in cursor.fetchall():
+            if account_id is not None:
+                accounts[account_number] = account_id
+            if values[0] is not None:
+                stored[number] = tuple(values)
+    return accounts, stored
+
+
+def _create_staged(rows: list[_Row], run: _BillRunState) -> list[int]:
+    """``_create`` on PostgreSQL, from the staging table ``_stage_load`` filled: one statement
+    inserts the new bills (open; nothing paid), their tier or band lines, and for each bill
+    with an amount its ``bill_issued`` entry with the lines ``bill_issue_postings`` gives
+    (receivable +amount, energy revenue −amount). It answers the new ids and the count and sum
+    of the ledger lines it wrote, which must be two per entry summing to zero: the ledger's
+    own check, for the batch at once."""
+    new_lines = [
+        (row.line, position, x.kind, x.label, x.kwh, x.unit_price, x.amount)
+        for row in rows
+        for position, x in enumerate(row.lines, start=1)
+    ]
+    tables = {
+        "bill": Bill._meta.db_table,
+        "bill_line": BillLine._meta.db_table,
+        "entry": LedgerEntry._meta.db_table,
+        "ledger_line": LedgerLine._meta.db_table,
+    }
+    with connection.cursor() as cursor:
+        if new_lines:
+            columns = ", ".join(_STAGE_LINE_COLUMNS)
+            with cursor.cursor.copy(f"COPY {_STAGE_LINES} ({columns}) FROM STDIN") as copy:
+                for line in new_lines:
+                    copy.write_row(line)
+        cursor.execute(
+            "SELECT pg_get_serial_sequence(%s, 'id'), pg_get_serial_sequence(%s, 'id')",
+            [tables["bill"], tables["entry"]],
+        )
+        bill_sequence, entry_sequence = cursor.fetchone()
+        # The ids are drawn first, in the file's order as the row-wise insert draws them, so that
+        # nothing below joins on a bill number: each insert reads ``wanted`` alone.
+        cursor.execute(
+            f"""WITH wanted AS MATERIALIZED (
+                    SELECT nextval(%(bill_sequence)s::regclass) AS bill_id,
+                           CASE WHEN x.amount <> 0
+                                THEN nextval(%(entry_sequence)s::regclass) END AS entry_id,
+                           x.*
+                    FROM (
+                        SELECT s.*, a.id AS account_id
+                        FROM {_STAGE} s
+                        JOIN {ServiceAccount._meta.db_table} a ON a.number = s.account_number
+                        WHERE s.line = ANY(%(lines)s::integer[])
+                        ORDER BY s.line
+                    ) x
+                ),
+                bills AS (
+                    INSERT INTO {tables["bill"]} (
+                        id, uuid, number, account_id, period_start, period_end, issue_date,
+                        due_date, kwh, amount, tariff_code, tariff_unknown, tariff_version_id,
+                        status, principal_paid, penalty_charged, penalty_paid, imported_at,
+                        updated_at
+                    )
+                    SELECT bill_id, gen_random_uuid(), number, account_id, period_start,
+                           period_end, issue_date, due_date, kwh, amount, tariff_code,
+                           tariff_unknown, tariff_version_id, %(open)s, 0, 0, 0, %(now)s, %(now)s
+                    FROM wanted
+                ),
+                bill_lines AS (
+                    INSERT INTO {tables["bill_line"]}
+                        (bill_id, position, kind, label, kwh, unit_price, amount)
+                    SELECT w.bill_id, l.position, l.kind, l.label, l.kwh, l.unit_price, l.amount
+                    FROM {_STAGE_LINES} l JOIN wanted w ON w.line = l.line
+                ),
+                entries AS (
+                    INSERT INTO {tables["entry"]} (
+                        id, uuid, kind, effective_date, posted_at, channel, reference, memo,
+                        posted_by_id
+                    )
+                    SELECT entry_id, gen_random_uuid(), %(kind)s, issue_date, %(now)s, '',
+                           number, left(%(file_name)s::text || ' line ' || line, 200), %(actor)s
+                    FROM wanted WHERE entry_id IS NOT NULL
+                ),
+                ledger_lines AS (
+                    INSERT INTO {tables["ledger_line"]}
+                        (entry_id, account_id, bill_id, book, amount)
+                    SELECT w.entry_id, w.account_id, w.bill_id, p.book, p.sign * w.amount
+                    FROM wanted w
+                    CROSS JOIN (VALUES (1, %(receivable)s, 1), (2, %(revenue)s, -1))
+                        AS p(position, book, sign)
+                    WHERE w.entry_id IS NOT NULL
+                    ORDER BY w.entry_id, p.position
+                    RETURNING amount
+                )
+            SELECT line, bill_id, NULL, NULL FROM wanted
+            UNION ALL
+            SELECT NULL, NULL, count(*), coalesce(sum(amount), 0) FROM ledger_lines""",  # noqa: S608
+            {
+                "bill_sequence": bill_sequence,
+                "entry_sequence": entry_sequence,
+                "lines": [row.line for row in rows],
+                "open": BillStatus.OPEN.value,
+                "now": run.now,
+                "kind": EntryKind.BILL_ISSUED.value,
+                "file_name": run.file_name,
+                "actor": run.actor_id,
+                "receivable": Book.RECEIVABLE.value,
+                "revenue": Book.ENERGY_REVENUE.value,
+            },
+        )
+        results = cursor.fetchall()
+        if new_lines:
+            cursor.execute(f"TRUNCATE {_STAGE_LINES}")
+    ids_by_line = {line: pk for line, pk, _count, _sum in results if line is not None}
+    ((_line, _pk, line_count, line_sum),) = [r for r in results if r[0] is None]
+    entry_count = sum(1 for row in rows if row.amount)
+    if line_count != 2 * entry_count or line_sum != 0:
+        raise UnbalancedEntry(
+            f"bill_issued: {line_count} lines summing to {line_sum} for {entry_count} entries"
+        )
+    ids = [ids_by_line[row.line] for row in rows]
+    bills_refresh(bill_ids=[pk for pk, row in zip(ids, rows, strict=True) if not row.amount])
+    return ids
 
 
 # --- Writing -------------------------------------------------------------------------------------
@@ -557,7 +795,10 @@ def _create(rows: list[_Row], run: _BillRunState) -> list[int]:
     new bills' ids, in the order of ``rows``.
 
     The ledger rows go through ``_insert_rows`` rather than ``ledger_post_many`` so that they
-    can use COPY too; every entry is still checked by the ledger's own ``balanced`` first."""
+    can use COPY too; every entry is still checked by the ledger's own ``balanced`` first.
+    On PostgreSQL, set-based SQL from the staging table (``_create_staged``)."""
+    if connection.vendor == "postgresql":
+        return _create_staged(rows, run) if rows else []
     now = run.now
     ids = _insert_rows(
         Bill,
@@ -657,17 +898,17 @@ def _balances(bill_ids: list[int]) -> dict[int, dict[str, Decimal]]:
 def _difference_postings(bill: Bill, new_amount: Decimal, receivable: Decimal) -> list[Posting]:
     """Lines that move a bill from its amount to ``new_amount``: receivable and revenue by the
     difference; if what was already paid is now more than the bill, the excess becomes the
-    customer's credit (receivable back to zero)."""
+    customer's credit (receivable back to zero). None when nothing moves (the amount is the same
+    and nothing was overpaid): a correction of the dates or the kWh alone owes nothing new."""
     difference = new_amount - bill.amount
     excess = max(-(receivable + difference), ZERO)
     account, pk = bill.account_id, bill.pk
-    return balanced(
-        [
-            Posting(account, Book.RECEIVABLE, difference + excess, pk),
-            Posting(account, Book.ENERGY_REVENUE, -difference, pk),
-            Posting(account, Book.CUSTOMER_CREDIT, -excess, pk),
-        ]
-    )
+    lines = [
+        Posting(account, Book.RECEIVABLE, difference + excess, pk),
+        Posting(account, Book.ENERGY_REVENUE, -difference, pk),
+        Posting(account, Book.CUSTOMER_CREDIT, -excess, pk),
+    ]
+    return balanced(lines) if any(line.amount for line in lines) else []
 
 
 def _cancellation_postings(bill: Bill, balance: dict[str, Decimal]) -> list[Posting]:
@@ -848,6 +1089,9 @@ class _BillImport:
     lock = LOCK
     audit_action = AUDIT_ACTION
     required = frozenset(BILL_COLUMNS)
+    # Rows are read and checked in a thread of their own while the database writes the batch
+    # before (``interchange._ahead``): ``clean`` needs nothing but the row and ``bounds``.
+    parse_ahead = True
 
     def __init__(self, *, file_name: str, actor):
         self.file_name, self.actor = file_name, actor

@@ -19,15 +19,14 @@ def service_hotline(request) -> str:
 
 
 def site(request):
-    user = getattr(request, "user", None)
-
     def memberships():
-        # One query, only if a template asks (the header's context switch, drawn twice).
-        if user is None or not user.is_authenticated:
+        # Only if a template asks (the header's organisation switch), and shared with the page
+        # itself (the dashboard, an organisation's pages): one query a request at most.
+        if getattr(request, "user", None) is None:
             return []
-        from .selectors import membership_list_for
+        from .selectors import membership_list_for_request
 
-        return list(membership_list_for(user=user))
+        return membership_list_for_request(request=request)
 
     return {
         "COMPANY_NAME": settings.COMPANY_NAME,

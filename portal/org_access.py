@@ -22,7 +22,9 @@ def org_member_required(view=None, *, admin=False):
         @login_required
         @wraps(view)
         def wrapped(request, org, *args, **kwargs):
-            membership = selectors.membership_get_for(user=request.user, organisation_uuid=org)
+            membership = selectors.membership_get_for_request(
+                request=request, organisation_uuid=org
+            )
             if admin and not membership.is_admin:
                 raise Http404
             if refused := admin_mfa_redirect(request, membership):

@@ -21,7 +21,7 @@ from django.db.models import (
     QuerySet,
     Value,
 )
-from django.http import Http404
+from django.http import Http404, HttpRequest
 
 from .core import clock
 from .core.money import ZERO
@@ -106,6 +106,26 @@ def membership_list_for(*, user: User) -> QuerySet[Membership]:
         .select_related("organisation")
         .order_by("organisation__name")
     )
+
+
+def membership_list_for_request(*, request: HttpRequest) -> list[Membership]:
+    """The signed-in person's memberships, fetched at most once per request: the header's
+    organisation switch, the dashboard and an organisation page's access check all ask."""
+    memberships = getattr(request, "_portal_memberships", None)
+    if memberships is None:
+        user = request.user
+        memberships = list(membership_list_for(user=user)) if user.is_authenticated else []
+        request._portal_memberships = memberships
+    return memberships
+
+
+def membership_get_for_request(*, request: HttpRequest, organisation_uuid: UUID) -> Membership:
+    """The signed-in person's membership of the organisation (from the request's list, so the
+    organisation pages ask for memberships once), or 404 if they are not a member."""
+    for membership in membership_list_for_request(request=request):
+        if membership.organisation.uuid == organisation_uuid:
+            return membership
+    raise Http404
 
 
 def membership_get_for(*, user: User, organisation_uuid: UUID | str) -> Membership:

@@ -1,4 +1,4 @@
-"""How money, prices and rates read on the bill pages: ``{% load bill_format %}``.
+"""How money, prices, rates and statuses read on the bill pages: ``{% load bill_format %}``.
 
 Amounts are shown exactly as stored (Decimal, never float): ``¥1,234.50``; unit prices keep the
 decimals they carry (up to 6) but at least 2; a daily rate as a percentage (0.001 → 0.1%).
@@ -7,6 +7,10 @@ decimals they carry (up to 6) but at least 2; a daily rate as a percentage (0.00
 from decimal import Decimal, InvalidOperation
 
 from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 
 from portal.core import money
 
@@ -68,3 +72,25 @@ def kwh(value) -> str:
         return ""
     text = f"{amount.quantize(Decimal('0.01')):,}"
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+BADGE_CLASSES = {"paid": "badge badge--success", "cancelled": "badge"}
+_badges: dict[tuple[str, str, bool], SafeString] = {}
+
+
+@register.simple_tag
+def status_badge(bill, overdue=False) -> SafeString:
+    """A bill's status as a badge: ``{% status_badge bill overdue=bill.is_overdue %}``.
+    ``overdue`` (unpaid past the due date) turns an unpaid bill's badge red and says so. A tag
+    rather than an included template, and each badge made once per language and kept: the bill
+    table draws one a row, and the status label's translation costs more than the rest."""
+    key = (get_language(), bill.status, bool(overdue))
+    badge = _badges.get(key)
+    if badge is None:
+        if overdue:
+            badge = format_html('<span class="badge badge--danger">{}</span>', _("Overdue"))
+        else:
+            css = BADGE_CLASSES.get(bill.status, "badge badge--warning")
+            badge = format_html('<span class="{}">{}</span>', css, bill.get_status_display())
+        _badges[key] = badge
+    return badge

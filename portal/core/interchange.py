@@ -31,11 +31,14 @@ import csv
 import hashlib
 import io
 import os
+import queue
 import re
 import sqlite3
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -44,6 +47,7 @@ from typing import Protocol
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from . import clock, safejson
@@ -495,6 +499,92 @@ class RowImport[T](Protocol):
         write what is to be kept (``run.keeping``)."""
 
 
+def _parsed_batches[T](
+    kind: RowImport[T], reader, *, fmt: str, batch_size: int
+) -> Iterator[tuple[int, list[tuple[int, str]], list[T]]]:
+    """The file read and each row checked on its own (``kind.clean``, repeated keys), as
+    (rows read, (line, reason) of each refused row in order, the batch of good rows): one per
+    batch of ``batch_size`` good rows, then one for the rest. Touches no database but its own
+    ``SeenKeys``, so it may run in another thread (``_ahead``)."""
+    with SeenKeys() as seen:
+        batch: list[T] = []
+        rejects: list[tuple[int, str]] = []
+        rows = 0
+        records = read_records(
+            io.BufferedReader(reader, buffer_size=256 * 1024),
+            fmt=fmt,
+            required=set(kind.required),
+            optional=set(kind.optional(fmt)),
+        )
+        for line, record in records:
+            rows += 1
+            if isinstance(record, RowError):
+                row, key, problems = None, "", [record.reason]
+            else:
+                row, key, problems = kind.clean(line, record)
+            if key and (first := seen.first_line(key, line)) is not None:
+                problems.append(kind.duplicate(key, first))
+            if problems:
+                rejects.append((line, "; ".join(problems)))
+                continue
+            batch.append(row)
+            if len(batch) >= batch_size:
+                yield rows, rejects, batch
+                batch, rejects, rows = [], [], 0
+        if rows or batch or rejects:
+            yield rows, rejects, batch
+
+
+_DONE = object()
+
+
+def _ahead[B](batches: Iterator[B], *, depth: int = 2) -> Iterator[B]:
+    """``batches`` produced by a thread of their own, at most ``depth`` ahead of the caller:
+    the next batch is read and checked in Python while the database writes this one (the
+    driver lets go of the interpreter while it waits). The thread speaks the caller's language,
+    for the reasons it writes, and anything it raises is raised here, where it would have been.
+    Memory stays flat: at most ``depth`` batches wait."""
+    out: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    language = translation.get_language()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        with translation.override(language):
+            try:
+                for item in batches:
+                    if not put((None, item)):
+                        return
+            except BaseException as error:  # handed to the caller, raised there
+                put((error, None))
+                return
+            finally:
+                batches.close()
+            put((None, _DONE))
+
+    thread = threading.Thread(target=produce, name="import-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            error, item = out.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def import_run[T](
     kind: RowImport[T],
     *,
@@ -517,40 +607,21 @@ def import_run[T](
     """
     reader = HashingReader(stream)
     run = Run(report, on_reject)
-    with transaction.atomic(), SeenKeys() as seen:
+    with transaction.atomic():
         import_lock(kind.lock)
         kind.begin(run)
-        batch: list[T] = []
-        pending = 0
-        records = read_records(
-            io.BufferedReader(reader, buffer_size=256 * 1024),
-            fmt=fmt,
-            required=set(kind.required),
-            optional=set(kind.optional(fmt)),
-        )
-        for line, record in records:
-            report.rows += 1
-            pending += 1
-            if isinstance(record, RowError):
-                row, key, problems = None, "", [record.reason]
-            else:
-                row, key, problems = kind.clean(line, record)
-            if key and (first := seen.first_line(key, line)) is not None:
-                problems.append(kind.duplicate(key, first))
-            if problems:
-                run.reject(line, "; ".join(problems))
-                continue
-            batch.append(row)
-            if len(batch) >= batch_size:
-                kind.write(batch)
-                batch = []
-                if on_progress:
-                    on_progress(pending)
-                    pending = 0
-        if batch:
-            kind.write(batch)
-        if on_progress and pending:
-            on_progress(pending)
+        batches = _parsed_batches(kind, reader, fmt=fmt, batch_size=batch_size)
+        if getattr(kind, "parse_ahead", False):
+            batches = _ahead(batches)
+        with closing(batches):  # the reader thread and the seen keys end with the run
+            for rows, rejects, batch in batches:
+                report.rows += rows
+                for line, reason in rejects:
+                    run.reject(line, reason)
+                if batch:
+                    kind.write(batch)
+                if on_progress and rows:
+                    on_progress(rows)
         report.sha256 = reader.finish()
         import_finish(report, action=kind.audit_action, actor=actor, client=client)
     return report

@@ -65,7 +65,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    # allauth's UserSessionsMiddleware, writing at most once per SESSION_ACTIVITY_WRITE_SECONDS.
+    "portal.middleware.UserSessionActivityMiddleware",
     "portal.middleware.StaffMFARequiredMiddleware",
 ]
 
@@ -165,6 +166,9 @@ MFA_ADAPTER = "allauth.mfa.adapter.DefaultMFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "powerhall"
 USERSESSIONS_TRACK_ACTIVITY = True
+# How stale a session's "last seen" may grow before portal.middleware.UserSessionActivityMiddleware
+# writes it again (a change of IP or browser is written at once).
+SESSION_ACTIVITY_WRITE_SECONDS = env_int("SESSION_ACTIVITY_WRITE_SECONDS", 300)
 
 # --- Internationalisation -----------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

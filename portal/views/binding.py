@@ -40,7 +40,7 @@ def _done_url(membership, binding):
 @login_required
 def dashboard(request):
     cards = selectors.account_cards_for(user=request.user)
-    memberships = selectors.membership_list_for(user=request.user)
+    memberships = selectors.membership_list_for_request(request=request)
     return render(request, "portal/dashboard.html", {"cards": cards, "memberships": memberships})
 
 

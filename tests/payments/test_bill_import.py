@@ -312,6 +312,19 @@ def test_every_problem_of_a_row_is_reported_at_once():
     )
 
 
+def test_reasons_are_written_in_the_language_of_whoever_runs_the_import():
+    """The rows are read and checked in a thread of their own; its reasons still speak the
+    caller's language."""
+    content = csv_file(csv_row(), csv_row("B202610002", amount="12.345"))
+
+    with translation.override("zh-hans"):
+        report = import_bytes(content, batch_size=1)
+
+    assert report.created == 1
+    (reason,) = reasons(report).values()
+    assert reason == "amount 的小数位数超过 2 位（12.345）"
+
+
 def test_an_unknown_account_is_rejected():
     report = import_bytes(csv_file(csv_row(account_number="3199999999")))
 
@@ -502,6 +515,54 @@ def test_a_new_amount_on_a_partly_paid_bill_posts_a_visible_adjustment():
     # The first entries stay: the bill's ledger tells the whole story.
     assert len(entries(EntryKind.BILL_ISSUED)) == 1
     assert bill_owed(bill=bill, as_of=date(2026, 11, 20)).total == D("90.00")
+    assert_ledger_balances()
+
+
+def test_the_same_amount_with_other_values_changed_replaces_the_bill_without_an_entry():
+    """A corrected due date or kWh with the amount unchanged: the bill takes the new values and
+    keeps its history; nothing is owed differently, so no ledger entry (there is nothing to
+    post), and the rest of the file is imported as usual."""
+    import_bytes(jsonl_file(values(lines=tier_lines()), values("B202610002")), fmt="jsonl")
+    bill = Bill.objects.get(number="B202610001")
+    entries_before = LedgerEntry.objects.count()
+
+    corrected = values(kwh="261", due_date="2026-11-25", lines=None)
+    report = import_bytes(jsonl_file(corrected, values("B202610003")), fmt="jsonl")
+
+    assert (report.created, report.updated, report.rejected) == (1, 1, 0)
+    assert (report.replaced, report.adjusted) == (1, 0)
+    bill.refresh_from_db()
+    assert (bill.amount, bill.kwh, bill.due_date) == (D("128.46"), D("261"), date(2026, 11, 25))
+    assert bill.status == BillStatus.OPEN
+    assert not bill.lines.exists()
+    (revision,) = bill.revisions.all()
+    assert (revision.kind, revision.old_amount, revision.new_amount, revision.new_kwh) == (
+        "replaced", D("128.46"), D("128.46"), D("261"),
+    )  # fmt: skip
+    assert not entries(EntryKind.BILL_REVISED)
+    assert LedgerEntry.objects.count() == entries_before + 1  # the new bill's only
+    assert balance(Book.RECEIVABLE, bill=bill) == D("128.46")
+    assert len(import_audits()) == 2
+    assert_ledger_balances()
+
+
+def test_the_same_amount_with_other_values_changed_on_a_partly_paid_bill_is_adjusted():
+    import_bytes(csv_file(csv_row(amount="100.00")))
+    bill = Bill.objects.get()
+    pay(bill, "40.00", date(2026, 11, 10))
+
+    report = import_bytes(csv_file(csv_row(amount="100.00", due_date="2026-11-30")))
+
+    assert (report.updated, report.replaced, report.adjusted, report.rejected) == (1, 0, 1, 0)
+    bill.refresh_from_db()
+    assert (bill.amount, bill.due_date) == (D("100.00"), date(2026, 11, 30))
+    assert (bill.status, bill.principal_paid) == (BillStatus.PARTLY_PAID, D("40.00"))
+    (revision,) = bill.revisions.all()
+    assert (revision.kind, revision.old_amount, revision.new_amount) == (
+        "adjusted", D("100.00"), D("100.00"),
+    )  # fmt: skip
+    assert not entries(EntryKind.BILL_ADJUSTED)
+    assert bill_owed(bill=bill, as_of=date(2026, 11, 30)).total == D("60.00")
     assert_ledger_balances()
 
 

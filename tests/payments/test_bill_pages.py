@@ -36,13 +36,14 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-# Each page's budget: measured, plus a little room. A signed-in request alone costs 8 (session,
-# user, allauth's signed-in device record with its savepoint, the header's memberships); a list
-# then adds 5 (binding, count, page, payments, penalty rules), the dashboard 5, a bill 9 (with
-# its tariff, versions and bands for the explanation). None grows with the number of rows.
-LIST_QUERY_BUDGET = 14
-DETAIL_QUERY_BUDGET = 20
-DASHBOARD_QUERY_BUDGET = 14
+# Each page's budget: measured, plus a little room. A signed-in request alone costs 3 (session,
+# user, the header's memberships; "last seen" is written at most every few minutes,
+# portal.middleware.UserSessionActivityMiddleware); a list then adds 5 (binding, count, page,
+# payments, penalty rules), the dashboard 5, a bill 10 (with its tariff, versions and bands for
+# the explanation). None grows with the number of rows.
+LIST_QUERY_BUDGET = 10
+DETAIL_QUERY_BUDGET = 15
+DASHBOARD_QUERY_BUDGET = 10
 
 
 def today() -> date:

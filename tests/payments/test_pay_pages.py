@@ -38,13 +38,13 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 D = Decimal
 
-# Measured, plus a little room. A signed-in request costs 7-8 (tests/payments/test_bill_pages.py).
+# Measured, plus a little room. A signed-in request costs 2: session and user (test_bill_pages.py).
 # The list adds 9: the accounts (bindings, memberships, the organisation's bindings), the bills,
 # their payments, the penalty rules, the labels, the organisations' names and the header's
 # memberships. The payment page adds 6: the attempt, its bills with their payments and the
 # penalty rules (the stale check), its bills again (the table), the header. Neither grows with
 # the number of bills or accounts.
-LIST_QUERY_BUDGET = 17
+LIST_QUERY_BUDGET = 13
 ATTEMPT_QUERY_BUDGET = 15
 
 
