@@ -41,7 +41,8 @@ if str(ROOT) not in sys.path:
 from benchmarks.import_accounts import bench_database, manage, run_driver  # noqa: E402
 from benchmarks.serving import gunicorn_start  # noqa: E402
 
-BENCH_DB = "ph_bench_webhooks"
+# BENCH_WEBHOOKS_DB: another name, so two checkouts can run the benchmark on one server at once.
+BENCH_DB = os.environ.get("BENCH_WEBHOOKS_DB", "ph_bench_webhooks")
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
 SECRET = "whsec_bench_webhooks"  # noqa: S105 - a throw-away test secret
 RESULTS = ROOT / "benchmarks/results/latest.json"

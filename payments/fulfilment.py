@@ -59,8 +59,17 @@ def intent_apply(*, state: IntentState, source: str) -> Outcome:
         attempt_uuid = UUID(state.attempt_uuid)
     except ValueError:
         return Outcome(WebhookStatus.UNMATCHED)
-    with transaction.atomic():
-        attempt = PaymentAttempt.objects.select_for_update().filter(uuid=attempt_uuid).first()
+    # No savepoint inside a caller's transaction (the webhook's): a failure here must roll the
+    # caller back anyway, and a savepoint is two more round trips per payment.
+    with transaction.atomic(savepoint=False):
+        # The payer comes along (the receipt prints them), read here rather than later while
+        # the receipt number and the audit head are locked.
+        attempt = (
+            PaymentAttempt.objects.select_for_update(of=("self",))
+            .select_related("created_by", "organisation")
+            .filter(uuid=attempt_uuid)
+            .first()
+        )
         if attempt is None:
             # Not ours, or not committed yet: the caller keeps the event; reconciliation
             # finds it again.
@@ -137,14 +146,14 @@ def _fulfil(attempt: PaymentAttempt, state: IntentState, *, source: str) -> None
     """Post the payment: each bill gets what the attempt froze for it, on the attempt's date
     (so the penalty stops where the customer was told it would), in one transaction with the
     audit record and the billing system's messages."""
-    items = list(attempt.items.order_by("bill_id"))
-    bills = {
-        bill.pk: bill
-        for bill in Bill.objects.select_for_update(of=("self",))
-        .select_related("account")
-        .filter(pk__in=[item.bill_id for item in items])
-        .order_by("pk")
-    }
+    # The attempt's lines with their bills, the bills locked in ascending id (PostgreSQL locks
+    # rows in the order the query returns them), in one query.
+    items = list(
+        attempt.items.select_for_update(of=("bill",))
+        .select_related("bill__account")
+        .order_by("bill_id")
+    )
+    bills = {item.bill_id: item.bill for item in items}
     accounts = {bill.account_id: bill.account for bill in bills.values()}
     today = clock.today()
     in_arrears = _accounts_in_arrears(accounts, today=today)

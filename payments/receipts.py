@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.http import Http404
 from django.urls import reverse
 from django.utils import translation
@@ -89,6 +89,19 @@ def receipt_number_next(*, year: int) -> str:
     already makes every payment and refund take turns. Lock order: attempt, bills, this row,
     audit head."""
     series = f"receipt-{year}"
+    # The usual case in one statement: the UPDATE takes the row lock (waiting for a payment
+    # that holds it, then counting on from what it committed) and says the number.
+    table = DocumentSequence._meta.db_table
+    connection = connections[router.db_for_write(DocumentSequence)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {connection.ops.quote_name(table)} SET last = last + 1 "  # noqa: S608 - our own table name
+            "WHERE series = %s RETURNING last",
+            [series],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        return f"{year}-{row[0]:08d}"
     sequence, _created = DocumentSequence.objects.select_for_update().get_or_create(series=series)
     sequence.last += 1
     sequence.save(update_fields=["last"])

@@ -9,16 +9,23 @@
    the body as text, its deliveries counted, and answered 200. Stripe retries every non-2xx
    answer for up to three days, and a retry brings the same bytes: a 4xx would only bring it
    back (docs/payments.md, "The webhook").
-3. A usable event is stored under its unique id before it is handled (its own short
-   transaction). A repeat of an event already handled changes nothing and answers 200.
-4. It is then handled by type (``HANDLERS``, which receive the ``Event``) under a lock on its
-   row, so two deliveries of the same event at once are handled once. An event about a payment
-   we do not know (yet) is kept as "unmatched" and answered 200; reconciliation picks it up. A
-   type we do not handle is kept as "ignored".
-5. A failure inside a handler rolls its work back, is recorded with its traceback, and answers
-   500 so the provider delivers the event again. A stored event handled again
-   (``webhook_handle``, from reconciliation) is read again first: one that turns out unusable
-   becomes "rejected" with its reason instead of raising.
+3. A usable event is stored under its unique id and handled in one transaction: the row is
+   inserted (``INSERT … ON CONFLICT DO NOTHING``), which locks it until the commit, so a second
+   delivery of the same event at once waits on the unique index and then finds it handled. A
+   repeat counts itself on the stored row (an ``UPDATE``, which takes the same row lock) and,
+   when the event was handled already, changes nothing more and answers 200.
+4. It is handled by type (``HANDLERS``, which receive the ``Event``) under that lock. An event
+   about a payment we do not know (yet) is kept as "unmatched" and answered 200;
+   reconciliation picks it up. A type we do not handle is kept as "ignored".
+5. A failure inside a handler rolls its work back (the stored row with it), is recorded with
+   its traceback on the event's row (stored again, or counted on the row an earlier delivery
+   left), and answers 500 so the provider delivers the event again. A stored event handled
+   again (``webhook_handle``, from reconciliation) is read again first: one that turns out
+   unusable becomes "rejected" with its reason instead of raising.
+
+One delivery of a new payment event is about 30 statements on PostgreSQL (docs/performance.md,
+"Webhooks and receipts"); the audit chain head, which every payment locks until its commit, is
+the one lock all deliveries share, so the work after it is kept short.
 """
 
 import hashlib
@@ -26,8 +33,9 @@ import logging
 import traceback
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F
+from django.db.models.constants import OnConflict
 from django.utils.translation import gettext as _
 
 from portal.core import clock
@@ -140,10 +148,23 @@ def webhook_receive(payload: bytes, signature: str | None, *, gateway: str) -> A
         return Answer(400, "bad signature")
     except (UnsafeJSON, ShapeUnusable) as error:
         return _reject(payload, error, gateway=gateway)
-    row = _store(event, value, gateway=gateway)
-    if row.status in DONE:
-        return Answer(200, "already handled")
-    return webhook_handle(row)
+    try:
+        with transaction.atomic():
+            row = _store_locked(event, value, gateway=gateway)
+            if row is None:
+                # Delivered before: counted, and locked until the commit.
+                row = _delivered_again_locked(event.id)
+                if row.status in DONE:
+                    return Answer(200, "already handled")
+                # Stored by a delivery that failed: handled as stored, as reconciliation would.
+                outcome = _handle_stored(row)
+            else:
+                outcome = _handle_locked(row, event)
+    except Exception:
+        logger.exception("webhook event %s failed", event.id)
+        _failed(event, value, gateway=gateway, error=traceback.format_exc()[-10000:])
+        return Answer(500, "failed; will be retried")
+    return outcome
 
 
 def _intent_id_hint(value: dict) -> str:
@@ -158,24 +179,77 @@ def _intent_id_hint(value: dict) -> str:
     return ""
 
 
-def _store(event: Event, value: dict, *, gateway: str) -> WebhookEvent:
+def _new_row(event: Event, value: dict, *, gateway: str, **fields) -> WebhookEvent:
     intent_id = event.intent.id if event.intent else _intent_id_hint(value)
+    return WebhookEvent(
+        event_id=event.id,
+        type=event.type,
+        gateway=gateway,
+        intent_id=intent_id,
+        payload=value,
+        **fields,
+    )
+
+
+def _store_locked(event: Event, value: dict, *, gateway: str) -> WebhookEvent | None:
+    """The event's new row, inserted in the caller's transaction (and so locked by it until the
+    commit), or None when a row with its id is stored already. One statement: the unique index
+    on ``event_id`` decides, and a concurrent insert of the same id waits for the first one's
+    commit (then None) or rollback (then this one stores it)."""
+    row = _new_row(event, value, gateway=gateway)
+    using = router.db_for_write(WebhookEvent)
+    meta = WebhookEvent._meta
+    # QuerySet._insert is what bulk_create and save() use: the public bulk_create(
+    # ignore_conflicts=True) does not say whether the row went in.
+    inserted = WebhookEvent.objects.using(using)._insert(
+        [row],
+        fields=[field for field in meta.local_concrete_fields if not field.primary_key],
+        returning_fields=[meta.pk],
+        on_conflict=OnConflict.IGNORE,
+    )
+    if not inserted:
+        return None
+    row.pk = inserted[0][0]
+    row._state.adding, row._state.db = False, using
+    return row
+
+
+def _delivered_again_locked(event_id: str) -> WebhookEvent:
+    """Count one more delivery on the stored row and return it, locked until the commit: the
+    ``UPDATE`` takes the row lock and, when another delivery holds it, waits for it and reads
+    the row as that one committed it."""
+    table = WebhookEvent._meta.db_table
+    connection = connections[router.db_for_write(WebhookEvent)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {connection.ops.quote_name(table)} SET deliveries = deliveries + 1 "  # noqa: S608 - our own table name
+            "WHERE event_id = %s RETURNING id, status",
+            [event_id],
+        )
+        pk, status = cursor.fetchone()
+    if status in DONE:
+        return WebhookEvent(pk=pk, event_id=event_id, status=status)
+    return WebhookEvent.objects.get(pk=pk)
+
+
+def _delivered_again(event_id: str) -> None:
+    WebhookEvent.objects.filter(event_id=event_id).update(deliveries=F("deliveries") + 1)
+
+
+def _failed(event: Event, value: dict, *, gateway: str, error: str) -> None:
+    """Record a delivery whose handling failed (and was rolled back with the row it stored):
+    stored again as failed, or, when an earlier delivery left the row, counted on it and marked
+    failed unless another delivery has handled it meanwhile."""
     try:
         with transaction.atomic():
-            return WebhookEvent.objects.create(
-                event_id=event.id,
-                type=event.type,
-                gateway=gateway,
-                intent_id=intent_id,
-                payload=value,
+            _new_row(event, value, gateway=gateway, status=WebhookStatus.FAILED, error=error).save(
+                force_insert=True
             )
     except IntegrityError:
-        return _delivered_again(event.id)
-
-
-def _delivered_again(event_id: str) -> WebhookEvent:
-    WebhookEvent.objects.filter(event_id=event_id).update(deliveries=F("deliveries") + 1)
-    return WebhookEvent.objects.get(event_id=event_id)
+        _delivered_again(event.id)
+        WebhookEvent.objects.filter(event_id=event.id).exclude(status__in=DONE).update(
+            status=WebhookStatus.FAILED, error=error
+        )
 
 
 def body_text(payload: bytes) -> str:
@@ -215,25 +289,35 @@ def webhook_handle(row: WebhookEvent) -> Answer:
             locked = WebhookEvent.objects.select_for_update().get(pk=row.pk)
             if locked.status in DONE and locked.status != WebhookStatus.UNMATCHED:
                 return Answer(200, "already handled")
-            try:
-                event = event_parse(locked.payload)
-            except ShapeUnusable as error:
-                # Stored before its shape was checked (or by an older version): a person
-                # must look at it; handling it again would fail the same way.
-                return _rejected_later(locked, error)
-            handler = HANDLERS.get(event.type)
-            outcome = Outcome(WebhookStatus.IGNORED) if handler is None else handler(event)
-            locked.status = outcome.status
-            locked.attempt = outcome.attempt
-            locked.error = ""
-            locked.processed_at = clock.now()
-            locked.save(update_fields=["status", "attempt", "error", "processed_at"])
+            return _handle_stored(locked)
     except Exception:
         logger.exception("webhook event %s failed", row.event_id)
         WebhookEvent.objects.filter(pk=row.pk).update(
             status=WebhookStatus.FAILED, error=traceback.format_exc()[-10000:]
         )
         return Answer(500, "failed; will be retried")
+
+
+def _handle_stored(locked: WebhookEvent) -> Answer:
+    """Handle a stored row, locked by the caller, read again from what it stores."""
+    try:
+        event = event_parse(locked.payload)
+    except ShapeUnusable as error:
+        # Stored before its shape was checked (or by an older version): a person
+        # must look at it; handling it again would fail the same way.
+        return _rejected_later(locked, error)
+    return _handle_locked(locked, event)
+
+
+def _handle_locked(locked: WebhookEvent, event: Event) -> Answer:
+    """Hand ``event`` to its handler and keep the outcome on its row (locked by the caller)."""
+    handler = HANDLERS.get(event.type)
+    outcome = Outcome(WebhookStatus.IGNORED) if handler is None else handler(event)
+    locked.status = outcome.status
+    locked.attempt = outcome.attempt
+    locked.error = ""
+    locked.processed_at = clock.now()
+    locked.save(update_fields=["status", "attempt", "error", "processed_at"])
     return Answer(200, outcome.status)
 
 

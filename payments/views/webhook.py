@@ -1,6 +1,7 @@
 """The payment provider's webhook endpoint: CSRF-exempt (the provider has no session; the
-signature proves who sent it) and outside any request transaction, so storing the event and
-handling it are separate commits (payments/webhooks.py)."""
+signature proves who sent it) and outside any request transaction: storing the event and
+handling it are one transaction of their own, and a failure is recorded after its rollback
+(payments/webhooks.py)."""
 
 from django.db import transaction
 from django.http import HttpResponse

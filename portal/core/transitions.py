@@ -93,23 +93,27 @@ def transition(
     if to not in workflow.statuses:
         raise ValueError(f"{workflow.name}: unknown status {to!r}")
     model = type(obj)
-    with transaction.atomic():
-        if locked:
-            current = getattr(obj, workflow.status_field)
-        else:
+    if locked:
+        # Judged before the writes, and so outside them: the caller can catch a refusal and
+        # carry on with its transaction.
+        current = getattr(obj, workflow.status_field)
+        unchanged = _judge(obj, workflow, current=current, to=to)
+        if unchanged is not None:
+            return unchanged
+    # A caller that holds the lock is inside its own transaction: no savepoint (two round trips,
+    # taken while the caller's locks are held), and a failure of a write here rolls the caller
+    # back.
+    with transaction.atomic(savepoint=not locked):
+        if not locked:
             current = (
                 model._default_manager.select_for_update()
                 .filter(pk=obj.pk)
                 .values_list(workflow.status_field, flat=True)
                 .get()
             )
-        if current == to:
-            setattr(obj, workflow.status_field, current)
-            return Transition(obj, current, changed=False)
-        if not workflow.allows(current, to):
-            raise TransitionRefused(
-                f"{workflow.name}: {current} → {to} is not allowed", current=current, to=to
-            )
+            unchanged = _judge(obj, workflow, current=current, to=to)
+            if unchanged is not None:
+                return unchanged
         fields = {workflow.status_field: to, **(changes or {})}
         for name, value in fields.items():
             setattr(obj, name, value)
@@ -130,3 +134,16 @@ def transition(
         for callback in on_commit:
             transaction.on_commit(callback)
     return Transition(obj, current, changed=True, event=event)
+
+
+def _judge(obj, workflow: Workflow, *, current: str, to: str) -> Transition | None:
+    """The unchanged ``Transition`` when ``obj`` is in status ``to`` already, None when the move
+    is allowed, ``TransitionRefused`` when it is not."""
+    if current == to:
+        setattr(obj, workflow.status_field, current)
+        return Transition(obj, current, changed=False)
+    if not workflow.allows(current, to):
+        raise TransitionRefused(
+            f"{workflow.name}: {current} → {to} is not allowed", current=current, to=to
+        )
+    return None
