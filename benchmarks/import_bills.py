@@ -196,16 +196,22 @@ def run_import(path: Path, env: dict, command: str = "import_bills") -> dict:
     return run_driver(DRIVER.replace("import_bills", command), path, env)
 
 
+def accounts_ready(var: Path, env: dict, bills: int) -> None:
+    """The benchmark database (``env``'s) migrated, with the tariffs and one account per twelve
+    of ``bills`` imported (untimed): what a bill file of that size needs."""
+    manage("migrate", "--no-input", "-v", "0", env=env)
+    manage("shell", "-c", SETUP, env=env)
+    accounts = var / "accounts.csv"
+    generate_accounts(accounts, -(-bills // BILLS_PER_ACCOUNT))
+    run_import(accounts, env, command="import_accounts")
+
+
 def bench_size(bills: int, fmt: str, *, runs=RUNS, database: str = BENCH_DB) -> dict:
     var = Path(tempfile.mkdtemp(prefix="powerhall-bench-bills-"))
     engine, url, cleanup = bench_database(var, database)
     env = {**os.environ, "POWERHALL_VAR_DIR": str(var), "DATABASE_URL": url}
     try:
-        manage("migrate", "--no-input", "-v", "0", env=env)
-        manage("shell", "-c", SETUP, env=env)
-        accounts = var / "accounts.csv"
-        generate_accounts(accounts, -(-bills // BILLS_PER_ACCOUNT))
-        run_import(accounts, env, command="import_accounts")
+        accounts_ready(var, env, bills)
         first, revised = var / f"bills.{fmt}", var / f"bills-revised.{fmt}"
         generate(first, bills, fmt=fmt)
         generate(revised, bills, fmt=fmt, revised_every=10)

@@ -30,9 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.import_accounts import bench_database, manage  # noqa: E402
-from benchmarks.import_accounts import generate as generate_accounts  # noqa: E402
-from benchmarks.import_bills import BILLS_PER_ACCOUNT, SETUP, generate, run_import  # noqa: E402
+from benchmarks.import_accounts import bench_database  # noqa: E402
+from benchmarks.import_bills import accounts_ready, generate  # noqa: E402
 
 _PLAN_LINES = re.compile(r"duration:|Insert on|Trigger for constraint")
 
@@ -44,11 +43,7 @@ def profile(bills: int, *, database: str, explain: bool) -> None:
         raise SystemExit("DATABASE_URL must name a PostgreSQL server")
     env = {**os.environ, "POWERHALL_VAR_DIR": str(var), "DATABASE_URL": url}
     try:
-        manage("migrate", "--no-input", "-v", "0", env=env)
-        manage("shell", "-c", SETUP, env=env)
-        accounts = var / "accounts.csv"
-        generate_accounts(accounts, -(-bills // BILLS_PER_ACCOUNT))
-        run_import(accounts, env, command="import_accounts")
+        accounts_ready(var, env, bills)
         path = var / "bills.csv"
         generate(path, bills, fmt="csv")
         os.environ.update(POWERHALL_VAR_DIR=str(var), DATABASE_URL=url)
