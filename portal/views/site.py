@@ -2,11 +2,19 @@
 error pages (a short error id, never a stack trace)."""
 
 import logging
+import secrets
 
+from django.core.cache import cache
 from django.db import connection
+from django.db.models import Min
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.tasks import task_backends
 from django.views.decorators.cache import never_cache
+from django_tasks_db.backend import DatabaseBackend
+from django_tasks_db.models import DBTaskResult
+
+from ..core import clock
 
 logger = logging.getLogger(__name__)
 
@@ -18,14 +26,43 @@ def privacy_notice(request):
 # --- Operations ---------------------------------------------------------------------------------
 @never_cache
 def healthz(request):
-    """Liveness and database reachability for the load balancer."""
+    """For the load balancer: 200 when the database and the cache answer and the task queue can
+    be read, else 503 naming what failed. The task queue's backlog (the oldest task waiting, in
+    seconds) is reported, never failed on: workers behind is not a reason to take this app server
+    out of rotation."""
+    checks = {"database": "ok", "cache": "ok", "tasks": "ok"}
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception:
         logger.exception("health check: database unreachable")
-        return JsonResponse({"status": "error"}, status=503)
-    return JsonResponse({"status": "ok"})
+        checks["database"] = "error"
+    token = secrets.token_hex(8)
+    try:
+        cache.set("healthz", token, 30)
+        if cache.get("healthz") != token:
+            raise RuntimeError("the cache did not return what was just stored")
+    except Exception:
+        logger.exception("health check: cache unreachable")
+        checks["cache"] = "error"
+    body = {"checks": checks}
+    try:
+        body["tasks_waiting_seconds"] = _oldest_task_waiting()
+    except Exception:
+        logger.exception("health check: task queue unreadable")
+        checks["tasks"] = "error"
+    failed = any(state != "ok" for state in checks.values())
+    body["status"] = "error" if failed else "ok"
+    return JsonResponse(body, status=503 if failed else 200)
+
+
+def _oldest_task_waiting() -> int | None:
+    """Seconds the oldest task ready to run has waited in the database queue; None when tasks
+    run in-process (the embedded default) or none waits."""
+    if not isinstance(task_backends["default"], DatabaseBackend):
+        return None
+    oldest = DBTaskResult.objects.ready().aggregate(oldest=Min("enqueued_at"))["oldest"]
+    return None if oldest is None else max(0, int((clock.now() - oldest).total_seconds()))
 
 
 # --- Error pages: a short error id, never a stack trace ------------------------------------------
