@@ -5,7 +5,7 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_choice, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("POWERHALL_VAR_DIR") or BASE_DIR / "var")
@@ -283,13 +283,15 @@ LOGGING = {
     "formatters": {
         "plain": {
             "format": "%(asctime)s %(levelname)s %(name)s [request_id=%(request_id)s] %(message)s"
-        }
+        },
+        "json": {"()": "portal.core.logging.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "filters": ["request"],
-            "formatter": "plain",
+            # LOG_FORMAT=json: one JSON object a line (production's default, production.py).
+            "formatter": env_choice("LOG_FORMAT", ("plain", "json"), "plain"),
         }
     },
     "root": {"handlers": ["console"], "level": "INFO"},

@@ -6,8 +6,8 @@ Start-up stops with ImproperlyConfigured naming each missing variable (see env.r
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATABASES
-from .env import env_bool, env_int, env_list, env_str, require
+from .base import DATABASES, LOGGING
+from .env import env_bool, env_choice, env_int, env_list, env_str, require
 
 _required = require(
     "SECRET_KEY",
@@ -42,6 +42,10 @@ CACHES = {
 }
 # Sessions live in Redis for speed and in the database so a Redis restart logs nobody out.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# One JSON object a log line, each with its request id, for the log collector (LOG_FORMAT=plain
+# for people reading a terminal).
+LOGGING["handlers"]["console"]["formatter"] = env_choice("LOG_FORMAT", ("plain", "json"), "json")
 
 MAILERS = {
     "default": {

@@ -4,11 +4,17 @@ This module is also the URLconf of its tests (pytest.mark.urls): the project's U
 that fail on purpose, and the project's error handlers.
 """
 
+import io
+import json
+import logging
+
 import pytest
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.template import loader
 from django.test import Client
 from django.urls import include, path
+
+from portal.core.logging import JsonFormatter, RequestContextFilter
 
 SECRET_DETAIL = "the ledger exploded at row 4711"
 
@@ -98,3 +104,27 @@ def test_the_500_template_renders_without_request_context_or_database():
     assert "<code>abc123</code>" in html
     assert 'class="site-header"' in html
     assert "set_language" not in html and "/i18n/setlang/" not in html  # needs the request
+
+
+def test_a_json_log_line_carries_the_error_id_the_customer_was_shown():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestContextFilter())
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    try:
+        response = Client(raise_request_exception=False).get(
+            "/test-errors/fail/", HTTP_X_REQUEST_ID="req-4242abcd"
+        )
+    finally:
+        logger.removeHandler(handler)
+
+    assert response.status_code == 500
+    assert "<code>req-4242abcd</code>" in response.content.decode()
+    line = json.loads(stream.getvalue().strip().splitlines()[-1])
+    assert line["request_id"] == "req-4242abcd"
+    assert line["level"] == "ERROR"
+    assert line["message"] == "Internal Server Error: /test-errors/fail/"
+    # The operator gets the traceback in the log; the customer never saw it (tests above).
+    assert f"RuntimeError: {SECRET_DETAIL}" in line["exception"]

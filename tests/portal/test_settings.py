@@ -1,5 +1,6 @@
 """The two modes: the embedded default needs nothing; production refuses to start half-set-up."""
 
+import json
 import os
 import subprocess
 import sys
@@ -80,3 +81,23 @@ def test_development_mode_runs_with_no_environment_at_all(tmp_path):
     # The embedded default generated its own secrets under var/, never in the repository.
     assert (tmp_path / "var" / "secret.key").exists()
     assert (tmp_path / "var" / "audit.key").exists()
+
+
+def test_production_logs_one_json_object_a_line():
+    code = "import logging; logging.getLogger('powerhall.ops').warning('chain head 42 %s', 'ok')"
+
+    result = _manage("shell", "-c", code, env=PRODUCTION_ENV)
+
+    assert result.returncode == 0, result.stderr
+    line = json.loads(result.stderr.strip().splitlines()[-1])
+    assert line["level"] == "WARNING"
+    assert line["logger"] == "powerhall.ops"
+    assert line["message"] == "chain head 42 ok"
+    assert line["request_id"] == "-"
+
+
+def test_an_unknown_log_format_is_refused():
+    result = _manage("check", env={**PRODUCTION_ENV, "LOG_FORMAT": "xml"})
+
+    assert result.returncode != 0
+    assert "LOG_FORMAT must be one of plain, json" in result.stderr
