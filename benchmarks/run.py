@@ -82,6 +82,20 @@ def manage(*args, env):
     subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
+def session_cookie_name(env) -> str:
+    """The cookie the server reads the session from (production's is __Host-sessionid)."""
+    code = "from django.conf import settings; print(settings.SESSION_COOKIE_NAME)"
+    out = subprocess.run(
+        [PYTHON, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
 def session_cookie(env) -> str:
     """A signed-in session for the demo resident, made through Django's own login."""
     code = (
@@ -257,18 +271,19 @@ def run(var: Path, *, only: str | None, output: str) -> None:
         pages |= public_pages(setup)
     if not only:
         pages["login_page"] = ("/accounts/login/", [])
+    sessionid = session_cookie_name(env)
     if only in (None, "pages"):
-        signed_in = [f"Cookie: sessionid={session_cookie(setup)}"]
+        signed_in = [f"Cookie: {sessionid}={session_cookie(setup)}"]
         pages |= {
             "my_account_signed_in": ("/me/", signed_in),
             **{f"{name}_signed_in": (path, signed_in) for name, path in bill_paths(setup).items()},
         }
         cookie, path = business_table(setup)
-        pages["business_table_1000_signed_in"] = (path, [f"Cookie: sessionid={cookie}"])
+        pages["business_table_1000_signed_in"] = (path, [f"Cookie: {sessionid}={cookie}"])
     queue = {}
     if only in (None, "queue"):
         queue = application_queue(setup)
-        staff = [f"Cookie: sessionid={queue.pop('cookie')}"]
+        staff = [f"Cookie: {sessionid}={queue.pop('cookie')}"]
         pages |= {f"staff_{name}": (path, staff) for name, path in queue.pop("pages").items()}
     server, port = gunicorn_start(env)
     try:

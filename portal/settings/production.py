@@ -100,4 +100,10 @@ SECURE_HSTS_PRELOAD = False
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+LANGUAGE_COOKIE_SECURE = True
+# The __Host- prefix: the browser keeps these cookies only if they are Secure, for the whole
+# site (Path=/) and for this host alone (no Domain), so a neighbouring subdomain cannot plant or
+# overwrite a session or CSRF cookie.
+SESSION_COOKIE_NAME = "__Host-sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken"
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https"

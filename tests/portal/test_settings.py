@@ -101,3 +101,32 @@ def test_an_unknown_log_format_is_refused():
 
     assert result.returncode != 0
     assert "LOG_FORMAT must be one of plain, json" in result.stderr
+
+
+def test_production_cookies_are_secure_host_only_and_same_site():
+    code = (
+        "import json; from django.conf import settings as s; print(json.dumps({n: getattr(s, n)"
+        " for n in ['SESSION_COOKIE_NAME', 'SESSION_COOKIE_SECURE', 'SESSION_COOKIE_HTTPONLY',"
+        " 'SESSION_COOKIE_SAMESITE', 'SESSION_COOKIE_DOMAIN', 'SESSION_COOKIE_PATH',"
+        " 'CSRF_COOKIE_NAME', 'CSRF_COOKIE_SECURE', 'CSRF_COOKIE_DOMAIN', 'CSRF_COOKIE_PATH',"
+        " 'LANGUAGE_COOKIE_SECURE']}))"
+    )
+
+    result = _manage("shell", "-c", code, env=PRODUCTION_ENV)
+
+    assert result.returncode == 0, result.stderr
+    cookies = json.loads(result.stdout.strip().splitlines()[-1])
+    # Browsers keep a __Host- cookie only when it is Secure, Path=/ and without a Domain.
+    assert cookies == {
+        "SESSION_COOKIE_NAME": "__Host-sessionid",
+        "SESSION_COOKIE_SECURE": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_DOMAIN": None,
+        "SESSION_COOKIE_PATH": "/",
+        "CSRF_COOKIE_NAME": "__Host-csrftoken",
+        "CSRF_COOKIE_SECURE": True,
+        "CSRF_COOKIE_DOMAIN": None,
+        "CSRF_COOKIE_PATH": "/",
+        "LANGUAGE_COOKIE_SECURE": True,
+    }
