@@ -3,6 +3,8 @@
 Start-up stops with ImproperlyConfigured naming each missing variable (see env.require).
 """
 
+from pathlib import Path
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
@@ -19,7 +21,6 @@ _required = require(
     "DEFAULT_FROM_EMAIL",
     "SMTP_HOST",
     "SMS_BACKEND",
-    "MEDIA_BUCKET",
     "STRIPE_SECRET_KEY",
     "STRIPE_PUBLISHABLE_KEY",
     "STRIPE_WEBHOOK_SECRET",
@@ -69,25 +70,39 @@ SMS_FILE_PATH = VAR_DIR / "sms"  # noqa: F405  (only if an operator chose the fi
 # A real worker: `manage.py db_worker` processes (systemd units, docs/operations.md).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
-# Uploaded files and generated PDFs in S3-compatible object storage; private by default, served
-# through our views (signed URLs), never public.
-STORAGES = {
-    "default": {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": _required["MEDIA_BUCKET"],
-            "endpoint_url": env_str("MEDIA_ENDPOINT_URL") or None,
-            "region_name": env_str("MEDIA_REGION") or None,
-            "access_key": env_str("MEDIA_ACCESS_KEY_ID") or None,
-            "secret_key": env_str("MEDIA_SECRET_ACCESS_KEY") or None,
-            "default_acl": "private",
-            "querystring_auth": True,
-            "querystring_expire": 300,
-            "file_overwrite": False,
+# Uploaded files and generated PDFs: in S3-compatible object storage (MEDIA_BUCKET; private,
+# served through our views by short-lived signed links, never public), or on a local disk
+# (MEDIA_ROOT, an absolute path every app server of the machine shares) for a single machine.
+_STATICFILES = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
+if env_str("MEDIA_BUCKET"):
+    STORAGES = {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": env_str("MEDIA_BUCKET"),
+                "endpoint_url": env_str("MEDIA_ENDPOINT_URL") or None,
+                "region_name": env_str("MEDIA_REGION") or None,
+                "access_key": env_str("MEDIA_ACCESS_KEY_ID") or None,
+                "secret_key": env_str("MEDIA_SECRET_ACCESS_KEY") or None,
+                "default_acl": "private",
+                "querystring_auth": True,
+                "querystring_expire": 300,
+                "file_overwrite": False,
+            },
         },
-    },
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
-}
+        "staticfiles": _STATICFILES,
+    }
+elif Path(env_str("MEDIA_ROOT")).is_absolute():
+    MEDIA_ROOT = Path(env_str("MEDIA_ROOT"))
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": _STATICFILES,
+    }
+else:
+    raise ImproperlyConfigured(
+        "POWERHALL_ENV=production needs MEDIA_BUCKET (object storage) or MEDIA_ROOT (an absolute "
+        "path on a local disk) for uploaded and generated files. See docs/configuration.md."
+    )
 WHITENOISE_USE_FINDERS = False
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")

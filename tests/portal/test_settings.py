@@ -130,3 +130,21 @@ def test_production_cookies_are_secure_host_only_and_same_site():
         "CSRF_COOKIE_PATH": "/",
         "LANGUAGE_COOKIE_SECURE": True,
     }
+
+
+def test_production_keeps_files_on_a_local_disk_when_given_a_path_instead_of_a_bucket(tmp_path):
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "MEDIA_BUCKET"}
+    code = (
+        "from django.conf import settings as s;"
+        "print(s.STORAGES['default']['BACKEND'], s.MEDIA_ROOT)"
+    )
+
+    on_disk = _manage("shell", "-c", code, env={**env, "MEDIA_ROOT": str(tmp_path)})
+    relative = _manage("check", env={**env, "MEDIA_ROOT": "var/media"})
+
+    assert on_disk.returncode == 0, on_disk.stderr
+    storage, root = on_disk.stdout.strip().splitlines()[-1].split()
+    assert storage == "django.core.files.storage.FileSystemStorage"
+    assert root == str(tmp_path)
+    assert relative.returncode != 0
+    assert "MEDIA_BUCKET (object storage) or MEDIA_ROOT (an absolute path" in relative.stderr
