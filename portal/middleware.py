@@ -96,6 +96,23 @@ class UserSessionActivityMiddleware:
         session[self.marker] = {"key": session.session_key, "client": client, "at": now}
 
 
+class BackOfficeContentSecurityPolicyMiddleware:
+    """The back offices' pages get BACK_OFFICE_CSP instead of the site's SECURE_CSP: Wagtail's
+    and Django's admin templates have inline scripts. Listed after Django's CSP middleware, so
+    it marks the response before that one writes the header; a view's own csp_override wins."""
+
+    prefixes = ("/cms-admin/", "/django-admin/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path.startswith(self.prefixes) and not hasattr(response, "_csp_config"):
+            response._csp_config = settings.BACK_OFFICE_CSP
+        return response
+
+
 class StaffMFARequiredMiddleware:
     """Staff and editors must have MFA set up before they reach any back office."""
 

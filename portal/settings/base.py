@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dj_database_url
+from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
 from .env import env_bool, env_choice, env_int, env_list, env_str
@@ -51,9 +52,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "portal.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Sets no header by itself (no SECURE_CSP: the Wagtail admin has inline scripts); the pay
-    # pages set their own policy with csp_override (payments/views/pay.py).
+    # SECURE_CSP on every response; views with csp_override and the back offices set their own.
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "portal.middleware.BackOfficeContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -219,6 +220,36 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# A Content-Security-Policy on every response: scripts, styles, fonts and frames from this site
+# only, never framed. Style attributes may stay inline (a usage gauge's widths, allauth's hidden
+# forms): they cannot run code. Pages that need more or less say so with csp_override (the
+# payment page adds Stripe; the pay and survey pages allow no inline style at all).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "style-src-attr": [CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+# The back offices (/cms-admin/, /django-admin/): Wagtail's and Django's admin pages carry inline
+# scripts and styles, and Wagtail previews a page in a frame of its own
+# (portal.middleware.BackOfficeContentSecurityPolicyMiddleware). Staff only, behind two factors.
+BACK_OFFICE_CSP = SECURE_CSP | {
+    "script-src": [CSP.SELF, CSP.UNSAFE_INLINE, CSP.UNSAFE_EVAL],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:", "blob:"],
+    "font-src": [CSP.SELF, "data:"],
+    "frame-src": [CSP.SELF],
+    "frame-ancestors": [CSP.SELF],
+}
+# Staff avatars from the admin's own default, not Gravatar: no staff e-mail hash leaves the site.
+WAGTAIL_GRAVATAR_PROVIDER_URL = None
 
 # --- Powerhall ----------------------------------------------------------------------------------
 COMPANY_NAME = _("State Grid Example Power Supply Company")

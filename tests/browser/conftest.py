@@ -48,6 +48,26 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 
+def _csp_refusals(context) -> list[str]:
+    """What the browser refused to load or run under the page's Content-Security-Policy (a
+    script, a style, a frame), as Chromium reports it on the console: a journey that meets one
+    fails, because a person's browser would have broken the page the same way."""
+    refused = []
+
+    def watch(page):
+        page.on(
+            "console",
+            lambda message: (
+                refused.append(f"{page.url}: {message.text}")
+                if "Content Security Policy" in message.text
+                else None
+            ),
+        )
+
+    context.on("page", watch)
+    return refused
+
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
@@ -84,8 +104,10 @@ def page(browser, live_server, request):
         base_url=live_server.url, locale="zh-CN", viewport={"width": 1280, "height": 900}
     )
     context.set_default_timeout(10_000)
+    refused = _csp_refusals(context)
     page = context.new_page()
     yield page
+    assert not refused, f"the browser refused what the page asked for: {refused}"
     failed = any(
         getattr(request.node, f"report_{when}", None) is not None
         and getattr(request.node, f"report_{when}").failed
@@ -124,10 +146,13 @@ def contexts(browser, live_server, request):
             viewport={"width": 1280, "height": 900},
         )
         context.set_default_timeout(10_000)
+        refused.extend(_csp_refusals(context))
         opened.append(context)
         return context.new_page()
 
+    refused = []
     yield {"open_page": open_page, "language": LANGUAGES[request.param]}
+    assert not refused, f"the browser refused what the page asked for: {refused}"
     failed = any(
         getattr(request.node, f"report_{when}", None) is not None
         and getattr(request.node, f"report_{when}").failed
