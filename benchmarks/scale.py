@@ -26,11 +26,17 @@ At each size it serves the portal with gunicorn (benchmarks/serving.py: 2 sync w
 size's database and requests, one after another, the resident's dashboard (/me/), the bill page,
 the business accounts table (first page of 50, as the member) and the staff queue (the default
 view: open, nearest deadline first), each alternately with the bare view (/bench/bare/), so both
-see the same machine: p50 and p95 over --requests requests (200) after a warm-up, the statements
-a request runs (counted once in-process with Django's test client), and the 1-minute load
-average. Writes benchmarks/results/scale.json (merged with the sizes measured before) and
-scale.md, and the plot of p95 against size, docs/performance-scale.svg (docs/performance.md,
-"Growth"). The 1 M step takes the better part of an hour to build (12 M bills).
+see the same machine: p50 and p95 over --requests requests (200) after a warm-up, and the
+1-minute load average. In-process with Django's test client (30 requests a page) it also takes
+the statements a request runs and the medians of the process's CPU time (rendering, which should
+not move with size) and of the time spent waiting on the statements (which an index missing or a
+count over everything would make grow): on a busy machine those hold stiller than latency.
+Writes benchmarks/results/scale.json (merged with the sizes measured before) and scale.md, and
+the plot of p95 against size, docs/performance-scale.svg (docs/performance.md, "Growth").
+
+The 1 M step is slow to build: 900,000 accounts and 10.8 M bills through the imports, about 45
+minutes on a quiet two-core machine and two hours at load average 10 (its size: about 13 GiB,
+1.3 GiB a hundred thousand accounts).
 """
 
 import argparse
@@ -40,6 +46,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -281,9 +288,12 @@ def cases(open_cases: int, seed: int) -> dict:
 
 
 # --- Measuring --------------------------------------------------------------------------------
-def pages() -> dict:
-    """(Child, on one size's database.) Session cookies and paths of the four pages, the
-    statements each runs (one request in-process), and what the database holds."""
+def pages(requests: int = 30) -> dict:
+    """(Child, on one size's database.) Session cookies and paths of the four pages, what the
+    database holds, and per page, in-process with Django's test client over ``requests``
+    requests: the statements a request runs, and the medians of the process's CPU time
+    (rendering: should not move with size) and of the time spent waiting on the statements
+    (what an index or a count over everything would make grow)."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -319,24 +329,31 @@ def pages() -> dict:
         client = Client()
         client.force_login(User.objects.get(email=email))
         client.get(path)  # warm: the first request of a process reads more (content types…)
-        with CaptureQueriesContext(connection) as captured:
-            response = client.get(path)
+        cpu, sql = [], []
+        for _ in range(max(requests, 1)):
+            started = time.process_time()
+            with CaptureQueriesContext(connection) as captured:
+                response = client.get(path)
+            cpu.append(time.process_time() - started)
+            sql.append(sum(float(q["time"]) for q in captured.captured_queries))
         assert response.status_code == 200, (page, path, response.status_code)
         result["pages"][page] = {
             "path": path,
             "cookie": client.cookies["sessionid"].value,
             # SAVEPOINT / RELEASE are transaction control, not reads or writes.
             "queries": sum(1 for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]),
+            "cpu_ms": round(statistics.median(cpu) * 1000, 1),
+            "sql_ms": round(statistics.median(sql) * 1000, 1),
         }
     return result
 
 
-def request_ms(port: int, path: str, cookie: str | None) -> float:
+def request_ms(port: int, path: str, cookie: str | None, *, timeout: float = 120) -> float:
     """One request on a new connection (gunicorn's sync workers close each): its time in ms,
     the whole body read."""
     headers = {"Cookie": f"sessionid={cookie}"} if cookie else {}
     started = time.perf_counter()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request("GET", path, headers=headers)
         response = conn.getresponse()
@@ -373,6 +390,9 @@ def measure(name: str, size: int, requests: int, warmup: int) -> dict:
         }
         server, port = gunicorn_start(env)
         try:
+            # The port is open before the workers have loaded Django (a minute on a busy machine).
+            for _ in range(4):
+                request_ms(port, "/bench/bare/", None, timeout=600)
             load_before = os.getloadavg()[0]
             bare_all = []
             for page in PAGES:
@@ -387,7 +407,7 @@ def measure(name: str, size: int, requests: int, warmup: int) -> dict:
                 bare_all += bare
                 result["pages"][page] = {
                     **percentiles(times),
-                    "queries": info["pages"][page]["queries"],
+                    **{k: info["pages"][page][k] for k in ("queries", "cpu_ms", "sql_ms")},
                     "bare_p50_ms": round(statistics.median(bare), 1),
                 }
                 log(f"{size:>9,} {page:<15} {json.dumps(result['pages'][page])}")
@@ -415,7 +435,10 @@ def table(report: dict) -> str:
         cells = []
         for s in sizes:
             p = report["sizes"][s]["pages"][page]
-            cells.append(f"{p['p50_ms']} / {p['p95_ms']} ms, {p['queries']} q")
+            cells.append(
+                f"{p['p50_ms']} / {p['p95_ms']} ms; {p['queries']} q, "
+                f"{p.get('sql_ms', '–')} ms SQL, {p.get('cpu_ms', '–')} ms CPU"
+            )
         ratio = report["sizes"][sizes[-1]]["pages"][page]["p95_ms"] / first["pages"][page]["p95_ms"]
         lines.append(f"| {TITLES[page]} | " + " | ".join(cells) + f" | ×{ratio:.2f} |")
     bare = [
@@ -432,7 +455,11 @@ def table(report: dict) -> str:
         for s in sizes
     ]
     lines.append("| database | " + " | ".join(held) + " | |")
-    return "\n".join(lines) + "\n"
+    about = (
+        "p50 / p95 ms a request through gunicorn; then, in-process, statements a request and the "
+        "medians of their time and of the process's CPU time\n\n"
+    )
+    return about + "\n".join(lines) + "\n"
 
 
 COLOURS = {
@@ -576,6 +603,8 @@ def main():
             print(json.dumps(pages()))
         return
 
+    # Stopped (kill): leave through the finally clauses, which stop gunicorn.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     server_url()
     sizes = sorted({int(s) for s in args.sizes.split(",")})
     name, output = args.database, "scale"
