@@ -8,7 +8,7 @@ MANAGE := $(PY) manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test test-on test-sweep lint format messages totp bench bench-smoke wrk clean
+.PHONY: setup run test test-on test-sweep lint format messages totp bench bench-smoke bench-scale wrk clean
 
 # A venv from the lock file; refreshed whenever requirements.lock changes.
 $(VENV)/.synced: requirements.lock
@@ -66,6 +66,14 @@ bench: setup wrk
 # Every benchmark at a tiny size, so CI notices when one stops working (its figures mean nothing).
 bench-smoke: setup wrk
 	@$(PY) benchmarks/run.py --smoke
+
+# The resident's, the business's and the staff's pages as the database grows to 1,000,000 accounts
+# and 12,000,000 bills (benchmarks/scale.py; PostgreSQL: DATABASE_URL names the server). The
+# database BENCH_SCALE_DB stays afterwards; SCALE_ARGS=--keep grows and measures it again without
+# rebuilding, SCALE_ARGS='--sizes 1000,100000' is the quick run. The 1 M step takes most of an hour.
+BENCH_SCALE_DB ?= powerhall_scale
+bench-scale: setup
+	@BENCH_SCALE_DB=$(BENCH_SCALE_DB) $(PY) benchmarks/scale.py $(SCALE_ARGS)
 
 wrk:
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \

@@ -81,11 +81,10 @@ def _draw(rnd: random.Random, weights: dict, k: int) -> list:
     return rnd.choices(list(weights), weights=list(weights.values()), k=k)
 
 
-def build(*, open_cases: int, seed: int = 20261206) -> dict:
-    """Make the queue's reader and ``open_cases`` open cases (plus closed ones); return counts."""
-    from allauth.account.models import EmailAddress
-    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
-    from django.contrib.auth.hashers import make_password
+def build(*, open_cases: int, seed: int = 20261206, grow: bool = False) -> dict:
+    """Make the queue's reader and ``open_cases`` open cases (plus closed ones); return counts.
+    If the reader exists, nothing is built, unless ``grow``: then ``open_cases`` more are added
+    (benchmarks/scale.py; give each call its own ``seed``, as the cases' UUIDs come from it)."""
     from django.db import connection, transaction
     from django.db.models import Max
 
@@ -94,10 +93,9 @@ def build(*, open_cases: int, seed: int = 20261206) -> dict:
     from applications.models import Case, StepClock
     from portal.core import clock
     from portal.models import User
-    from portal.roles import SERVICE_STAFF, roles_ensure
 
     started = time.perf_counter()
-    if User.objects.filter(email=READER).exists():
+    if User.objects.filter(email=READER).exists() and not grow:
         return {"built": False, "build_s": 0.0}
 
     rnd = random.Random(seed)
@@ -143,29 +141,7 @@ def build(*, open_cases: int, seed: int = 20261206) -> dict:
     db_uuid = (lambda u: u) if connection.features.has_native_uuid_field else (lambda u: u.hex)
 
     with transaction.atomic():
-        group = roles_ensure()[SERVICE_STAFF]
-        unusable = make_password(None)
-        reader = User.objects.create_user(email=READER, password=None, is_staff=True)
-        EmailAddress.objects.create(user=reader, email=READER, verified=True, primary=True)
-        TOTP.activate(reader, generate_totp_secret())  # the back office requires two factors
-        staff = User.objects.bulk_create(
-            User(
-                email=f"staff{n}@bench.powerhall.cn",
-                name=f"{SURNAMES[n % 20]}{GIVEN[n // 2]}",
-                password=unusable,
-            )
-            for n in range(STAFF)
-        )
-        reader.groups.add(group)
-        group.user_set.add(*staff)
-        holders = [reader.pk] + [u.pk for u in staff]
-        customers = [
-            u.pk
-            for u in User.objects.bulk_create(
-                User(email=f"customer{n}@bench.example.cn", password=unusable)
-                for n in range(CUSTOMERS)
-            )
-        ]
+        holders, customers = _people()
         taken = set(Case.objects.values_list("reference", flat=True))
         before = Case.objects.aggregate(last=Max("pk"))["last"] or 0
         per_day: dict = {}
@@ -262,6 +238,47 @@ def build(*, open_cases: int, seed: int = 20261206) -> dict:
         "build_s": round(time.perf_counter() - started, 1),
         "step_clocks": len(clocks),
     }
+
+
+def _people() -> tuple[list[int], list[int]]:
+    """The ids of the staff who hold cases (the reader first) and of the customers who apply
+    online: made the first time, read back after."""
+    from allauth.account.models import EmailAddress
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+    from django.contrib.auth.hashers import make_password
+
+    from portal.models import User
+    from portal.roles import SERVICE_STAFF, roles_ensure
+
+    reader = User.objects.filter(email=READER).first()
+    if reader:
+        staff = User.objects.filter(
+            email__startswith="staff", email__endswith="@bench.powerhall.cn"
+        )
+        customers = User.objects.filter(
+            email__startswith="customer", email__endswith="@bench.example.cn"
+        )
+        holders = [reader.pk, *staff.order_by("pk").values_list("pk", flat=True)]
+        return holders, list(customers.order_by("pk").values_list("pk", flat=True))
+    group = roles_ensure()[SERVICE_STAFF]
+    unusable = make_password(None)
+    reader = User.objects.create_user(email=READER, password=None, is_staff=True)
+    EmailAddress.objects.create(user=reader, email=READER, verified=True, primary=True)
+    TOTP.activate(reader, generate_totp_secret())  # the back office requires two factors
+    staff = User.objects.bulk_create(
+        User(
+            email=f"staff{n}@bench.powerhall.cn",
+            name=f"{SURNAMES[n % 20]}{GIVEN[n // 2]}",
+            password=unusable,
+        )
+        for n in range(STAFF)
+    )
+    reader.groups.add(group)
+    group.user_set.add(*staff)
+    customers = User.objects.bulk_create(
+        User(email=f"customer{n}@bench.example.cn", password=unusable) for n in range(CUSTOMERS)
+    )
+    return [reader.pk] + [u.pk for u in staff], [u.pk for u in customers]
 
 
 def _insert(connection, model, fields, rows) -> None:

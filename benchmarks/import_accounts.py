@@ -59,13 +59,16 @@ STATUSES = ("active",) * 18 + ("suspended", "closed")
 TARIFFS = ("RES-TIER", "LV-BIZ", "HV-10KV-TOU", "HV-35KV-TOU")
 
 
-def generate(path: Path, rows: int, *, changed_every: int = 0, seed: int = 2026) -> None:
-    """Write ``rows`` accounts; with ``changed_every`` n, every n-th row gets another status."""
+def generate(
+    path: Path, rows: int, *, changed_every: int = 0, seed: int = 2026, start: int = 0
+) -> None:
+    """Write accounts ``start`` to ``rows`` (numbered by their place); with ``changed_every`` n,
+    every n-th row gets another status."""
     rng = random.Random(seed)
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(COLUMNS)
-        for n in range(rows):
+        for n in range(start, rows):
             district = rng.choice(DISTRICTS)
             street = f"{rng.choice(ROADS)} {rng.randint(1, 999)} 号 {rng.randint(1, 30)}01 室"
             customer_class = rng.choice(CLASSES)

@@ -118,16 +118,18 @@ def _band_lines(kwh: Decimal) -> list[dict]:
     ]
 
 
-def generate(path: Path, bills: int, *, fmt: str, revised_every: int = 0, seed: int = 2026):
-    """Write ``bills`` monthly bills, twelve per account; with ``revised_every`` n, every n-th
-    bill has 10 kWh more (and so a new amount)."""
+def generate(
+    path: Path, bills: int, *, fmt: str, revised_every: int = 0, seed: int = 2026, start: int = 0
+):
+    """Write monthly bills ``start`` to ``bills``, twelve per account (bill n is account
+    n // 12's); with ``revised_every`` n, every n-th bill has 10 kWh more (a new amount)."""
     rng = random.Random(seed)
     periods = _months(BILLS_PER_ACCOUNT)
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         if fmt == "csv":
             writer.writerow(COLUMNS)
-        for n in range(bills):
+        for n in range(start, bills):
             account, month = divmod(n, BILLS_PER_ACCOUNT)
             start, end = periods[month]
             residential = account % 5 != 0

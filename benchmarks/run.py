@@ -16,6 +16,8 @@ benchmarks/results/latest.json and the same as a table, latest.md (printed too).
     .venv/bin/python benchmarks/run.py --only cms      # the bare view and public pages: cms.json
     .venv/bin/python benchmarks/run.py --only import   # the bill import alone (import_bills.py)
     .venv/bin/python benchmarks/run.py --only pages    # the bare view and the signed-in pages
+    .venv/bin/python benchmarks/scale.py               # pages at 1 k, 100 k, 1 M accounts (make
+                                                       # bench-scale; PostgreSQL; not in this run)
 
 "--only pages" measures the demo resident's pages (/me/, the bill list, the oldest overdue bill
 with its penalty, the usage chart, the pay page) and the business accounts table of an
