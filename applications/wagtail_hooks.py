@@ -15,10 +15,8 @@ from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, InlinePanel, ObjectList
-from wagtail.admin.ui.tables import Column, DateColumn, StatusTagColumn, TitleColumn
 from wagtail.permissions import register_permission_policy
 
-from portal.core import clock
 from portal.core.wagtail_admin import (
     AuditedModelViewSet,
     ReadOnlyModelViewSet,
@@ -35,10 +33,17 @@ from .admin_views import (
     staff_document_download,
     work_required,
 )
-from .clocks import warn_horizon
 from .dashboard_views import DASHBOARD_PERMISSION, dashboard, dashboard_export
 from .kind_admin import KindAdminGroup
 from .models import Case, CommitmentRuleSet
+from .queue_table import (
+    AssigneeColumn,
+    CaseLinkColumn,
+    ChoiceColumn,
+    DeadlineColumn,
+    DueColumn,
+    TextColumn,
+)
 
 
 def _rule_set_data(rule_set: CommitmentRuleSet) -> dict:
@@ -55,27 +60,6 @@ def _rule_set_data(rule_set: CommitmentRuleSet) -> dict:
 
 
 _set_create, _set_edit, _set_delete = audited_views("commitments.set", _rule_set_data)
-
-
-class DeadlineColumn(StatusTagColumn):
-    """The queue's warning, as the deadline watch judges it: overdue, or due by the end of the
-    next working day (when staff are e-mailed); nothing otherwise. The horizon is worked out
-    once per page."""
-
-    def get_cell_context_data(self, instance, parent_context):
-        context = super().get_cell_context_data(instance, parent_context)
-        request = parent_context["request"]
-        if not hasattr(request, "deadline_horizon"):
-            request.deadline_horizon = (clock.now(), warn_horizon())
-        now, horizon = request.deadline_horizon
-        context["value"] = ""
-        if instance.is_open and instance.due_at is not None:
-            if instance.due_at <= now:
-                context["value"] = _("Overdue")
-            elif instance.due_at <= horizon:
-                context["value"] = _("Due soon")
-        context["primary"] = context["value"] == _("Overdue")
-        return context
 
 
 class CommitmentRuleSetViewSet(AuditedModelViewSet):
@@ -156,16 +140,18 @@ class CaseViewSet(ReadOnlyModelViewSet):
     @property
     def list_display(self):
         return [
-            TitleColumn("reference", label=_("Reference"), url_name=self.get_url_name("inspect")),
-            Column("category", label=_("Kind"), accessor="get_category_display"),
-            Column("customer_class", label=_("Class"), accessor="get_customer_class_display"),
-            Column("district", label=_("District")),
-            Column("status", label=_("Status"), accessor="get_status_display"),
-            Column("step", label=_("Step"), accessor="get_step_display"),
-            DateColumn("due_at", label=_("Due"), sort_key="due_at"),
+            CaseLinkColumn(
+                "reference", label=_("Reference"), url_name=self.get_url_name("inspect")
+            ),
+            ChoiceColumn("category", label=_("Kind")),
+            ChoiceColumn("customer_class", label=_("Class")),
+            TextColumn("district", label=_("District")),
+            ChoiceColumn("status", label=_("Status")),
+            ChoiceColumn("step", label=_("Step")),
+            DueColumn("due_at", label=_("Due"), sort_key="due_at"),
             DeadlineColumn("deadline", label=_("Deadline"), accessor="due_at"),
-            Column("assignee", label=_("Assigned to")),
-            Column("channel", label=_("Channel"), accessor="get_channel_display"),
+            AssigneeColumn("assignee", label=_("Assigned to")),
+            ChoiceColumn("channel", label=_("Channel")),
         ]
 
     def get_index_view_kwargs(self, **kwargs):

@@ -259,3 +259,142 @@ def test_the_queue_costs_the_same_queries_for_many_cases(
     with django_assert_max_num_queries(len(few.captured_queries)):
         shown = page()
     assert all(case.reference in shown for case in cases)  # 33 on one page of 50
+
+
+# --- At many cases: search through an index, counting within a bound, the order off an index ---
+def opened(**details) -> Case:
+    applicant = UserFactory()
+    case = case_create(
+        version=kind_versions_current()["new_connection"],
+        customer_class="residential",
+        applicant=applicant,
+        details={"address": "世纪大道 100 号", "district": "浦东新区", **details},
+    )
+    return case_submit(case=with_required_documents(case), actor=applicant)
+
+
+def found(client, text: str) -> str:
+    return client.get(QUEUE, {"q": text}).content.decode()
+
+
+def test_search_finds_part_of_a_name_phone_address_or_reference_as_before(client, service_staff):
+    """On PostgreSQL the search reads an index of character pairs first (migration 0010); what
+    it finds is exactly what matching each field found before, on both databases."""
+    fang = opened(contact_name="王芳", contact_phone="13900139001")
+    fangfang = opened(contact_name="王芳芳", contact_phone="13700137002")
+    na = opened(contact_name="李娜", address="朝阳区建国路 88 号 Tower B", contact_phone="1")
+
+    page = found(client, "王芳")
+    assert fang.reference in page and fangfang.reference in page and na.reference not in page
+    page = found(client, "王")  # one character: no pair to look up
+    assert fang.reference in page and fangfang.reference in page and na.reference not in page
+    assert found(client, "芳芳").count("inspect/") == 1
+    for text in ("建国路", "tower b", "TOWER", "0013900", fangfang.reference[-6:]):
+        page = found(client, text)
+        expected = fangfang if text[-1].isdigit() and text != "0013900" else na
+        if text == "0013900":
+            expected = fang
+        assert expected.reference in page, text
+        assert page.count("inspect/") == 1, text
+    # Text that spans two fields matches neither of them.
+    assert "inspect/" not in found(client, "芳 139")
+    assert "inspect/" not in found(client, "王芳 1")
+
+
+def many_submitted(count: int, **fields) -> list[Case]:
+    version = kind_versions_current()["new_connection"]
+    return Case.objects.bulk_create(
+        Case(
+            reference=f"A20260601{n:06d}",
+            kind_version=version,
+            category="new_connection",
+            customer_class="residential",
+            **({"status": CaseStatus.SUBMITTED, "contact_name": "张伟"} | fields),
+        )
+        for n in range(count)
+    )
+
+
+def test_the_queue_counts_its_cases_only_so_far_past_the_page(
+    client, service_staff, monkeypatch, django_assert_max_num_queries
+):
+    """Beyond QUEUE_COUNT_PAGES pages past the one shown, the queue says "more than" instead of
+    counting every case; the pages past it are still reached, and counted from there."""
+    from applications import admin_views
+
+    with django_assert_max_num_queries(40) as few:
+        client.get(QUEUE)
+    monkeypatch.setattr(admin_views, "QUEUE_COUNT_PAGES", 1)
+    cases = many_submitted(60)
+
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        first = client.get(QUEUE).content.decode()
+    assert first.count("inspect/") == 50
+    assert "There are more than 50 matches" in first
+    assert "Page 1 of more than 1" in first
+    assert "ore than 50 applications" in first  # capitalised
+    assert "?p=2" in first
+
+    second = client.get(QUEUE, {"p": 2}).content.decode()
+    assert second.count("inspect/") == 10
+    assert "Page 2 of 2" in second and "more than" not in second
+    shown = {c.reference for c in cases if c.reference in first + second}
+    assert len(shown) == 60
+
+    searched = client.get(QUEUE, {"q": "张伟"}).content.decode()
+    assert "There are more than 50 matches" in searched
+    monkeypatch.setattr(admin_views, "QUEUE_COUNT_PAGES", 20)
+    assert "There are 60 matches" in client.get(QUEUE, {"q": "张伟"}).content.decode()
+
+
+def plan_of(client, query: dict, table: str = "applications_case") -> str:
+    """The plan of the statement that reads the page's cases, as the database would run it on
+    a large table (PostgreSQL: with sequential scans and sorts priced out, since a test's few
+    rows make any plan cheap)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        client.get(QUEUE, query)
+    (sql,) = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith(f'SELECT "{table}"."id"') and "LIMIT" in q["sql"]
+    ]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_sort = off")
+            cursor.execute(f"EXPLAIN {sql}")
+        else:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
+        return "\n".join(" ".join(str(v) for v in row) for row in cursor.fetchall())
+
+
+@pytest.mark.parametrize("query", [{}, {"state": "overdue"}], ids=["open", "overdue"])
+def test_the_first_page_is_read_off_the_open_cases_index_not_sorted(client, service_staff, query):
+    many_submitted(3, status=CaseStatus.IN_PROGRESS, due_at=beijing(2026, 6, 1, 10, 0))
+    plan = plan_of(client, query)
+    assert "case_queue_open" in plan
+    assert "TEMP B-TREE" not in plan and "Sort" not in plan
+
+
+def test_the_searched_fields_are_the_pairs_index_expression_on_postgresql(client, service_staff):
+    """The search's condition is the expression ``case_search_bigrams`` indexes, word for word
+    (else PostgreSQL reads every case): with only the index's own scan left to it, the planner
+    takes it. The queue's search results are checked above."""
+    from django.db import connection
+
+    from applications.admin_views import SEARCH_BIGRAMS
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite reads every case (no index of pairs)")
+    many_submitted(3)
+    with connection.cursor() as cursor:
+        for scan in ("seqscan", "indexscan", "indexonlyscan"):
+            cursor.execute(f"SET LOCAL enable_{scan} = off")
+        # Our own constant expression; the text is a parameter.
+        where = f"{SEARCH_BIGRAMS} @> applications_bigrams(%s)"
+        cursor.execute(f"EXPLAIN SELECT id FROM applications_case WHERE {where}", ["张伟"])  # noqa: S608
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Bitmap Index Scan on case_search_bigrams" in plan
