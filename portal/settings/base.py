@@ -54,6 +54,9 @@ MIDDLEWARE = [
     # Sets no header by itself (no SECURE_CSP: the Wagtail admin has inline scripts); the pay
     # pages set their own policy with csp_override (payments/views/pay.py).
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # The payment provider's webhook (WEBHOOK_PATHS) goes from here straight to its view: it
+    # needs nothing below (no session, user, locale, page cache or CSRF). Everything above applies.
+    "portal.middleware.WebhookShortPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -69,6 +72,10 @@ MIDDLEWARE = [
     "portal.middleware.UserSessionActivityMiddleware",
     "portal.middleware.StaffMFARequiredMiddleware",
 ]
+
+# Paths served past the session, user, locale and page-cache middleware
+# (portal.middleware.WebhookShortPathMiddleware): the webhook endpoint of payments/urls/pay.py.
+WEBHOOK_PATHS = ["/pay/webhooks/stripe/"]
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
