@@ -19,7 +19,6 @@ same for a repeat of an event already handled. Tasks go to the database queue as
 """
 
 import argparse
-import io
 import json
 import os
 import shutil
