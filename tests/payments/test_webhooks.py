@@ -248,6 +248,58 @@ def test_a_payment_and_its_repeat_take_a_bounded_number_of_statements(
 
 
 @pytest.mark.django_db
+def test_the_notice_and_the_tasks_go_with_the_payment_when_it_rolls_back(settings):
+    # Written in the payment's transaction (database queue): a payment rolled back after it
+    # was applied (the webhook's own outcome failing to save, say) leaves no notice and no task.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    _bill, attempt = bill_attempt()
+    state = gateways.IntentState(
+        id=attempt.intent_id,
+        status=gateways.SUCCEEDED,
+        amount=yuan_to_fen(attempt.amount),
+        currency=attempt.currency,
+        attempt_uuid=str(attempt.uuid),
+    )
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        fulfilment.intent_apply(state=state, source="test")
+        assert Notification.objects.filter(user=attempt.created_by).exists()
+        assert DBTaskResult.objects.count() == 2
+        raise RuntimeError("after the payment, before the commit")
+
+    attempt.refresh_from_db()
+    assert attempt.status == AttemptStatus.PENDING
+    assert not Notification.objects.exists()
+    assert not DBTaskResult.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_payment_e_mail_leaves_only_after_the_commit_with_the_receipt(
+    mailoutbox, django_capture_on_commit_callbacks
+):
+    # The in-process task backend (the embedded default) runs a task as it is enqueued: the
+    # sending is therefore enqueued on commit, and nothing is sent while the payment is open.
+    _bill, attempt = bill_attempt()
+
+    with django_capture_on_commit_callbacks() as after_commit:
+        assert deliver(stripe_event("payment_intent.succeeded", attempt)).status_code == 200
+        assert mailoutbox == []
+        assert Notification.objects.get(user=attempt.created_by).status == (
+            NotificationStatus.QUEUED
+        )
+    assert len(after_commit) == 2  # the e-mail and the receipt's render
+    for callback in after_commit:
+        callback()
+
+    [message] = mailoutbox
+    assert message.to == [attempt.created_by.email]
+    assert [name for name, _data, _type in message.attachments] == [
+        attempt.receipts.get().number + ".pdf"
+    ]
+    assert Notification.objects.get(user=attempt.created_by).status == NotificationStatus.SENT
+
+
+@pytest.mark.django_db
 def test_a_declined_payment_fails_the_attempt_and_posts_nothing():
     _bill, attempt = bill_attempt()
 
