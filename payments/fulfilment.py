@@ -12,6 +12,7 @@ payment's amount, currency and attempt UUID are compared with the attempt before
 credited; a mismatch is flagged for staff and never credited.
 """
 
+import logging
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -41,6 +42,8 @@ from .receipts import receipt_issue
 from .reminders import payment_received_notify
 from .selectors import overdue_condition
 from .workflow import ATTEMPT
+
+logger = logging.getLogger("powerhall.payments")
 
 
 @dataclass(frozen=True)
@@ -186,10 +189,11 @@ def _fulfil(attempt: PaymentAttempt, state: IntentState, *, source: str) -> None
     }
     for name, value in changes.items():
         setattr(attempt, name, value)  # what the receipt and the message print
+    message = payment_message(attempt, items=items, bills=bills)
+    _payer_notify(attempt, message)
     # The receipt's number is taken here, in this transaction (so a rollback gives it back),
     # after the bills' locks and before the audit chain head; it renders after the commit.
     receipt = receipt_issue(attempt=attempt, items=items, bills=bills)
-    message = payment_message(attempt, items=items, bills=bills)
     event = transition(
         attempt,
         ATTEMPT,
@@ -217,11 +221,22 @@ def _fulfil(attempt: PaymentAttempt, state: IntentState, *, source: str) -> None
             ),
         ]
     )
-    # The payer hears of it (with the receipt) once the money is on the books for good; robust:
-    # a failure to record the message is logged and never fails the payment's caller.
-    transaction.on_commit(
-        lambda: payment_received_notify(attempt=attempt, message=message), robust=True
-    )
+
+
+def _payer_notify(attempt: PaymentAttempt, message: dict) -> None:
+    """Record the payer's "payment received" notice (with the receipt) in the payment's
+    transaction: it is sent by a task that runs only after the commit (the database queue's row
+    is written in this transaction, any other queue is handed the task on commit), so no
+    message leaves before the money is on the books for good, and a rollback takes the notice
+    with it. Exactly once: the payment is fulfilled once (its attempt is locked), and the
+    notice's idempotency key is unique. Robust: a failure to record it rolls back its own
+    savepoint, is logged, and never fails the payment. Before the receipt number and the audit
+    chain head are locked, so the payments that wait for those do not wait for this too."""
+    try:
+        with transaction.atomic():
+            payment_received_notify(attempt=attempt, message=message)
+    except Exception:
+        logger.exception("payment %s: the payer's notice was not recorded", attempt.reference)
 
 
 def _accounts_in_arrears(accounts: dict, *, today) -> set[int]:

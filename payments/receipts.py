@@ -39,12 +39,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.conf import settings
-from django.db import connections, router, transaction
+from django.db import connections, router
 from django.http import Http404
 from django.urls import reverse
 from django.utils import translation
 
 from portal.core import clock, money, ratelimit
+from portal.core.background import enqueue_after_commit
 from portal.core.errors import RateLimited
 from portal.mfa import user_has_mfa
 from portal.models import Scope, User
@@ -302,9 +303,11 @@ def refund_note_issue(*, refund: Refund, attempt: PaymentAttempt, reversals) -> 
 
 
 def _render_after_commit(receipt: Receipt) -> None:
-    # robust: a failure to enqueue (or, with the in-process backend, to render) is logged and
-    # must not fail the payment's caller: the download renders a receipt the task did not.
-    transaction.on_commit(lambda: receipt_render.enqueue(receipt_id=receipt.pk), robust=True)
+    # With the database queue, the task's row is written in the payment's transaction; else
+    # enqueued on commit, robustly: a failure to enqueue (or, with the in-process backend, to
+    # render) is logged and must not fail the payment's caller: the download renders a receipt
+    # the task did not.
+    enqueue_after_commit(receipt_render, receipt_id=receipt.pk)
 
 
 # --- Reading --------------------------------------------------------------------------------------

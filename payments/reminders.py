@@ -306,10 +306,10 @@ def _refunded_bills(bills: list[dict]) -> list[dict]:
 
 def payment_received_notify(*, attempt: PaymentAttempt, message: dict) -> None:
     """Tell the person who paid that the money arrived, with the receipt. ``message``: the
-    payment as the billing system receives it (``fulfilment.payment_message``)."""
-    notify(
+    payment as the billing system receives it (``fulfilment.payment_message``). Called in the
+    payment's transaction: the notice is recorded with it and sent after it commits."""
+    notice = Notice(
         user=attempt.created_by,
-        kind=NotificationKind.PAYMENT_RECEIVED,
         key=str(attempt.uuid),
         context={
             "name": attempt.created_by.get_short_name(),
@@ -319,9 +319,12 @@ def payment_received_notify(*, attempt: PaymentAttempt, message: dict) -> None:
             "organisation": attempt.organisation.name if attempt.organisation_id else "",
             "bills": _paid_bills(message["bills"]),
             "url": _url("pay:done", attempt=attempt.uuid),
+            # Made when the e-mail is sent (receipt_attachment), after the receipt's render.
+            "attachments": [{"type": "receipt", "payment": str(attempt.uuid)}],
         },
-        attachments=[{"type": "receipt", "payment": str(attempt.uuid)}],
     )
+    # notify_many rather than notify: the rows are not read back.
+    notify_many(kind=NotificationKind.PAYMENT_RECEIVED, notices=[notice])
 
 
 def refund_notify(*, refund: Refund, attempt: PaymentAttempt, message: dict) -> None:

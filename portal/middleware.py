@@ -6,7 +6,9 @@ from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.shortcuts import redirect
+from django.urls import resolve
 from django.utils.translation import gettext as _
 
 from .core import clock, request_context
@@ -46,6 +48,41 @@ class RequestContextMiddleware:
             request_context.deactivate(token)
         response["X-Request-ID"] = request.request_id
         return response
+
+
+class WebhookShortPathMiddleware:
+    """Send requests for ``WEBHOOK_PATHS`` (the payment provider's webhook endpoint,
+    /pay/webhooks/stripe/) straight to their view, past the rest of MIDDLEWARE.
+
+    A provider's delivery has no cookie, no user and no language, and is answered in plain
+    text: sessions, locale, the page cache, CSRF (the view is exempt), authentication,
+    messages, allauth and session activity have nothing to do for it, and each costs a little
+    on every delivery. What sits before this middleware in MIDDLEWARE still applies (the request
+    id and its log context, the security headers, CSP); X-Frame-Options, set by a middleware
+    further down for every other answer, is set here too. Every other path goes on through the
+    whole list, unchanged.
+
+    The paths are exact (no prefixes: anything else under /pay/ is a person's page). The views
+    served here must not rely on ``request.user``, ``request.session`` or the active language,
+    nor on ``ATOMIC_REQUESTS`` (off; the webhook view is ``non_atomic_requests`` anyway). An
+    exception in the view becomes the usual error answer (Django's handler around each
+    middleware).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.paths = frozenset(settings.WEBHOOK_PATHS)
+        self.short = XFrameOptionsMiddleware(self._view)
+
+    def __call__(self, request):
+        if request.path_info in self.paths:
+            return self.short(request)
+        return self.get_response(request)
+
+    @staticmethod
+    def _view(request):
+        match = request.resolver_match = resolve(request.path_info)
+        return match.func(request, *match.args, **match.kwargs)
 
 
 class UserSessionActivityMiddleware:

@@ -34,12 +34,14 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.constants import OnConflict
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 from .core import clock
 from .core.audit import audit_record
+from .core.background import enqueue_after_commit
 from .core.errors import InvalidInput
 from .models import (
     Channel,
@@ -175,7 +177,12 @@ def notify_many(*, kind: str, notices: Iterable[Notice]) -> list[int]:
     """Record ``notices`` of ``kind`` on every channel each person wants and can receive, and
     send them after commit with one task. Returns the ids of the notifications recorded now (a
     notice whose key was recorded before is left alone). A handful of queries whatever the
-    number of notices: the preferences, the keys already recorded, the insert, the new ids."""
+    number of notices: the preferences, for a batch the keys already recorded, the inserts.
+
+    In the caller's transaction, if there is one (a payment records its "payment received"
+    notice with the money): the rows and the task that sends them are written in it
+    (``enqueue_after_commit``), so nothing is sent before it commits, and nothing at all if it
+    rolls back."""
     notices = list(notices)
     if not notices:
         return []
@@ -191,11 +198,15 @@ def notify_many(*, kind: str, notices: Iterable[Notice]) -> list[int]:
                 wanted[key] = (notice, channel, recipient)
     if not wanted:
         return []
-    seen = set(
-        Notification.objects.filter(idempotency_key__in=list(wanted)).values_list(
-            "idempotency_key", flat=True
+    # A batch (a reminder run, most of whose notices were recorded on an earlier day) skips
+    # the keys recorded before without rendering them; one notice leaves that to the insert.
+    seen = set()
+    if len(notices) > 1:
+        seen = set(
+            Notification.objects.filter(idempotency_key__in=list(wanted)).values_list(
+                "idempotency_key", flat=True
+            )
         )
-    )
     by_language = defaultdict(list)
     for key, (notice, channel, recipient) in wanted.items():
         if key not in seen:
@@ -224,23 +235,36 @@ def notify_many(*, kind: str, notices: Iterable[Notice]) -> list[int]:
                 )
     if not rows:
         return []
-    with transaction.atomic():
-        # A concurrent run may have recorded some of the same keys since we looked: those rows
-        # are skipped here, and whichever run inserted them sends them.
-        Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
-        ids = list(
-            Notification.objects.filter(
-                idempotency_key__in=[row.idempotency_key for row in rows],
-                status=NotificationStatus.QUEUED,
-                attempts=0,
-            )
-            .order_by("pk")
-            .values_list("pk", flat=True)
+    with transaction.atomic(savepoint=False):
+        ids = sorted(_insert_new(rows))
+        # Sent after commit; with the database queue the task's row is written in this
+        # transaction. robust: the caller's change stands if a queue elsewhere is unreachable;
+        # the rows stay queued and ``notifications_requeue`` sends them later.
+        if len(ids) == 1:
+            enqueue_after_commit(notification_deliver, notification=ids[0])
+        elif ids:
+            enqueue_after_commit(notifications_deliver, notifications=ids)
+    return ids
+
+
+def _insert_new(rows: list[Notification], *, batch_size: int = 500) -> list[int]:
+    """Insert ``rows``, skipping those whose idempotency key is recorded already (by an earlier
+    run, or a concurrent one since we looked: whichever inserted a row sends it), and return
+    the ids of the rows inserted now. ``INSERT … ON CONFLICT DO NOTHING RETURNING id``, one a
+    batch (PostgreSQL, and SQLite from 3.35)."""
+    meta = Notification._meta
+    fields = [field for field in meta.local_concrete_fields if not field.primary_key]
+    ids = []
+    for start in range(0, len(rows), batch_size):
+        # QuerySet._insert is what bulk_create uses; bulk_create(ignore_conflicts=True) does
+        # not say which rows went in (payments/webhooks.py stores events the same way).
+        inserted = Notification.objects._insert(
+            rows[start : start + batch_size],
+            fields=fields,
+            returning_fields=[meta.pk],
+            on_conflict=OnConflict.IGNORE,
         )
-        if ids:
-            # robust: the caller's change stands if the queue is unreachable; the rows stay
-            # queued and ``notifications_requeue`` sends them later.
-            transaction.on_commit(lambda: notifications_enqueue(ids=ids), robust=True)
+        ids.extend(pk for (pk,) in inserted)
     return ids
 
 
@@ -260,14 +284,6 @@ def notify(
         context = {**context, "attachments": list(attachments)}
     ids = notify_many(kind=kind, notices=[Notice(user=user, key=key, context=context)])
     return list(Notification.objects.filter(pk__in=ids).order_by("pk")) if ids else []
-
-
-def notifications_enqueue(*, ids: list[int]) -> None:
-    """Hand recorded notifications to the task queue: one task for one, one task for a batch."""
-    if len(ids) == 1:
-        notification_deliver.enqueue(notification=ids[0])
-    elif ids:
-        notifications_deliver.enqueue(notifications=ids)
 
 
 def notifications_requeue(*, older_than: timedelta = timedelta(minutes=30)) -> int:

@@ -55,6 +55,9 @@ MIDDLEWARE = [
     # SECURE_CSP on every response; views with csp_override and the back offices set their own.
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "portal.middleware.BackOfficeContentSecurityPolicyMiddleware",
+    # The payment provider's webhook (WEBHOOK_PATHS) goes from here straight to its view: it
+    # needs nothing below (no session, user, locale, page cache or CSRF). Everything above applies.
+    "portal.middleware.WebhookShortPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -70,6 +73,10 @@ MIDDLEWARE = [
     "portal.middleware.UserSessionActivityMiddleware",
     "portal.middleware.StaffMFARequiredMiddleware",
 ]
+
+# Paths served past the session, user, locale and page-cache middleware
+# (portal.middleware.WebhookShortPathMiddleware): the webhook endpoint of payments/urls/pay.py.
+WEBHOOK_PATHS = ["/pay/webhooks/stripe/"]
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"

@@ -23,6 +23,7 @@ import time_machine
 from django.conf import settings
 from django.db import connection, transaction
 from django.test import Client
+from django_tasks_db.models import DBTaskResult
 
 from payments import checkout, fulfilment, gateways
 from payments.gateways import stripe_api
@@ -40,7 +41,7 @@ from payments.models import (
 from payments.reconcile import reconcile_payments
 from payments.webhooks import TOLERANCE_SECONDS, webhook_handle
 from portal.core.money import yuan_to_fen
-from portal.models import AuditEvent, Notification, NotificationStatus
+from portal.models import AuditEvent, Notification, NotificationKind, NotificationStatus
 from tests.factories import BillFactory, BindingFactory, UserFactory
 from tests.payments.test_ledger import assert_ledger_balances
 
@@ -208,26 +209,94 @@ def test_the_same_event_ten_times_credits_the_payment_once(audit_actions):
 
 @pytest.mark.django_db
 def test_a_payment_and_its_repeat_take_a_bounded_number_of_statements(
-    django_assert_max_num_queries,
+    settings, django_assert_max_num_queries, django_capture_on_commit_callbacks
 ):
-    # Issue #15: stored and handled in one transaction, 21 statements on PostgreSQL and 22 on
-    # SQLite for this payment of an overdue bill (32 on both before); what runs on commit (the
-    # receipt render and the e-mail queued) is not counted here, as the test never commits.
+    # Issue #15: everything a delivery costs, what runs on commit included, with the database
+    # task queue as in production: the payment, its receipt's render task, the payer's notice
+    # and its sending task, all in the payment's transaction (34 statements on PostgreSQL and
+    # 35 on SQLite for this payment of an overdue bill before, 9 of them after the commit).
     # The year's first receipt creates its series' row, and the first audit record may rebuild
     # the chain head's: one payment first, so the measured one is like every later one.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
     _bill, first = bill_attempt()
     assert deliver(stripe_event("payment_intent.succeeded", first)).status_code == 200
     bill, attempt = bill_attempt()
     body = stripe_event("payment_intent.succeeded", attempt)
 
-    with django_assert_max_num_queries(22):
+    with (
+        django_assert_max_num_queries(29),
+        django_capture_on_commit_callbacks(execute=True) as after_commit,
+    ):
         assert deliver(body).status_code == 200
+    assert after_commit == []  # nothing left for after the commit: the tasks are queued in it
     with django_assert_max_num_queries(4):
         assert deliver(body).status_code == 200
 
     attempt.refresh_from_db()
     assert attempt.status == AttemptStatus.SUCCEEDED
     assert [line.amount for line in cash_lines().filter(bill=bill)] == [attempt.amount]
+    assert Notification.objects.filter(
+        kind=NotificationKind.PAYMENT_RECEIVED, user=attempt.created_by
+    ).exists()
+    # Two payments: each one render and one notice queued, none run before its commit.
+    assert sorted(DBTaskResult.objects.ready().values_list("task_path", flat=True)) == [
+        "payments.tasks.receipt_render",
+        "payments.tasks.receipt_render",
+        "portal.tasks.notification_deliver",
+        "portal.tasks.notification_deliver",
+    ]
+
+
+@pytest.mark.django_db
+def test_the_notice_and_the_tasks_go_with_the_payment_when_it_rolls_back(settings):
+    # Written in the payment's transaction (database queue): a payment rolled back after it
+    # was applied (the webhook's own outcome failing to save, say) leaves no notice and no task.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    _bill, attempt = bill_attempt()
+    state = gateways.IntentState(
+        id=attempt.intent_id,
+        status=gateways.SUCCEEDED,
+        amount=yuan_to_fen(attempt.amount),
+        currency=attempt.currency,
+        attempt_uuid=str(attempt.uuid),
+    )
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        fulfilment.intent_apply(state=state, source="test")
+        assert Notification.objects.filter(user=attempt.created_by).exists()
+        assert DBTaskResult.objects.count() == 2
+        raise RuntimeError("after the payment, before the commit")
+
+    attempt.refresh_from_db()
+    assert attempt.status == AttemptStatus.PENDING
+    assert not Notification.objects.exists()
+    assert not DBTaskResult.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_payment_e_mail_leaves_only_after_the_commit_with_the_receipt(
+    mailoutbox, django_capture_on_commit_callbacks
+):
+    # The in-process task backend (the embedded default) runs a task as it is enqueued: the
+    # sending is therefore enqueued on commit, and nothing is sent while the payment is open.
+    _bill, attempt = bill_attempt()
+
+    with django_capture_on_commit_callbacks() as after_commit:
+        assert deliver(stripe_event("payment_intent.succeeded", attempt)).status_code == 200
+        assert mailoutbox == []
+        assert Notification.objects.get(user=attempt.created_by).status == (
+            NotificationStatus.QUEUED
+        )
+    assert len(after_commit) == 2  # the e-mail and the receipt's render
+    for callback in after_commit:
+        callback()
+
+    [message] = mailoutbox
+    assert message.to == [attempt.created_by.email]
+    assert [name for name, _data, _type in message.attachments] == [
+        attempt.receipts.get().number + ".pdf"
+    ]
+    assert Notification.objects.get(user=attempt.created_by).status == NotificationStatus.SENT
 
 
 @pytest.mark.django_db
