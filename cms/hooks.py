@@ -23,7 +23,7 @@ from .demo import seed_cms
 from .models import NoticePage, ServiceSettings
 
 # Each dashboard card's current and upcoming outages.
-selectors.account_card_providers.register(reach.outages_on_cards)
+selectors.account_card_live_providers.register(reach.outages_on_cards)
 
 # The outage management system's planned outages, as draft notices (POST /outages).
 integration_api.api.add_router("", api.router)

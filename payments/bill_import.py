@@ -57,6 +57,7 @@ from portal.core.interchange import (
     text_value,
 )
 from portal.core.money import FEN, ZERO
+from portal.fragments import accounts_changed
 from portal.models import IntegrationClient, ServiceAccount
 
 from .bills import bill_issue_postings
@@ -698,7 +699,10 @@ def _create_staged(rows: list[_Row], run: _BillRunState) -> list[int]:
             f"bill_issued: {line_count} lines summing to {line_sum} for {entry_count} entries"
         )
     ids = [ids_by_line[row.line] for row in rows]
-    bills_refresh(bill_ids=[pk for pk, row in zip(ids, rows, strict=True) if not row.amount])
+    bills_refresh(
+        bill_ids=[pk for pk, row in zip(ids, rows, strict=True) if not row.amount],
+        versions=False,
+    )
     return ids
 
 
@@ -852,7 +856,7 @@ def _create(rows: list[_Row], run: _BillRunState) -> list[int]:
         ],
         returning=False,
     )
-    bills_refresh(bill_ids=free)
+    bills_refresh(bill_ids=free, versions=False)
     return ids
 
 
@@ -1005,7 +1009,7 @@ def _revise(pairs: list[tuple[_Row, int]], run: _BillRunState, report: BillImpor
     # The row is the bill's whole state: its lines are what this row says, or none.
     BillLine.objects.filter(bill_id__in=[values[-1] for values in updated]).delete()
     _insert_rows(BillLine, _LINE_INSERT_COLUMNS, new_lines, returning=False)
-    bills_refresh(bill_ids=refresh)
+    bills_refresh(bill_ids=refresh, versions=False)
 
 
 def _credit_balances(account_ids: set[int]) -> dict[int, Decimal]:
@@ -1049,7 +1053,7 @@ def _credit_apply(
         report.credit_applied += 1
         report.credit_amount += used
     ledger_post_many(entries=entries)
-    bills_refresh(bill_ids=[lines[0].bill_id for _entry, lines in entries])
+    bills_refresh(bill_ids=[lines[0].bill_id for _entry, lines in entries], versions=False)
 
 
 def _write(judged: _Judged, run: _BillRunState, report: BillImportReport) -> None:
@@ -1069,6 +1073,13 @@ def _write(judged: _Judged, run: _BillRunState, report: BillImportReport) -> Non
         ],
     )
     _credit_apply(new, run, report)
+    # The cached bill tables and dashboard cards of these accounts are stale from this
+    # transaction's commit on: one UPDATE for the batch (portal/fragments.py).
+    accounts_changed(
+        account_ids={row.account_id for row in judged.new}
+        | {row.account_id for row, _pk in judged.revised}
+        | {row.account_id for row, _pk in judged.tariff_changed}
+    )
     # The people bound to the accounts hear of bills issued in the last few days (a backfill of
     # history mails nobody): no query unless some are, then a few for the batch and one task.
     bills_issued_notify(

@@ -28,6 +28,7 @@ from django.db.models import Sum
 
 from portal.core import clock
 from portal.core.money import FEN, ZERO
+from portal.fragments import accounts_changed
 from portal.models import User
 
 from .models import Bill, BillStatus, Book, EntryKind, LedgerEntry, LedgerLine
@@ -195,15 +196,28 @@ _DERIVED = [
 ]
 
 
-def bills_refresh(*, bill_ids: Iterable[int]) -> None:
-    """Recompute the stored, derived columns of these bills from their ledger lines.
+def bills_refresh(*, bill_ids: Iterable[int], versions: bool = True) -> None:
+    """Recompute the stored, derived columns of these bills from their ledger lines, and raise
+    their accounts' ``bills_version`` (the key of the cached bill tables and dashboard cards).
 
     ``status``: cancelled once a cancellation is posted; paid when neither the amount nor a
     charged penalty is outstanding; partly paid when something was paid; otherwise open.
+
+    Every ledger entry about a bill (payment, penalty, refund, use of credit, revision,
+    cancellation) is followed by this in the same transaction, which is why the versions are
+    raised here, once for all the bills. The bill import raises them itself, once a batch
+    (``versions=False``).
     """
     ids = list(bill_ids)
     if not ids:
         return
+    if versions:
+        for start in range(0, len(ids), 1000):
+            accounts_changed(
+                account_ids=Bill.objects.filter(pk__in=ids[start : start + 1000]).values(
+                    "account_id"
+                )
+            )
     totals = {}
     for start in range(0, len(ids), 1000):
         totals.update(_ledger_totals(ids[start : start + 1000]))

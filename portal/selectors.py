@@ -51,7 +51,14 @@ def binding_get_for(*, user: User, uuid: UUID | str) -> Binding:
 # --- Extension points (portal.core.registry; docs/architecture.md) ------------------------------
 account_card_providers = Registry("account cards")
 """``provider(*, bindings: list[Binding]) -> dict[account_id, dict[field, value]]``: fields of
-``AccountCard`` an app above fills in for each account (payments: the bills and what is owed)."""
+``AccountCard`` an app above fills in for each account (payments: the bills and what is owed).
+What they give may depend only on the bindings, their accounts (with ``bills_version``), the
+language and today: the dashboard caches the cards with that key (portal/fragments.py)."""
+
+account_card_live_providers = Registry("account cards, live")
+"""The same, for fields that depend on anything else (cms: the outages, which depend on the
+notices and the time of day): asked on every request, never cached. The dashboard shows their
+``outages``."""
 
 org_account_row_annotations = Registry("organisation account rows")
 """``provider(*, today: date) -> dict[name, expression]``: annotations on the rows of an
@@ -87,16 +94,33 @@ class AccountCard:
         return self.binding.account
 
 
-def account_cards_for(*, user: User) -> list[AccountCard]:
-    """The person's accounts with what the apps above know of each: a flat number of queries
-    however many accounts, as long as each provider keeps to one."""
-    bindings = list(binding_list_for(user=user))
+def account_cards_for(
+    *, user: User, bindings: list[Binding] | None = None, live: bool = True
+) -> list[AccountCard]:
+    """The person's accounts (``bindings``, if already read: ``binding_list_for``) with what the
+    apps above know of each: a flat number of queries however many accounts, as long as each
+    provider keeps to one. ``live=False`` leaves out the live providers' fields."""
+    if bindings is None:
+        bindings = list(binding_list_for(user=user))
     cards = {binding.account_id: AccountCard(binding=binding) for binding in bindings}
-    for provider in account_card_providers:
-        for account_id, fields in provider(bindings=bindings).items():
-            for name, value in fields.items():
-                setattr(cards[account_id], name, value)
+    registries = [account_card_providers]
+    if live:
+        registries.append(account_card_live_providers)
+    for registry in registries:
+        for provider in registry:
+            for account_id, fields in provider(bindings=bindings).items():
+                for name, value in fields.items():
+                    setattr(cards[account_id], name, value)
     return list(cards.values())
+
+
+def account_card_live_fields(*, bindings: list[Binding]) -> dict[int, dict]:
+    """account id → the live providers' fields for the cards of ``bindings``."""
+    fields: dict[int, dict] = {}
+    for provider in account_card_live_providers:
+        for account_id, values in provider(bindings=bindings).items():
+            fields.setdefault(account_id, {}).update(values)
+    return fields
 
 
 # --- Organisations -------------------------------------------------------------------------------

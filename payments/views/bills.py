@@ -15,9 +15,13 @@ from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.http import FileResponse, QueryDict
 from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_safe
 
+from portal import fragments
 from portal import selectors as portal_selectors
 from portal.core import clock
 from portal.csv_export import csv_download
@@ -29,6 +33,10 @@ from ..models import BillStatus
 from ..usage_chart import tier_gauge, usage_chart
 
 PAGE_SIZE = 25
+NO_BILLS_YET = gettext_noop(
+    "No bills yet. Bills appear here once the billing system has issued them, usually early each"
+    " month."
+)
 
 
 def _params(form: BillFilterForm) -> QueryDict:
@@ -45,10 +53,10 @@ def _params(form: BillFilterForm) -> QueryDict:
     return params
 
 
-def _bill_page(request, bills, form: BillFilterForm) -> dict:
+def _bill_page(request, bills, form: BillFilterForm, *, today: date | None = None) -> dict:
     """One page of ``bills`` with what each row owes today (two queries for the whole page)."""
     page = Paginator(bills, PAGE_SIZE).get_page(request.GET.get("page"))
-    today = clock.today()
+    today = today or clock.today()
     owed = selectors.owed_today(bills=page.object_list, as_of=today)
     for bill in page.object_list:
         bill.owed = owed.get(bill.pk)
@@ -63,6 +71,50 @@ def _bill_page(request, bills, form: BillFilterForm) -> dict:
     }
 
 
+def _page_asked(request) -> str:
+    """The page number as asked, for a fragment's key (the paginator decides what it means)."""
+    number = request.GET.get("page", "")
+    return number if number.isdigit() and len(number) <= 9 else "?" if number else ""
+
+
+def _results(request, *, bindings, bills, form, show_account, action, empty) -> str:
+    """The rendered results of a person's bill list (count, table, pagination), from the
+    per-person fragment cache (portal/fragments.py): the key holds the bindings with their
+    accounts' ``bills_version``, the filters and the page asked for, the language and today,
+    so a payment, a new bill, a binding change or a new day makes a new one."""
+    today = clock.today()
+    key = fragments.fragment_key(
+        "bill-results",
+        user_id=request.user.pk,
+        parts=(
+            fragments.binding_parts(bindings),
+            show_account,
+            _params(form).urlencode(),
+            _page_asked(request),
+        ),
+    )
+
+    def render_results() -> str:
+        context = _bill_page(request, bills, form, today=today)
+        labels = {b.account_id: b for b in bindings}
+        for bill in context["page"].object_list:
+            bill.binding = labels.get(bill.account_id)
+        return render_to_string(
+            "payments/includes/bill_results.html",
+            {
+                "page": context["page"],
+                "page_range": context["page_range"],
+                "params": context["params"],
+                "show_account": show_account,
+                "is_filtered": form.is_filtered,
+                "action": action,
+                "empty": empty,
+            },
+        )
+
+    return fragments.fragment(key, render_results)
+
+
 @login_required
 @require_safe
 def my_bills(request):
@@ -71,12 +123,26 @@ def my_bills(request):
     accounts = [(str(b.uuid), b.label or b.account.number) for b in bindings]
     form = BillFilterForm(request.GET, accounts=accounts)
     bills = selectors.bill_list_for(user=request.user, query=form.query())
-    context = _bill_page(request, bills, form)
-    labels = {b.account_id: b for b in bindings}
-    for bill in context["page"].object_list:
-        bill.binding = labels.get(bill.account_id)
-    context.update({"bindings": bindings, "binding": None})
-    return render(request, "payments/bill_list.html", context)
+    results = _results(
+        request,
+        bindings=bindings,
+        bills=bills,
+        form=form,
+        show_account=bool(bindings),
+        action=reverse("me:bills"),
+        empty=_(NO_BILLS_YET),
+    )
+    return render(
+        request,
+        "payments/bill_list.html",
+        {
+            "form": form,
+            "is_filtered": form.is_filtered,
+            "results": results,
+            "bindings": bindings,
+            "binding": None,
+        },
+    )
 
 
 @login_required
@@ -87,11 +153,20 @@ def account_bills(request, binding):
     form = BillFilterForm(request.GET)
     query = replace(form.query(), binding=binding.uuid)
     bills = selectors.bill_list_for(user=request.user, query=query)
-    context = _bill_page(request, bills, form)
-    for bill in context["page"].object_list:
-        bill.binding = binding
-    context.update({"binding": binding})
-    return render(request, "payments/bill_list.html", context)
+    results = _results(
+        request,
+        bindings=[binding],
+        bills=bills,
+        form=form,
+        show_account=False,
+        action=reverse("me:account_bills", kwargs={"binding": binding.uuid}),
+        empty=_(NO_BILLS_YET),
+    )
+    return render(
+        request,
+        "payments/bill_list.html",
+        {"form": form, "is_filtered": form.is_filtered, "results": results, "binding": binding},
+    )
 
 
 @login_required

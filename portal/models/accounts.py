@@ -53,6 +53,10 @@ class ServiceAccount(models.Model):
     email = models.EmailField(_("e-mail on file"), blank=True)
     created_at = models.DateTimeField(_("first imported"), auto_now_add=True)
     updated_at = models.DateTimeField(_("last changed"), auto_now=True)
+    bills_version = models.PositiveBigIntegerField(default=0, editable=False)
+    """Goes up by one, in the writer's transaction, whenever the account's bills or ledger
+    change (``portal.fragments.accounts_changed``): part of the key of every cached fragment
+    that shows them (docs/bills.md, "Cached fragments")."""
 
     class Meta:
         verbose_name = _("electricity account")

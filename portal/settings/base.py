@@ -297,6 +297,10 @@ AUDIT_PREVIOUS_KEYS = env_list("AUDIT_PREVIOUS_KEYS")
 COMMITMENT_RULE_SET = env_str("COMMITMENT_RULE_SET", "sgcc-2023")
 
 # --- CMS (cms/) -------------------------------------------------------------------------------
+# Per-person fragments of signed-in pages (portal/fragments.py, docs/performance.md): how long
+# a rendered bill table or set of dashboard cards may be reused at most (0 turns them off). Their
+# keys change with what they show, so this only bounds how long an unused entry takes up room.
+FRAGMENT_CACHE_SECONDS = env_int("FRAGMENT_CACHE_SECONDS", 3600)
 # The anonymous page cache (cms/page_cache.py, docs/cms.md "Speed"): how long an entry may live
 # at most (0 turns the cache off), and where the embedded default's processes share the cache's
 # generation (with Redis it is kept in Redis).

@@ -8,11 +8,13 @@ The same views serve /me/accounts/… and /org/<org>/accounts/…: under /org/ t
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import get_template, render_to_string
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from .. import binding as binding_services
-from .. import selectors
+from .. import fragments, selectors
 from ..core.errors import BindingRefused, NotAllowed, RateLimited
 from ..forms.binding import (
     BindByBillForm,
@@ -39,9 +41,36 @@ def _done_url(membership, binding):
 
 @login_required
 def dashboard(request):
-    cards = selectors.account_cards_for(user=request.user)
+    """The person's account cards: what depends on their bills comes from the per-person
+    fragment cache (portal/fragments.py), the outages are added afresh."""
+    user = request.user
+    bindings = list(selectors.binding_list_for(user=user))
+    cards = ""
+    if bindings:
+        key = fragments.fragment_key(
+            "account-cards", user_id=user.pk, parts=fragments.binding_parts(bindings)
+        )
+        cards = fragments.fragment(
+            key,
+            lambda: render_to_string(
+                "portal/includes/account_cards.html",
+                {"cards": selectors.account_cards_for(user=user, bindings=bindings, live=False)},
+            ),
+        )
+        live = selectors.account_card_live_fields(bindings=bindings)
+        outages = get_template("portal/includes/card_outages.html")
+        for binding in bindings:
+            shown = live.get(binding.account_id, {}).get("outages", [])
+            cards = cards.replace(
+                f"<!--live:outages:{binding.account_id}-->", outages.render({"outages": shown})
+            )
+        cards = mark_safe(cards)  # noqa: S308 (our templates' HTML)
     memberships = selectors.membership_list_for_request(request=request)
-    return render(request, "portal/dashboard.html", {"cards": cards, "memberships": memberships})
+    return render(
+        request,
+        "portal/dashboard.html",
+        {"cards": cards, "bindings": bindings, "memberships": memberships},
+    )
 
 
 @login_required
