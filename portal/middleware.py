@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.shortcuts import redirect
 from django.urls import resolve
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from .core import clock, request_context
@@ -63,7 +64,8 @@ class WebhookShortPathMiddleware:
     whole list, unchanged.
 
     The paths are exact (no prefixes: anything else under /pay/ is a person's page). The views
-    served here must not rely on ``request.user``, ``request.session`` or the active language,
+    served here must not rely on ``request.user`` or ``request.session`` (the language is the
+    one the request asks for, as LocaleMiddleware would choose it),
     nor on ``ATOMIC_REQUESTS`` (off; the webhook view is ``non_atomic_requests`` anyway). An
     exception in the view becomes the usual error answer (Django's handler around each
     middleware).
@@ -76,7 +78,11 @@ class WebhookShortPathMiddleware:
 
     def __call__(self, request):
         if request.path_info in self.paths:
-            return self.short(request)
+            # LocaleMiddleware is skipped, but the thread keeps the language the last request it
+            # served left active: choose it from the request (the sender's Accept-Language, else
+            # LANGUAGE_CODE), so what is kept and answered does not depend on who came before.
+            with translation.override(translation.get_language_from_request(request)):
+                return self.short(request)
         return self.get_response(request)
 
     @staticmethod

@@ -8,10 +8,11 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from payments.models import AttemptStatus, WebhookEvent, WebhookStatus
 from tests.factories import UserFactory
-from tests.payments.test_webhooks import bill_attempt, cash_lines, deliver, stripe_event
+from tests.payments.test_webhooks import URL, bill_attempt, cash_lines, deliver, sign, stripe_event
 
 pytestmark = pytest.mark.django_db
 
@@ -85,3 +86,27 @@ def test_the_short_path_is_the_webhook_endpoint_alone():
 
     assert response.status_code == 404
     assert response["Content-Language"] == "en"
+
+
+def test_the_reason_kept_for_a_delivery_is_in_the_language_it_asks_for_not_the_last_requests():
+    """A worker's thread keeps the language its last request activated; the short path skips
+    LocaleMiddleware, so it must choose the delivery's own: Accept-Language, else the default."""
+    body = b'{"id": "evt_unreadable", "type": "payment_intent.succeeded", "data": []}'
+    translation.activate("en")  # as an English page served just before by the same thread
+    try:
+        default = Client().post(
+            URL, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=sign(body)
+        )
+    finally:
+        translation.deactivate()
+    english = Client().post(
+        URL,
+        body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=sign(body),
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    assert (default.status_code, english.status_code) == (200, 200)
+    assert "应为" in default.content.decode()  # the site's default language, Chinese
+    assert "must be" in english.content.decode()
