@@ -49,6 +49,7 @@ lint: setup
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/lint-imports --no-cache
+	@$(VENV)/bin/bandit -c pyproject.toml -r . -q
 
 format: setup
 	@$(VENV)/bin/ruff check --fix .

@@ -214,7 +214,7 @@ class CaseIndexView(generic.IndexView):
             # the GIN index of migration 0010 finds those cases, the icontains above keeps
             # exactly the ones it always kept.
             queryset = queryset.filter(
-                RawSQL(  # noqa: S611 (constant SQL; the text is a bound parameter)
+                RawSQL(  # noqa: S611 (constant SQL; the text is a bound parameter)  # nosec
                     f"{SEARCH_BIGRAMS} @> applications_bigrams(%s)",
                     [self.search_query],
                     output_field=BooleanField(),

@@ -579,7 +579,7 @@ def _stage_load(rows: list[_Row]) -> tuple[dict[str, int], dict[str, tuple]]:
                 FROM {_STAGE} s
                 LEFT JOIN {account} a ON a.number = s.account_number
                 LEFT JOIN {bill} b ON b.number = s.number
-                LEFT JOIN {account} ba ON ba.id = b.account_id"""  # noqa: S608
+                LEFT JOIN {account} ba ON ba.id = b.account_id"""  # noqa: S608  # nosec
         )
         for account_number, account_id, number, *values in cursor.fetchall():
             if account_id is not None:
@@ -674,7 +674,7 @@ def _create_staged(rows: list[_Row], run: _BillRunState) -> list[int]:
                 )
             SELECT line, bill_id, NULL, NULL FROM wanted
             UNION ALL
-            SELECT NULL, NULL, count(*), coalesce(sum(amount), 0) FROM ledger_lines""",  # noqa: S608
+            SELECT NULL, NULL, count(*), coalesce(sum(amount), 0) FROM ledger_lines""",  # noqa: S608  # nosec
             {
                 "bill_sequence": bill_sequence,
                 "entry_sequence": entry_sequence,
@@ -940,7 +940,7 @@ def _update_rows(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
     fields = [model._meta.get_field(column) for column in columns]
     quote = connection.ops.quote_name
     # Table and column names from the model's metadata, never from the file.
-    sql = "UPDATE {} SET {} WHERE id = %s".format(  # noqa: S608
+    sql = "UPDATE {} SET {} WHERE id = %s".format(  # noqa: S608  # nosec
         quote(model._meta.db_table),
         ", ".join(f"{quote(field.column)} = %s" for field in fields),
     )

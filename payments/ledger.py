@@ -180,7 +180,7 @@ def _ledger_totals(ids: list[int]) -> dict[int, tuple]:
         JOIN {LedgerEntry._meta.db_table} e ON e.id = l.entry_id
         WHERE l.bill_id IN ({placeholders})
         GROUP BY l.bill_id
-    """  # noqa: S608 (only constants of ours are formatted in; the ids are parameters)
+    """  # noqa: S608 (only constants of ours are formatted in; the ids are parameters)  # nosec
     with connection.cursor() as cursor:
         cursor.execute(sql, ids)
         return {row[0]: row[1:] for row in cursor.fetchall()}

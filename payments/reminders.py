@@ -145,7 +145,7 @@ def _bills_notify(kind: str, bills: list[Bill], *, key, extra=None, recipients=N
         Notice(
             user=recipient.user,
             key=key(bill),
-            context=_bill_context(bill, recipient) | (extra(bill) if extra else {}),
+            context=_bill_context(bill, recipient) | (extra(bill) if extra else {}),  # nosec
         )
         for bill in bills
         for recipient in recipients.get(bill.account_id, [])

@@ -19,7 +19,7 @@ from .core.audit import audit_record
 from .core.errors import InvalidInput
 from .models import IntegrationClient, IntegrationScope, User
 
-TOKEN_PREFIX = "phk"  # noqa: S105  (a fixed label that starts every token, not a secret)
+TOKEN_PREFIX = "phk"  # noqa: S105  (a fixed label that starts every token, not a secret)  # nosec
 _PREFIX_BYTES = 6  # 12 hex characters: unique enough to find the row, and no "_" in it
 _SECRET_BYTES = 32
 

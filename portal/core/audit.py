@@ -237,7 +237,7 @@ def _append(event: AuditEvent, head: AuditChainHead, *, using: str) -> None:
     head_pk = quote(AuditChainHead._meta.pk.column)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH appended AS (INSERT INTO {quote(AuditEvent._meta.db_table)} "  # noqa: S608 - our own names
+            f"WITH appended AS (INSERT INTO {quote(AuditEvent._meta.db_table)} "  # noqa: S608 - our own names  # nosec
             f"({', '.join(map(quote, columns))}) VALUES ({', '.join(['%s'] * len(columns))})) "
             f"UPDATE {quote(AuditChainHead._meta.db_table)} "
             f"SET seq = %s, mac = %s, updated_at = %s WHERE {head_pk} = %s",

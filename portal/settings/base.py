@@ -161,9 +161,9 @@ ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
     "signup": "20/m/ip",
     "confirm_email": "1/3m/key",
-    "reset_password": "20/m/ip,5/m/key",
-    "reset_password_from_key": "20/m/ip",
-    "change_password": "5/m/user",
+    "reset_password": "20/m/ip,5/m/key",  # nosec
+    "reset_password_from_key": "20/m/ip",  # nosec
+    "change_password": "5/m/user",  # nosec
     "manage_email": "10/m/user",
     # Not allauth's 1/m: with ACCOUNT_REAUTHENTICATION_REQUIRED the first POST is counted, sent
     # to re-authenticate, then replayed and counted again, so 1/m refused every first change.

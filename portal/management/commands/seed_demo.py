@@ -25,7 +25,7 @@ from portal.models import (
 )
 from portal.roles import EDITORS, REVIEWERS, SERVICE_STAFF, roles_ensure
 
-DEMO_PASSWORD = "Powerhall-Demo-2026"  # noqa: S105  (published in README, demo only)
+DEMO_PASSWORD = "Powerhall-Demo-2026"  # noqa: S105  (published in README, demo only)  # nosec
 
 # (e-mail, name, phone, role label, needs MFA, is_staff, group)
 DEMO_USERS = [
