@@ -4,8 +4,8 @@ one 410, each with a page that says so; a case answered before shows the thanks 
 nothing; sending answers is limited per IP (429)."""
 
 from django import forms
+from django.conf import settings
 from django.shortcuts import redirect, render
-from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csp import csp_override
@@ -25,16 +25,7 @@ from .survey import (
 )
 
 # A page of ours only: no script, style or frame from anywhere else, and not framed.
-SURVEY_CSP = {
-    "default-src": [CSP.SELF],
-    "script-src": [CSP.SELF],
-    "style-src": [CSP.SELF],
-    "img-src": [CSP.SELF, "data:"],
-    "object-src": [CSP.NONE],
-    "base-uri": [CSP.SELF],
-    "form-action": [CSP.SELF],
-    "frame-ancestors": [CSP.NONE],
-}
+SURVEY_CSP = settings.STRICT_CSP
 
 SCORE_LABELS = {
     1: _("1 – very poor"),

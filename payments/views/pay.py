@@ -47,18 +47,8 @@ from ..selectors import owed_today
 
 logger = logging.getLogger(__name__)
 
-# Our own scripts and styles only: no inline script, no other origin.
-PAGE_CSP = {
-    "default-src": [CSP.SELF],
-    "script-src": [CSP.SELF],
-    "style-src": [CSP.SELF],
-    "img-src": [CSP.SELF, "data:"],
-    "connect-src": [CSP.SELF],
-    "object-src": [CSP.NONE],
-    "base-uri": [CSP.SELF],
-    "form-action": [CSP.SELF],
-    "frame-ancestors": [CSP.NONE],
-}
+# Our own scripts and styles only: no inline script or style, no other origin (STRICT_CSP).
+PAGE_CSP = settings.STRICT_CSP
 # The payment page adds what Stripe's Payment Element needs (Stripe's integration security
 # guide): its script, its frames (the card fields, 3-D Secure), its API. Stripe sets inline
 # styles on the elements it inserts, hence 'unsafe-inline' for styles only; scripts stay

@@ -244,6 +244,9 @@ SECURE_CSP = {
     "form-action": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
 }
+# The pages that take money or answers (pay, receipts, invoices, the survey): not even an inline
+# style attribute.
+STRICT_CSP = {name: value for name, value in SECURE_CSP.items() if name != "style-src-attr"}
 # The back offices (/cms-admin/, /django-admin/): Wagtail's and Django's admin pages carry inline
 # scripts and styles, and Wagtail previews a page in a frame of its own
 # (portal.middleware.BackOfficeContentSecurityPolicyMiddleware). Staff only, behind two factors.
