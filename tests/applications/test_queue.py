@@ -8,6 +8,7 @@ from datetime import datetime
 import pytest
 import time_machine
 from django.contrib.auth.models import Group
+from django.db import connection
 from django.urls import reverse
 
 from applications.cases import (
@@ -351,7 +352,6 @@ def plan_of(client, query: dict, table: str = "applications_case") -> str:
     """The plan of the statement that reads the page's cases, as the database would run it on
     a large table (PostgreSQL: with sequential scans and sorts priced out, since a test's few
     rows make any plan cheap)."""
-    from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as captured:
@@ -379,16 +379,15 @@ def test_the_first_page_is_read_off_the_open_cases_index_not_sorted(client, serv
     assert "TEMP B-TREE" not in plan and "Sort" not in plan
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the index of character pairs: PostgreSQL only"
+)
 def test_the_searched_fields_are_the_pairs_index_expression_on_postgresql(client, service_staff):
     """The search's condition is the expression ``case_search_bigrams`` indexes, word for word
     (else PostgreSQL reads every case): with only the index's own scan left to it, the planner
     takes it. The queue's search results are checked above."""
-    from django.db import connection
-
     from applications.admin_views import SEARCH_BIGRAMS
 
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite reads every case (no index of pairs)")
     many_submitted(3)
     with connection.cursor() as cursor:
         for scan in ("seqscan", "indexscan", "indexonlyscan"):
