@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.import_accounts import bench_database, manage, run_driver  # noqa: E402
-from benchmarks.webhooks import SECRET, SETUP, _with_args  # noqa: E402
+from benchmarks.webhooks import SETUP, _with_args, bench_env  # noqa: E402
 
 BENCH_DB = os.environ.get("BENCH_WEBHOOKS_DB", "ph_bench_webhooks_profile")
 
@@ -130,15 +130,7 @@ def main():
     if not url.startswith("postgres"):
         raise SystemExit("DATABASE_URL must name a PostgreSQL database (the server to use)")
     _engine, bench_url, cleanup = bench_database(var, BENCH_DB)
-    env = {
-        **os.environ,
-        "POWERHALL_VAR_DIR": str(var),
-        "DATABASE_URL": bench_url,
-        "STRIPE_WEBHOOK_SECRET": SECRET,
-        "STRIPE_SECRET_KEY": "",
-        "REDIS_URL": "",
-        "TASKS_BACKEND": "database",
-    }
+    env = bench_env(var, bench_url)
     try:
         manage("migrate", "--no-input", "-v", "0", env=env)
         stream = var / "events.jsonl"

@@ -298,6 +298,21 @@ def _with_args(script: str, *args) -> str:
     return f"import sys\nsys.argv[2:] = {[str(arg) for arg in args]!r}\n" + script
 
 
+def bench_env(var: Path, database_url: str) -> dict:
+    """The environment of the portal's processes in a webhook benchmark: its own folder and
+    database, the local gateway's test secret, no Stripe key, no Redis, and the database task
+    queue as in production (renders and e-mails queued, not run inline)."""
+    return {
+        **os.environ,
+        "POWERHALL_VAR_DIR": str(var),
+        "DATABASE_URL": database_url,
+        "STRIPE_WEBHOOK_SECRET": SECRET,
+        "STRIPE_SECRET_KEY": "",
+        "REDIS_URL": "",
+        "TASKS_BACKEND": "database",
+    }
+
+
 def cpu_seconds(pids) -> float:
     """User + system CPU time the processes ``pids`` have used so far (Linux /proc)."""
     total = 0
@@ -332,15 +347,7 @@ def bench(*, events: int = 3000, clients: int = 8, repeats: float = 0.25) -> dic
             del os.environ["DATABASE_URL"]
         else:
             os.environ["DATABASE_URL"] = saved
-    env = {
-        **os.environ,
-        "POWERHALL_VAR_DIR": str(var),
-        "DATABASE_URL": bench_url,
-        "STRIPE_WEBHOOK_SECRET": SECRET,
-        "STRIPE_SECRET_KEY": "",
-        "REDIS_URL": "",
-        "TASKS_BACKEND": "database",  # as production: renders and e-mails queued, not inline
-    }
+    env = bench_env(var, bench_url)
     server = None
     try:
         manage("migrate", "--no-input", "-v", "0", env=env)
