@@ -8,7 +8,7 @@ MANAGE := $(PY) manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test test-on test-sweep lint format messages totp bench bench-smoke bench-scale wrk clean
+.PHONY: setup run test test-on test-sweep lint format messages totp bench bench-smoke bench-scale wrk clean prod-local prod-local-smoke
 
 # A venv from the lock file; refreshed whenever requirements.lock changes.
 $(VENV)/.synced: requirements.lock
@@ -75,6 +75,17 @@ bench-smoke: setup wrk
 BENCH_SCALE_DB ?= powerhall_scale
 bench-scale: setup
 	@BENCH_SCALE_DB=$(BENCH_SCALE_DB) $(PY) benchmarks/scale.py $(SCALE_ARGS)
+
+# The production configuration on this machine: nginx with TLS on https://127.0.0.1:8443 in front
+# of two gunicorn app servers, two task workers and the scheduler, on the local PostgreSQL and
+# Redis (docs/deploy.md, "On one machine"). Ctrl-C stops it. PROD_LOCAL_REPLICA=1 adds a
+# streaming replica for the reads that may lag.
+prod-local: setup
+	@scripts/prod-local up
+
+# CI: the same on a new database, checked end to end by scripts/prod_local_smoke.py, then stopped.
+prod-local-smoke: setup
+	@scripts/prod-local smoke
 
 wrk:
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \

@@ -8,11 +8,14 @@ import logging
 import smtplib
 from datetime import timedelta
 
+from crontask import cron
 from django.core.mail import EmailMessage
 from django.tasks import default_task_backend, task
+from django_tasks_db.backend import DatabaseBackend
 
 from .core import clock
 from .core.jobs import JobRun
+from .core.schedule import command_run_scheduled
 from .email import email_from_payload, email_to_payload
 from .notification_delivery import notification_give_up, notification_send
 
@@ -88,3 +91,27 @@ def notifications_deliver(*, notifications: list[int]) -> None:
             _notification_try(notification, 1)
     if run.skipped:
         logger.warning("notifications_deliver: %s", run.summary())
+
+
+# --- Recurring jobs (portal/core/schedule.py; docs/operations.md, "The commands") -------------
+@cron("0 * * * *")
+@task()
+def audit_publish_head_scheduled() -> None:
+    """The audit chain's head into the log, hourly (docs/audit.md, "Publishing the head")."""
+    command_run_scheduled("audit_publish_head")
+
+
+@cron("30 3 * * *")
+@task()
+def audit_verify_scheduled() -> None:
+    """Walk the whole audit chain once a day; a break is logged as a warning (status 3)."""
+    command_run_scheduled("audit_verify", lock_seconds=6 * 3600)
+
+
+@cron("15 4 * * *")
+@task()
+def prune_task_results_scheduled() -> None:
+    """Remove finished task rows older than 14 days (django-tasks-db's own command). A queue
+    that keeps no rows (the embedded default runs tasks in-process) has nothing to remove."""
+    if isinstance(default_task_backend, DatabaseBackend):
+        command_run_scheduled("prune_db_task_results")

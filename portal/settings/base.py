@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "allauth.usersessions",
     "django_tasks",
     "django_tasks_db",
+    "crontask",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -299,6 +300,11 @@ AUDIT_PREVIOUS_KEYS = env_list("AUDIT_PREVIOUS_KEYS")
 # set in force.
 COMMITMENT_RULE_SET = env_str("COMMITMENT_RULE_SET", "sgcc-2023")
 
+# --- Recurring jobs (portal/core/schedule.py, docs/deploy.md "The scheduler") ---------------------
+# `manage.py crontask` enqueues each app's recurring jobs at their times; with Redis, a second
+# scheduler (a standby on another machine) waits on the lock and takes over when the first stops.
+CRONTASK = {"REDIS_URL": env_str("REDIS_URL") or None, "LOCK_BLOCKING_TIMEOUT": 5}
+
 # --- CMS (cms/) -------------------------------------------------------------------------------
 # Per-person fragments of signed-in pages (portal/fragments.py, docs/performance.md): how long
 # a rendered bill table or set of dashboard cards may be reused at most (0 turns them off). Their
@@ -348,6 +354,9 @@ LOGGING = {
         # DoesNotExist) with that exception's traceback: noise on `make run`. Failed tasks are
         # still logged, at ERROR.
         "django.tasks": {"level": "WARNING"},
+        # The scheduler logs each firing (and its lock's renewal every few seconds) at INFO; what a
+        # job did is logged by the worker that ran it (logger powerhall.jobs).
+        "apscheduler.executors": {"level": "WARNING"},
         "weasyprint": {"level": "ERROR"},
         "fontTools": {"level": "ERROR"},
     },

@@ -1,0 +1,18 @@
+"""gunicorn's settings for a powerhall app server (docs/deploy.md): `gunicorn -c
+deploy/gunicorn.conf.py portal.wsgi`. Each value can be changed from the environment (gunicorn
+also reads GUNICORN_CMD_ARGS)."""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+# Sync workers, as measured in docs/performance.md; about two per core.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+timeout = 30
+graceful_timeout = 30
+# A worker is replaced after this many requests, so a slow leak never grows for long.
+max_requests = 2000
+max_requests_jitter = 200
+# Only the proxy on this machine may say the request came over HTTPS.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
