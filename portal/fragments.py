@@ -42,12 +42,22 @@ _CSRF_FIELD = "csrfmiddlewaretoken"
 def accounts_changed(*, account_ids: Iterable[int] | QuerySet) -> None:
     """Raise the ``bills_version`` of these accounts by one: their bills or ledger changed.
     One UPDATE; call it inside the transaction that made the change (a query of account ids is
-    used as a subquery)."""
+    used as a subquery).
+
+    The rows are locked in id order (``SELECT … ORDER BY id FOR UPDATE`` inside the UPDATE), so
+    two payments over the same accounts wait for each other instead of each holding one account
+    the other needs (a deadlock). SQLite locks the whole database and ignores the clause."""
     if not isinstance(account_ids, QuerySet):
         account_ids = sorted(set(account_ids))
         if not account_ids:
             return
-    ServiceAccount.objects.filter(pk__in=account_ids).update(bills_version=F("bills_version") + 1)
+    in_order = (
+        ServiceAccount.objects.filter(pk__in=account_ids)
+        .order_by("pk")
+        .select_for_update()
+        .values("pk")
+    )
+    ServiceAccount.objects.filter(pk__in=in_order).update(bills_version=F("bills_version") + 1)
 
 
 def binding_parts(bindings: Sequence[Binding]) -> tuple:
