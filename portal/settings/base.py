@@ -327,7 +327,12 @@ STRIPE_API_BASE = env_str("STRIPE_API_BASE")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request": {"()": "portal.core.logging.RequestContextFilter"}},
+    "filters": {
+        "request": {"()": "portal.core.logging.RequestContextFilter"},
+        # DEBUG records that carry secrets (template contexts, Stripe's bodies) never reach a
+        # line, even if a logger is turned to DEBUG (portal/core/logging.py).
+        "unsafe_debug": {"()": "portal.core.logging.UnsafeDebugFilter"},
+    },
     "formatters": {
         "plain": {
             "format": "%(asctime)s %(levelname)s %(name)s [request_id=%(request_id)s] %(message)s"
@@ -337,7 +342,7 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "filters": ["request"],
+            "filters": ["request", "unsafe_debug"],
             # LOG_FORMAT=json: one JSON object a line (production's default, production.py).
             "formatter": env_choice("LOG_FORMAT", ("plain", "json"), "plain"),
         }
@@ -351,6 +356,8 @@ LOGGING = {
         # DoesNotExist) with that exception's traceback: noise on `make run`. Failed tasks are
         # still logged, at ERROR.
         "django.tasks": {"level": "WARNING"},
+        # The SDK's DEBUG is every request's parameters and response's body (client secrets).
+        "stripe": {"level": "INFO"},
         "weasyprint": {"level": "ERROR"},
         "fontTools": {"level": "ERROR"},
     },
