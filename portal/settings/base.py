@@ -321,6 +321,9 @@ PAGE_CACHE_GENERATION_FILE = Path(
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
 STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+# The endpoint's earlier secrets, still accepted while a roll-over settles (comma-separated;
+# docs/operations.md, "Rotating secrets"). Empty once it has.
+STRIPE_WEBHOOK_PREVIOUS_SECRETS = env_list("STRIPE_WEBHOOK_PREVIOUS_SECRETS")
 STRIPE_PAYMENT_METHOD_TYPES = env_list("STRIPE_PAYMENT_METHOD_TYPES", "card")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")
 
