@@ -277,7 +277,7 @@ BINDING_LIMIT_PER_USER = env_int("BINDING_LIMIT_PER_USER", 10)
 BINDING_LIMIT_PER_NUMBER = env_int("BINDING_LIMIT_PER_NUMBER", 5)
 BINDING_LIMIT_PER_IP = env_int("BINDING_LIMIT_PER_IP", 30)
 # How long binding codes are kept after they expire, for a customer's complaint that one did not
-# work; then manage.py cleanup_expired removes them (portal/cleanup.py).
+# work; then manage.py cleanup_expired removes them (portal.services.expired_cleanup).
 BINDING_CHALLENGE_RETENTION_DAYS = env_int("BINDING_CHALLENGE_RETENTION_DAYS", 30)
 # The integration API (docs/integration.md): largest JSON Lines body, and calls per client.
 INTEGRATION_API_MAX_BODY_BYTES = env_int("INTEGRATION_API_MAX_BODY_BYTES", 20 * 1024 * 1024)

@@ -1,10 +1,11 @@
-"""manage.py cleanup_expired (portal/cleanup.py; docs/operations.md, "Cleanup"): expired
+"""manage.py cleanup_expired (portal.services.expired_cleanup; docs/operations.md): expired
 sessions, the session list's entries of sessions that are gone, binding codes past their
 retention and expired e-mail confirmation keys go; live sessions, recent codes and every
 invitation stay. Idempotent, safe to run twice at once. Runs on SQLite and on PostgreSQL.
 """
 
 import io
+import json
 import re
 import threading
 from datetime import datetime, timedelta
@@ -23,10 +24,10 @@ from django.utils import translation
 
 from portal import organisations as org_services
 from portal.binding import binding_challenge_start
-from portal.cleanup import CHUNK, expired_cleanup
 from portal.core import clock
 from portal.core.jobs import ExitStatus
-from portal.models import BindingChallenge, Invitation, JobProblem, MemberRole
+from portal.models import AuditEvent, BindingChallenge, Invitation, JobProblem, MemberRole
+from portal.services import CLEANUP_CHUNK, expired_cleanup
 from tests.factories import (
     PASSWORD,
     MembershipFactory,
@@ -157,7 +158,7 @@ def test_expired_invitations_are_kept_for_the_administrators_history():
     assert "li.na@example.cn" in earlier and "expired" in earlier
 
 
-def test_a_second_run_finds_nothing_left():
+def test_a_second_run_finds_nothing_left_and_only_the_first_is_audited():
     with time_machine.travel(NOW - SESSION_AGE - timedelta(days=1), tick=False):
         sign_in(UserFactory())
     with time_machine.travel(NOW, tick=False):
@@ -166,6 +167,13 @@ def test_a_second_run_finds_nothing_left():
 
     assert first["Expired sessions"] == 1
     assert set(second.values()) == {0}
+    [audited] = AuditEvent.objects.filter(action="cleanup.expired_removed")
+    assert json.loads(audited.data) == {
+        "sessions": 1,
+        "user_sessions": 1,
+        "binding_challenges": 0,
+        "email_confirmations": 0,
+    }
 
 
 def test_a_session_store_outside_the_database_clears_itself(settings):
@@ -201,7 +209,7 @@ def test_a_step_that_fails_is_kept_for_a_person_and_the_others_run(settings):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers: PostgreSQL")
 @pytest.mark.django_db(transaction=True)
 def test_two_runs_at_once_remove_each_row_once_between_them():
-    expired_count = CHUNK * 2 + 7  # several chunks, so the two runs interleave
+    expired_count = CLEANUP_CHUNK * 2 + 7  # several chunks, so the two runs interleave
     user = UserFactory()
     account = ServiceAccountFactory()
     Session.objects.bulk_create(

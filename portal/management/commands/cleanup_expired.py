@@ -1,5 +1,6 @@
 """Remove expired sessions, binding codes and other expired one-time records
-(portal/cleanup.py; docs/operations.md, "Cleanup"). Run once a day.
+(portal/services.py, ``expired_cleanup``; docs/operations.md, "Cleanup of expired records").
+Run once a day.
 
 Idempotent and safe to run twice at once: each run deletes what has expired by then, a chunk at a
 time; a second run finds nothing left. A step that fails is skipped, counted and kept under Job
@@ -13,9 +14,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
-from portal.cleanup import expired_cleanup
 from portal.core import clock
 from portal.core.jobs import command_finish
+from portal.services import expired_cleanup
 
 
 class Command(BaseCommand):
