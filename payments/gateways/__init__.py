@@ -68,6 +68,15 @@ def webhook_secret() -> str:
     return "whsec_local_" + digest.hexdigest()
 
 
+def webhook_secrets() -> list[str]:
+    """Every secret a webhook may be signed with: the current one (``webhook_secret``), then the
+    endpoint's earlier secrets kept while a roll-over settles (``STRIPE_WEBHOOK_PREVIOUS_SECRETS``,
+    docs/operations.md, "Rotating secrets")."""
+    current = webhook_secret()
+    earlier = [s for s in settings.STRIPE_WEBHOOK_PREVIOUS_SECRETS if s and s != current]
+    return [current, *earlier]
+
+
 def signature_header(payload: bytes, *, secret: str, timestamp: int | None = None) -> str:
     """The ``Stripe-Signature`` header for ``payload``, computed as Stripe does: an HMAC-SHA256
     of ``"<timestamp>.<payload>"`` with the endpoint secret."""
@@ -280,7 +289,9 @@ def event_verify(payload: bytes, signature: str, *, tolerance: int):
     event from it) once its signature verifies: ``SignatureInvalid`` otherwise, and
     ``portal.core.safejson.UnsafeJSON`` for a verified body that is not JSON within the bounds.
     Stripe's and the local gateway's are signed alike."""
-    return stripe_api.event_verify(payload, signature, secret=webhook_secret(), tolerance=tolerance)
+    return stripe_api.event_verify(
+        payload, signature, secrets=webhook_secrets(), tolerance=tolerance
+    )
 
 
 # --- The local test gateway ---------------------------------------------------------------------

@@ -16,6 +16,7 @@ only one that imports its SDK (the import contract says so, docs/architecture.md
 """
 
 import functools
+from collections.abc import Sequence
 from decimal import Decimal
 from uuid import UUID
 
@@ -144,18 +145,24 @@ def payment_intents_list(
     return [intent for intent in page.auto_paging_iter() if intent.created >= created_gte]
 
 
-def event_verify(payload: bytes, signature: str, *, secret: str, tolerance: int):
-    """The JSON in a webhook's raw body once its ``Stripe-Signature`` header verifies with
-    ``secret`` within ``tolerance`` seconds (the SDK's own check); ``SignatureInvalid``
-    otherwise. The body is parsed only after that, within bounds (``portal.core.safejson``:
-    ``UnsafeJSON`` for NaN, a lone surrogate, 100,000 brackets …), and may be any JSON value:
-    what an event must hold is the caller's to check. The SDK's ``construct_event`` is not used:
-    it parses with plain ``json.loads`` before it checks anything."""
-    try:
-        stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance)
-    except stripe.SignatureVerificationError as error:
-        raise SignatureInvalid(str(error)[:200]) from error
-    except UnicodeDecodeError as error:
-        # Stripe signs text: a body that is not UTF-8 is not one of its events.
-        raise SignatureInvalid("the body is not UTF-8") from error
-    return safejson.loads(payload)
+def event_verify(payload: bytes, signature: str, *, secrets: Sequence[str], tolerance: int):
+    """The JSON in a webhook's raw body once its ``Stripe-Signature`` header verifies with one
+    of ``secrets`` within ``tolerance`` seconds (the SDK's own check, each secret in turn: the
+    endpoint's current secret first, then any earlier one still kept while a roll-over settles);
+    ``SignatureInvalid`` otherwise, with the SDK's reason for the first secret. The body is
+    parsed only after that, within bounds (``portal.core.safejson``: ``UnsafeJSON`` for NaN, a
+    lone surrogate, 100,000 brackets …), and may be any JSON value: what an event must hold is
+    the caller's to check. The SDK's ``construct_event`` is not used: it parses with plain
+    ``json.loads`` before it checks anything."""
+    first_error = None
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance)
+        except stripe.SignatureVerificationError as error:
+            first_error = first_error or error
+            continue
+        except UnicodeDecodeError as error:
+            # Stripe signs text: a body that is not UTF-8 is not one of its events.
+            raise SignatureInvalid("the body is not UTF-8") from error
+        return safejson.loads(payload)
+    raise SignatureInvalid(str(first_error or "no webhook secret")[:200]) from first_error

@@ -277,6 +277,9 @@ AUDIT_ALLOW_MAINTENANCE = False
 BINDING_LIMIT_PER_USER = env_int("BINDING_LIMIT_PER_USER", 10)
 BINDING_LIMIT_PER_NUMBER = env_int("BINDING_LIMIT_PER_NUMBER", 5)
 BINDING_LIMIT_PER_IP = env_int("BINDING_LIMIT_PER_IP", 30)
+# How long binding codes are kept after they expire, for a customer's complaint that one did not
+# work; then manage.py cleanup_expired removes them (portal.services.expired_cleanup).
+BINDING_CHALLENGE_RETENTION_DAYS = env_int("BINDING_CHALLENGE_RETENTION_DAYS", 30)
 # The integration API (docs/integration.md): largest JSON Lines body, and calls per client.
 INTEGRATION_API_MAX_BODY_BYTES = env_int("INTEGRATION_API_MAX_BODY_BYTES", 20 * 1024 * 1024)
 INTEGRATION_API_RATE_LIMIT = env_int("INTEGRATION_API_RATE_LIMIT", 120)
@@ -324,13 +327,21 @@ PAGE_CACHE_GENERATION_FILE = Path(
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
 STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+# The endpoint's earlier secrets, still accepted while a roll-over settles (comma-separated;
+# docs/operations.md, "Rotating secrets"). Empty once it has.
+STRIPE_WEBHOOK_PREVIOUS_SECRETS = env_list("STRIPE_WEBHOOK_PREVIOUS_SECRETS")
 STRIPE_PAYMENT_METHOD_TYPES = env_list("STRIPE_PAYMENT_METHOD_TYPES", "card")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request": {"()": "portal.core.logging.RequestContextFilter"}},
+    "filters": {
+        "request": {"()": "portal.core.logging.RequestContextFilter"},
+        # DEBUG records that carry secrets (template contexts, Stripe's bodies) never reach a
+        # line, even if a logger is turned to DEBUG (portal/core/logging.py).
+        "unsafe_debug": {"()": "portal.core.logging.UnsafeDebugFilter"},
+    },
     "formatters": {
         "plain": {
             "format": "%(asctime)s %(levelname)s %(name)s [request_id=%(request_id)s] %(message)s"
@@ -340,7 +351,7 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "filters": ["request"],
+            "filters": ["request", "unsafe_debug"],
             # LOG_FORMAT=json: one JSON object a line (production's default, production.py).
             "formatter": env_choice("LOG_FORMAT", ("plain", "json"), "plain"),
         }
@@ -357,6 +368,8 @@ LOGGING = {
         # The scheduler logs each firing (and its lock's renewal every few seconds) at INFO; what a
         # job did is logged by the worker that ran it (logger powerhall.jobs).
         "apscheduler.executors": {"level": "WARNING"},
+        # The SDK's DEBUG is every request's parameters and response's body (client secrets).
+        "stripe": {"level": "INFO"},
         "weasyprint": {"level": "ERROR"},
         "fontTools": {"level": "ERROR"},
     },

@@ -27,6 +27,9 @@ _required = require(
 )
 
 SECRET_KEY = _required["SECRET_KEY"]
+# Retired signing keys, still accepted while a rotation settles (sessions, signed links), never
+# used to sign: docs/operations.md, "Rotating secrets".
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 AUDIT_KEY = _required["AUDIT_KEY"]
 DEBUG = False
 

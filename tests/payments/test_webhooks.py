@@ -180,6 +180,61 @@ def test_a_signature_older_than_stripes_tolerance_is_refused_and_nothing_is_stor
     assert WebhookEvent.objects.get().status == WebhookStatus.PROCESSED
 
 
+# --- Rolling the endpoint's secret --------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_during_a_roll_over_an_event_signed_with_the_previous_secret_is_accepted(settings):
+    # The new secret is deployed; a delivery still signed with the old one alone (Stripe told to
+    # expire it "now", or a server that signs before the dashboard change reached Stripe).
+    old, new = "whsec_before_the_roll", "whsec_after_the_roll"
+    settings.STRIPE_WEBHOOK_SECRET = new
+    settings.STRIPE_WEBHOOK_PREVIOUS_SECRETS = [old]
+    _bill, attempt = bill_attempt()
+    body = stripe_event("payment_intent.succeeded", attempt)
+
+    assert deliver(body, sign(body, secret=old)).status_code == 200
+    assert WebhookEvent.objects.get().status == WebhookStatus.PROCESSED
+    attempt.refresh_from_db()
+    assert attempt.status == AttemptStatus.SUCCEEDED
+    # Still only our secrets: one neither current nor previous is refused.
+    other = stripe_event("payment_intent.succeeded", attempt)
+    assert deliver(other, sign(other, secret="whsec_someone_else")).status_code == 400
+
+
+@pytest.mark.django_db
+def test_once_the_previous_secret_is_dropped_its_signature_is_refused(settings):
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_after_the_roll"
+    settings.STRIPE_WEBHOOK_PREVIOUS_SECRETS = []
+    _bill, attempt = bill_attempt()
+    body = stripe_event("payment_intent.succeeded", attempt)
+
+    assert deliver(body, sign(body, secret="whsec_before_the_roll")).status_code == 400
+    assert nothing_stored()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("configured", ["new", "old"])
+def test_stripes_two_signatures_while_both_secrets_are_active_verify_with_either(
+    settings, configured
+):
+    # Stripe keeps the old secret active for a while when asked, and then signs every delivery
+    # with both: two v1 entries in one header. Each app server verifies with the secret it has.
+    old, new = "whsec_before_the_roll", "whsec_after_the_roll"
+    settings.STRIPE_WEBHOOK_SECRET = new if configured == "new" else old
+    _bill, attempt = bill_attempt()
+    body = stripe_event("payment_intent.succeeded", attempt)
+    now = int(time.time())
+    with_new, with_old = (
+        sign(body, secret=new, timestamp=now),
+        sign(body, secret=old, timestamp=now),
+    )
+    header = with_new + ",v1=" + with_old.split("v1=", 1)[1]
+
+    assert deliver(body, header).status_code == 200
+    assert WebhookEvent.objects.get().status == WebhookStatus.PROCESSED
+
+
 # --- Storing and handling -----------------------------------------------------------------------
 
 

@@ -7,6 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.test import Client
+from django.urls import reverse
+
+from tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -155,3 +159,34 @@ def test_production_keeps_files_on_a_local_disk_when_given_a_path_instead_of_a_b
     assert root == str(tmp_path)
     assert relative.returncode != 0
     assert "MEDIA_BUCKET (object storage) or MEDIA_ROOT (an absolute path" in relative.stderr
+
+
+def test_production_reads_retired_secret_keys_for_a_rotation():
+    code = "from django.conf import settings as s; print(s.SECRET_KEY_FALLBACKS)"
+    retired = "old-" + "x" * 50
+
+    rotating = _manage("shell", "-c", code, env={**PRODUCTION_ENV, "SECRET_KEY_FALLBACKS": retired})
+    settled = _manage("shell", "-c", code, env=PRODUCTION_ENV)
+
+    assert rotating.returncode == 0, rotating.stderr
+    assert rotating.stdout.strip().splitlines()[-1] == f"['{retired}']"
+    assert settled.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.django_db
+def test_a_new_secret_key_keeps_people_signed_in_while_the_old_one_is_a_fallback(settings):
+    old, new = "old-signing-key-" + "a" * 40, "new-signing-key-" + "b" * 40
+    settings.SECRET_KEY = old
+    visiting, away = Client(), Client()
+    visiting.force_login(UserFactory())
+    away.force_login(UserFactory())
+    dashboard = reverse("me:dashboard")
+
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = new, [old]
+    # Still signed in; Django moves the session to the new key on this visit.
+    assert visiting.get(dashboard).status_code == 200
+
+    settings.SECRET_KEY_FALLBACKS = []
+    assert visiting.get(dashboard).status_code == 200
+    # Someone who did not come back while the old key was a fallback signs in again.
+    assert away.get(dashboard).status_code == 302
