@@ -108,6 +108,14 @@ def audit_verify_scheduled() -> None:
     command_run_scheduled("audit_verify", lock_seconds=6 * 3600)
 
 
+@cron("45 3 * * *")
+@task()
+def cleanup_expired_scheduled() -> None:
+    """Remove expired sessions, old binding codes and e-mail confirmation keys
+    (``portal.services.expired_cleanup``)."""
+    command_run_scheduled("cleanup_expired")
+
+
 @cron("15 4 * * *")
 @task()
 def prune_task_results_scheduled() -> None:

@@ -133,6 +133,7 @@ def test_every_job_of_the_operations_page_is_scheduled():
         "audit_publish_head_scheduled",
         "audit_verify_scheduled",
         "prune_task_results_scheduled",
+        "cleanup_expired_scheduled",
     }
 
 
