@@ -22,7 +22,7 @@ import logging
 import os
 import re
 import secrets
-import subprocess  # nosec  (runs this checkout's own manage.py and scripts, fixed arguments)
+import subprocess  # (runs this checkout's own manage.py and scripts, fixed arguments)  # nosec
 import sys
 import threading
 import time
@@ -161,7 +161,7 @@ def rate_limit_across_app_servers() -> None:
         response = csrf_post(
             session,
             "/accounts/login/",
-            {"login": stranger, "password": "wrong-password"},  # nosec  (meant to fail)
+            {"login": stranger, "password": "wrong-password"},  # (meant to fail)  # nosec
             token=token,
         )
         answers.append("Too many failed login attempts" in response.text)
@@ -286,7 +286,7 @@ def job_twice_at_once() -> None:
     Bill.objects.filter(status=BillStatus.OPEN).update(due_date=clock.today() + timedelta(days=2))
     before = reminder_count()
     runs = [
-        subprocess.Popen(  # nosec  (fixed arguments)
+        subprocess.Popen(  # (fixed arguments)  # nosec
             [sys.executable, "manage.py", "send_bill_reminders"],
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -358,7 +358,7 @@ def replica_and_its_fallback(session: requests.Session) -> None:
     check(bills.status_code == 200, f"/bills/ with the replica: {bills.status_code}")
     ok("the bill list with the replica up")
     stop = [ROOT / "scripts" / "pg-replica", "stop"]
-    subprocess.run(stop, check=True, capture_output=True)  # nosec  (fixed arguments)
+    subprocess.run(stop, check=True, capture_output=True)  # (fixed arguments)  # nosec
     for _ in range(3):
         bills = session.get(URL + "/bills/")
         check(bills.status_code == 200, f"/bills/ with the replica down: {bills.status_code}")
