@@ -22,7 +22,7 @@ the primary back to the replica, so nothing it reads later is older than what it
 (portal/fragments.py relies on that). A replica that cannot be reached costs one connection
 timeout per process: it is then left alone for ``READ_REPLICA_RETRY_SECONDS``, with one warning
 when it goes and one info line when it is back. Its lag is asked at most every
-``LAG_CHECK_SECONDS`` per process.
+``READ_REPLICA_LAG_CHECK_SECONDS`` per process.
 """
 
 import contextvars
@@ -43,8 +43,6 @@ log = logging.getLogger("powerhall.replica")
 
 REPLICA = "replica"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
-# How often a process asks the replica how far behind it is (two small queries).
-LAG_CHECK_SECONDS = 5
 # Set after a request that changed something: that browser reads from the primary for a while.
 PIN_COOKIE = "read-primary"
 
@@ -247,7 +245,10 @@ def _replica_usable() -> bool:
     now = time.monotonic()
     if now < health.down_until:
         return False
-    lag_due = health.lag_checked_at is None or now - health.lag_checked_at >= LAG_CHECK_SECONDS
+    lag_due = (
+        health.lag_checked_at is None
+        or now - health.lag_checked_at >= settings.READ_REPLICA_LAG_CHECK_SECONDS
+    )
     # Read before the replica's position, and outside the try: a failing primary is not the
     # replica's fault (and fails the request anyway).
     primary_position = _primary_position() if lag_due else None

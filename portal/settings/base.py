@@ -130,6 +130,8 @@ DATABASE_ROUTERS = ["portal.core.replica.ReadReplicaRouter"]
 # How far behind the replica may be before its reads go to the primary; also how long a browser
 # that has just changed something reads from the primary (it sees its own change).
 READ_REPLICA_MAX_LAG_SECONDS = env_int("READ_REPLICA_MAX_LAG_SECONDS", 10)
+# How often each process asks the replica how far behind it is (two small queries).
+READ_REPLICA_LAG_CHECK_SECONDS = env_int("READ_REPLICA_LAG_CHECK_SECONDS", 5)
 # How long a replica that could not be reached is left alone before the next try.
 READ_REPLICA_RETRY_SECONDS = env_int("READ_REPLICA_RETRY_SECONDS", 30)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
