@@ -32,10 +32,10 @@ can be seconds behind the primary. That cannot store old HTML under a new key:
   key it stores it under.
 
 So an entry holds what its key says, or something newer (the replica replayed a change between
-the two reads): newer is no harm, since the next request that reads that key is at most as far
-behind. What lag costs is a new key built a few seconds late. The anonymous page cache is
-another matter (its generation is not read from the database): cms/page_cache.py renders its
-misses from the primary.
+the two reads), which is no harm: whoever reads that key again is shown the newer state, which
+the primary already has. What lag costs is a new key built a few seconds late. The anonymous
+page cache is another matter (its generation is not read from the database): cms/page_cache.py
+renders its misses from the primary.
 """
 
 import hashlib
