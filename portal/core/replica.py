@@ -253,7 +253,10 @@ def _replica_usable() -> bool:
     # replica's fault (and fails the request anyway).
     primary_position = _primary_position() if lag_due else None
     try:
-        # Opens the connection, or checks the one kept since an earlier request (health check).
+        # The connection kept since an earlier request may have died with the server: check it
+        # now (Django would only at the first query, too late to choose the primary instead),
+        # then open one if there is none.
+        connections[REPLICA].close_if_health_check_failed()
         connections[REPLICA].ensure_connection()
         lag = _lag_behind(primary_position) if lag_due else None
     except DatabaseError as error:

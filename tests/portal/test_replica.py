@@ -28,6 +28,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, router, transaction
@@ -573,6 +574,45 @@ def test_without_a_period_each_request_tries_again_and_one_back_it_is_used_again
         assert bill_list(resident).status_code == 200
     assert reading(standby, "payments_bill")
     assert replica_log(caplog, logging.INFO) == ["read replica reachable again"]
+
+
+@POSTGRESQL_ONLY
+def test_a_kept_connection_to_a_replica_gone_since_the_last_request_falls_back(resident, caplog):
+    caplog.set_level(logging.INFO, logger="powerhall.replica")
+    replayed()
+    with captured() as (_primary, standby):
+        bill_list(resident)
+    assert reading(standby, "payments_bill")
+    kept = connections[REPLICA]
+    assert kept.connection is not None  # kept for the next request (CONN_MAX_AGE)
+
+    # Between two requests the replica's server ends that connection and is gone from its port.
+    settings_dict = connections.settings[REPLICA]
+    with psycopg.connect(
+        host=settings_dict["HOST"],
+        port=settings_dict["PORT"],
+        user=settings_dict["USER"],
+        dbname=settings_dict["NAME"],
+        autocommit=True,
+    ) as other:
+        pid = kept.connection.info.backend_pid
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+        while other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
+            time.sleep(0.01)  # the backend ends a moment after it was told to
+    address = settings_dict["PORT"]
+    settings_dict["PORT"] = closed_port()
+    # What Django does at the start of every request, which the test client leaves out: the kept
+    # connection is to be checked again before it is used.
+    kept.close_if_unusable_or_obsolete()
+    try:
+        page = bill_list(resident)
+    finally:
+        kept.close()
+        settings_dict["PORT"] = address
+
+    assert page.status_code == 200
+    assert "B-REPLICA-1" in page.content.decode()
+    assert len(replica_log(caplog, logging.WARNING)) == 1
 
 
 @POSTGRESQL_ONLY
