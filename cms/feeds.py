@@ -30,6 +30,7 @@ from icalendar import Calendar, Event, vDuration
 from wagtail.models import PageLogEntry
 
 from portal.core import clock
+from portal.core.replica import reads_may_lag
 
 from .models import NoticeIndexPage, NoticeKind
 from .translation import default_language, localize
@@ -134,8 +135,12 @@ class NoticeFeed(Feed):
         return [item.get_kind_display(), *item.districts]
 
 
-notice_feed = cache_control(public=True, max_age=FEED_MAX_AGE)(
-    condition(etag_func=_version, last_modified_func=_changed_at)(NoticeFeed())
+# Both feeds may read from the read replica (a publication shows a few seconds later at most);
+# the conditional answer (ETag, Last-Modified) is worked out from the same reads.
+notice_feed = reads_may_lag(
+    cache_control(public=True, max_age=FEED_MAX_AGE)(
+        condition(etag_func=_version, last_modified_func=_changed_at)(NoticeFeed())
+    )
 )
 
 
@@ -197,6 +202,7 @@ def _outage_text(notice, *, url: str) -> str:
     return "\n".join(lines)
 
 
+@reads_may_lag
 @cache_control(public=True, max_age=FEED_MAX_AGE)
 @condition(etag_func=_version, last_modified_func=_changed_at)
 def outage_calendar(request):

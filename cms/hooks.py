@@ -17,6 +17,7 @@ from wagtail.signals import (
 )
 
 from portal import context_processors, demo, integration_api, selectors
+from portal.core import replica
 
 from . import api, page_cache, reach, tasks, translation
 from .demo import seed_cms
@@ -30,6 +31,11 @@ integration_api.api.add_router("", api.router)
 
 # make run's demo: notices, guides and pages, after the demo users and accounts exist.
 demo.demo_data.register(seed_cms)
+
+# Read from the primary even in views whose reads may lag (portal/core/replica.py): each fills a
+# cache that a change empties (Wagtail's site root paths, the hotlines), and a read from a
+# replica that has not replayed the change yet would put the old value back for an hour.
+replica.keep_on_primary("wagtailcore.site", "cms.servicesettings")
 
 
 @context_processors.hotline_providers.register

@@ -15,6 +15,7 @@ from wagtail.models import Page, Site
 from wagtail.search import index
 
 from portal.core import clock
+from portal.core.replica import reads_may_lag
 from portal.models import ServiceAccount
 
 from .blocks import ContentBlocks, FaqBlocks, GuideBlocks, HomeBlocks
@@ -106,6 +107,12 @@ class NoticeIndexPage(SameAddressMixin, Page):
         if district:
             notices = notices.filter(pk__in=_notices_naming(district))
         return notices.order_by("-first_published_at", "-pk")
+
+    @reads_may_lag
+    def serve(self, request, *args, **kwargs):
+        """The list may read from the read replica (portal/core/replica.py): a publication
+        shows a few seconds later at most. Not so for the anonymous page cache's misses."""
+        return super().serve(request, *args, **kwargs)
 
     def get_context(self, request, *args, **kwargs):
         context = super().get_context(request, *args, **kwargs)

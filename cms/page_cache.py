@@ -41,7 +41,7 @@ from django.http import HttpResponse
 from django.utils.cache import get_conditional_response
 from django.utils.http import parse_http_date_safe
 
-from portal.core import clock
+from portal.core import clock, replica
 
 log = logging.getLogger("powerhall.cms")
 
@@ -184,7 +184,12 @@ class AnonymousPageCacheMiddleware:
                 last_modified=parse_http_date_safe(response.get("Last-Modified", "")),
                 response=response,
             )
-        response = self.get_response(request)
+        # Rendered from the primary, never the read replica: the entry is stored under the
+        # generation read above, which a change has perhaps just replaced, and a replica that has
+        # not replayed that change yet would have the old page kept under the new generation
+        # for PAGE_CACHE_SECONDS (portal/core/replica.py).
+        with replica.reads_from_primary():
+            response = self.get_response(request)
         if _storable(request, response):
             # The generation read before rendering: a change committed meanwhile makes this
             # entry stale at once rather than letting it outlive the change.

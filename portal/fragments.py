@@ -19,6 +19,23 @@ gunicorn workers with a per-process cache each, or any number sharing Redis) agr
 
 Nothing with a CSRF token or a flash message is cached: fragments are parts of a page below
 those, and ``fragment`` refuses to store HTML that carries a token.
+
+The bill lists may read from the read replica (``reads_may_lag``, portal/core/replica.py), which
+can be seconds behind the primary. That cannot store old HTML under a new key:
+
+- the version is raised in the same transaction as the change, and a standby replays whole
+  transactions in commit order, so a replica that shows version N shows the bills and ledger of
+  version N, no older;
+- a view reads the key (the bindings with their versions) before the content, and within a view
+  the router decides once and never moves from the primary back to the replica (after a write
+  or a transaction it stays on the primary): the content it renders is at least as new as the
+  key it stores it under.
+
+So an entry holds what its key says, or something newer (the replica replayed a change between
+the two reads), which is no harm: whoever reads that key again is shown the newer state, which
+the primary already has. What lag costs is a new key built a few seconds late. The anonymous
+page cache is another matter (its generation is not read from the database): cms/page_cache.py
+renders its misses from the primary.
 """
 
 import hashlib

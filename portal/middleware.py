@@ -12,7 +12,7 @@ from django.urls import resolve
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from .core import clock, request_context
+from .core import clock, replica, request_context
 from .mfa import user_has_mfa, user_must_have_mfa
 
 
@@ -89,6 +89,26 @@ class WebhookShortPathMiddleware:
     def _view(request):
         match = request.resolver_match = resolve(request.path_info)
         return match.func(request, *match.args, **match.kwargs)
+
+
+class ReadReplicaPinMiddleware:
+    """After a request that changed something (a POST, PUT, PATCH or DELETE that wrote to the
+    database), keep that browser's reads on the primary for READ_REPLICA_MAX_LAG_SECONDS, so the
+    page it is sent to next shows its change even if the read replica has not replayed it yet
+    (portal/core/replica.py, docs/operations.md "Read replica"). Without a replica, or for GET
+    and HEAD, it does nothing."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method in replica.SAFE_METHODS or not replica.configured():
+            return self.get_response(request)
+        with replica.writes_watched() as writes:
+            response = self.get_response(request)
+        if writes.wrote:
+            replica.pin_to_primary(response)
+        return response
 
 
 class UserSessionActivityMiddleware:

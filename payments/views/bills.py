@@ -24,6 +24,7 @@ from django.views.decorators.http import require_safe
 from portal import fragments
 from portal import selectors as portal_selectors
 from portal.core import clock
+from portal.core.replica import reads_may_lag
 from portal.csv_export import csv_download
 from portal.org_access import admin_mfa_redirect, org_member_required
 
@@ -116,6 +117,7 @@ def _results(request, *, bindings, bills, form, show_account, action, empty) -> 
 
 
 @login_required
+@reads_may_lag
 @require_safe
 def my_bills(request):
     """Every bill of the person's own accounts."""
@@ -146,6 +148,7 @@ def my_bills(request):
 
 
 @login_required
+@reads_may_lag
 @require_safe
 def account_bills(request, binding):
     """The bills of one of the person's own accounts."""
@@ -226,6 +229,7 @@ def _statement_pdf_months(today: date, query: selectors.BillQuery) -> list[date]
 
 
 @org_member_required
+@reads_may_lag
 @require_safe
 def org_bills(request):
     membership = request.membership

@@ -6,7 +6,7 @@ import dj_database_url
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
-from .env import env_bool, env_choice, env_int, env_list, env_str
+from .env import env_bool, env_choice, env_int, env_list, env_str, replica_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("POWERHALL_VAR_DIR") or BASE_DIR / "var")
@@ -60,6 +60,8 @@ MIDDLEWARE = [
     # needs nothing below (no session, user, locale, page cache or CSRF). Everything above applies.
     "portal.middleware.WebhookShortPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After a request that wrote, the browser reads from the primary for a while (read replica).
+    "portal.middleware.ReadReplicaPinMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     # Anonymous public pages from the cache; after LocaleMiddleware, whose language is in the key.
@@ -118,6 +120,21 @@ else:
     # Wagtail's search index uses PostgreSQL full-text fields when it runs there.
     INSTALLED_APPS.append("django.contrib.postgres")
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A PostgreSQL read replica (docs/operations.md, "Read replica"): the reads of the views that
+# said they may lag go there (portal/core/replica.py), everything else to the primary. The
+# router is always installed: without a replica it answers "default", so the same code runs with
+# one database or two (and the SQLite suite exercises it).
+READ_REPLICA_URL = env_str("READ_REPLICA_URL")
+if READ_REPLICA_URL:
+    DATABASES["replica"] = replica_database(READ_REPLICA_URL, primary=DATABASES["default"])
+DATABASE_ROUTERS = ["portal.core.replica.ReadReplicaRouter"]
+# How far behind the replica may be before its reads go to the primary; also how long a browser
+# that has just changed something reads from the primary (it sees its own change).
+READ_REPLICA_MAX_LAG_SECONDS = env_int("READ_REPLICA_MAX_LAG_SECONDS", 10)
+# How often each process asks the replica how far behind it is (two small queries).
+READ_REPLICA_LAG_CHECK_SECONDS = env_int("READ_REPLICA_LAG_CHECK_SECONDS", 5)
+# How long a replica that could not be reached is left alone before the next try.
+READ_REPLICA_RETRY_SECONDS = env_int("READ_REPLICA_RETRY_SECONDS", 30)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Identity -----------------------------------------------------------------------------------

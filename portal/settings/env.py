@@ -2,6 +2,7 @@
 
 import os
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 TRUE = {"1", "true", "yes", "on"}
@@ -55,3 +56,31 @@ def require(*names: str) -> dict[str, str]:
             + ". See docs/configuration.md."
         )
     return {name: env_str(name) for name in names}
+
+
+# Connecting to the replica gives up after this many seconds (libpq's connect_timeout, which
+# READ_REPLICA_URL's ?connect_timeout= overrides): a replica that does not answer then costs a
+# request this long once per READ_REPLICA_RETRY_SECONDS.
+REPLICA_CONNECT_TIMEOUT = 2
+
+
+def replica_database(url: str, *, primary: dict) -> dict:
+    """The ``DATABASES`` entry of the read replica at ``url``, for a ``primary`` on PostgreSQL."""
+    if not primary["ENGINE"].endswith("postgresql"):
+        raise ImproperlyConfigured(
+            "READ_REPLICA_URL needs DATABASE_URL to point at PostgreSQL: a read replica is a "
+            "PostgreSQL standby of the primary."
+        )
+    replica = dj_database_url.parse(url)
+    if not replica["ENGINE"].endswith("postgresql"):
+        raise ImproperlyConfigured("READ_REPLICA_URL must point at PostgreSQL (postgres://…).")
+    replica["CONN_MAX_AGE"] = primary["CONN_MAX_AGE"]
+    replica["CONN_HEALTH_CHECKS"] = True
+    options = replica.setdefault("OPTIONS", {})
+    options.setdefault("connect_timeout", REPLICA_CONNECT_TIMEOUT)
+    # A standby refuses writes by itself; this also refuses them should the URL point at a
+    # server that is not one (a promoted standby, a mistake).
+    options["options"] = f"{options.get('options', '')} -c default_transaction_read_only=on".strip()
+    # The test runner points this alias at the test database instead of creating one.
+    replica["TEST"] = {"MIRROR": "default"}
+    return replica

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_safe
 
 from .. import selectors
 from ..core import clock
+from ..core.replica import reads_may_lag
 from ..csv_export import csv_download
 from ..forms.org_accounts import AccountSelectionForm, AccountTableForm
 from ..models import AccountStatus, CustomerClass
@@ -95,6 +96,7 @@ class _CountedRows:
 
 
 @org_member_required
+@reads_may_lag
 @require_safe
 def account_table(request):
     membership = request.membership
