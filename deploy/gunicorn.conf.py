@@ -14,5 +14,7 @@ max_requests = 2000
 max_requests_jitter = 200
 # Only the proxy on this machine may say the request came over HTTPS.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+# nginx logs every request (with invitation tokens cut out: deploy/nginx-site.conf); the app
+# servers' own access log is off unless asked for, since it would log paths whole.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'

@@ -144,6 +144,13 @@ def page_through_nginx() -> None:
     check(plain.status_code == 301 and plain.headers["Location"].startswith(URL), "no redirect")
     ok("plain HTTP is redirected to HTTPS")
 
+    token = secrets.token_urlsafe(16)
+    session.get(URL + f"/org/invitations/{token}/")
+    nginx_log = (STATE / "log" / "nginx-access.log").read_text()
+    check("/org/invitations/[token]/" in nginx_log, "the invitation's visit is not in the log")
+    check(token not in nginx_log, "nginx logged an invitation's token")
+    ok("nginx logs an invitation link's visit without its token")
+
     health = session.get(URL + "/healthz")
     body = health.json()
     check(health.status_code == 200, f"/healthz: {health.status_code} {body}")
