@@ -237,11 +237,13 @@ def bill_list(client):
 
 @pytest.fixture
 def notice():
+    # Two weeks ahead of whatever today is: a planned outage announced in good time.
+    day = clock.today() + timedelta(days=14)
     return notice_publish(
         title="浦东新区计划停电检修通知",
         districts=["浦东新区"],
-        starts_at=beijing(2026, 12, 20, 8, 0),
-        ends_at=beijing(2026, 12, 20, 17, 30),
+        starts_at=beijing(day.year, day.month, day.day, 8, 0),
+        ends_at=beijing(day.year, day.month, day.day, 17, 30),
         reason="线路检修",
     )
 
