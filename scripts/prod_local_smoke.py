@@ -41,6 +41,7 @@ django.setup()
 logging.getLogger("stripe").setLevel(logging.WARNING)  # this script's own calls to localstripe
 
 from django.conf import settings  # noqa: E402
+from django.urls import reverse  # noqa: E402
 from django_tasks_db.models import DBTaskResult  # noqa: E402
 
 from payments import gateways  # noqa: E402
@@ -379,8 +380,8 @@ def replica_and_its_fallback(session: requests.Session) -> None:
 
     before = bill_rows_read_on_the_replica()
     for _ in range(3):
-        bills = session.get(URL + "/bills/")
-        check(bills.status_code == 200, f"/bills/ with the replica: {bills.status_code}")
+        bills = session.get(URL + reverse("me:bills"))
+        check(bills.status_code == 200, f"the bill list with the replica: {bills.status_code}")
     wait_until(
         "the bill list's rows read on the replica",
         lambda: bill_rows_read_on_the_replica() > before,
@@ -390,8 +391,8 @@ def replica_and_its_fallback(session: requests.Session) -> None:
     stop = [ROOT / "scripts" / "pg-replica", "stop"]
     subprocess.run(stop, check=True, capture_output=True)  # (fixed arguments)  # nosec
     for _ in range(3):
-        bills = session.get(URL + "/bills/")
-        check(bills.status_code == 200, f"/bills/ with the replica down: {bills.status_code}")
+        bills = session.get(URL + reverse("me:bills"))
+        check(bills.status_code == 200, f"the bill list with the replica down: {bills.status_code}")
     ok("the bill list with the replica stopped: read from the primary")
 
 
