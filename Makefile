@@ -14,7 +14,8 @@ PORT ?= 8000
 $(VENV)/.synced: requirements.lock
 	@scripts/system-deps
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
-	@test -x $(UV) || $(PY) -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+	@# -qq: errors only (some machines' pip.conf names find-links folders that do not exist).
+	@test -x $(UV) || $(PY) -m pip install -qq --disable-pip-version-check "uv==$(UV_VERSION)"
 	@$(UV) pip sync -q --python $(PY) --require-hashes requirements.lock
 	@touch $@
 
@@ -25,7 +26,8 @@ setup: $(VENV)/.synced
 run: setup
 	@$(MANAGE) migrate --no-input -v 0
 	@$(MANAGE) seed_demo
-	@$(MANAGE) runserver $(HOST):$(PORT)
+	@# runserver's banner warns that it is no production server: make prod-local is that.
+	@DJANGO_RUNSERVER_HIDE_WARNING=true $(MANAGE) runserver $(HOST):$(PORT)
 
 # One pytest worker per core (pytest-xdist), each with its own test database and Redis database;
 # TEST_WORKERS=0 runs in one process. --dist load hands each worker its tests in collection order,

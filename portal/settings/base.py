@@ -377,6 +377,8 @@ LOGGING = {
     "loggers": {
         "django": {"level": "INFO"},
         "django.server": {"level": "WARNING"},
+        # runserver's "Watching for file changes" at start; a reload still shows (its checks).
+        "django.utils.autoreload": {"level": "WARNING"},
         # Django logs every task's start and end at INFO, and a task run in-process while the
         # caller handles an exception (Wagtail's reference index, saved inside get_or_create's
         # DoesNotExist) with that exception's traceback: noise on `make run`. Failed tasks are

@@ -5,6 +5,7 @@ English translations of the main ones; made once, published through revisions (s
 them), and kept showing outages to come."""
 
 import io
+import logging
 from datetime import timedelta
 
 import pytest
@@ -73,6 +74,25 @@ def seeded(mailoutbox, django_capture_on_commit_callbacks):
         out = io.StringIO()
         call_command("seed_demo", stdout=out)
     return out.getvalue()
+
+
+def test_seed_demo_prints_progress_and_the_logins_and_nothing_alarming(seeded, caplog, capsys):
+    """First impressions (issue 21): `make run` on a fresh clone loads the demo and prints the
+    logins with nothing on the way that looks broken: no traceback, no warning or error logged,
+    whatever the demo's own work sets off (the messages it sends, the tasks its pages enqueue)."""
+    assert "seed_demo bills: 384 imported, 0 unchanged, 0 rejected" in seeded
+    assert "powerhall demo logins (password for all: Powerhall-Demo-2026)" in seeded
+    for login in ("resident@", "bizadmin@", "editor@", "staff@", "member@", "reviewer@"):
+        assert f"{login}demo.powerhall.cn" in seeded
+    alarming = [
+        f"{record.levelname} {record.name}: {record.getMessage()}"
+        for record in caplog.get_records("setup")
+        if record.levelno >= logging.WARNING or record.exc_info
+    ]
+    assert alarming == []
+    printed = capsys.readouterr()
+    assert "Traceback" not in seeded + printed.out + printed.err
+    assert printed.err == ""
 
 
 def test_seed_demo_loads_the_demo_site_once(seeded, client, mailoutbox):
