@@ -8,7 +8,7 @@ MANAGE := $(PY) manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test test-on test-sweep lint format messages totp bench bench-smoke bench-scale wrk audit clean prod-local prod-local-smoke
+.PHONY: setup run test test-on test-sweep lint format messages totp bench bench-smoke bench-scale wrk audit clean prod-local prod-local-smoke load
 
 # A venv from the lock file; refreshed whenever requirements.lock changes.
 $(VENV)/.synced: requirements.lock
@@ -88,6 +88,12 @@ prod-local: setup
 # CI: the same on a new database, checked end to end by scripts/prod_local_smoke.py, then stopped.
 prod-local-smoke: setup
 	@scripts/prod-local smoke
+
+# The load test (benchmarks/load.py) against the production configuration on this machine: a
+# new database, 60 s of mixed traffic, a burst of sign-ins, the load stepped to its knee, then the
+# ledger, the payments and the audit chain checked. benchmarks/results/load.md; a few minutes.
+load: setup
+	@scripts/prod-local load
 
 wrk:
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \

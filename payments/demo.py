@@ -237,13 +237,14 @@ def _jsonl(records: list[dict]) -> io.BytesIO:
     return io.BytesIO(text.encode())
 
 
-def seed_bills(stdout=None) -> None:
-    """Import the demo bills and payments that are not there yet (see the module docstring)."""
-    accounts = list(
-        ServiceAccount.objects.filter(
+def seed_bills(stdout=None, *, accounts=None) -> None:
+    """Import the demo bills and payments that are not there yet (see the module docstring):
+    the demo accounts', or those of ``accounts`` (the load test's residents, benchmarks/load.py)."""
+    if accounts is None:
+        accounts = ServiceAccount.objects.filter(
             Q(number__in=RESIDENTIAL_ACCOUNTS) | Q(number__startswith=BUSINESS_PREFIX)
-        ).order_by("number")
-    )
+        )
+    accounts = sorted(accounts, key=lambda account: account.number)
     late = next((a for a in accounts if a.customer_class == "lv_business"), None)
     periods = _periods(clock.today())
     tariffs = {code: tariff_with_versions(code) for code in {a.tariff_code for a in accounts}}
