@@ -10,7 +10,8 @@ stops being true, is decided here:
   string other than the listing's own filters (``district``, ``kind``, ``page``), answered 200 with
   no cookie set and nothing marking it private. Anything else goes through untouched.
 - The key holds the business date (a notice index says "today"), the host, the language chosen by
-  LocaleMiddleware and the path with its canonical query string.
+  LocaleMiddleware, the elder-friendly mode the browser asked for (portal/preferences.py) and the
+  path with its canonical query string.
 - Every entry carries the *generation* it was rendered under; any change to what public pages show
   (publishing, unpublishing, a scheduled publication or expiry, moving or deleting a page, sites,
   service settings, view restrictions, images, documents, commitment rules, application kinds,
@@ -41,6 +42,7 @@ from django.http import HttpResponse
 from django.utils.cache import get_conditional_response
 from django.utils.http import parse_http_date_safe
 
+from portal import preferences
 from portal.core import clock, replica
 
 log = logging.getLogger("powerhall.cms")
@@ -138,6 +140,7 @@ def _key(request) -> str:
             clock.today().isoformat(),
             request.get_host(),
             getattr(request, "LANGUAGE_CODE", settings.LANGUAGE_CODE),
+            "elder" if preferences.cookie_mode(request) else "",
             request.path,
             query,
         )

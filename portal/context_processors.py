@@ -2,6 +2,7 @@ from django.conf import settings
 from django.utils.functional import SimpleLazyObject
 
 from .core.registry import Registry
+from .preferences import elder_mode
 
 hotline_providers: Registry = Registry("service hotline")
 """Extension point: ``provider(request) -> str``, the service hotline for this request ("" when
@@ -33,4 +34,5 @@ def site(request):
         "SERVICE_HOTLINE": SimpleLazyObject(lambda: service_hotline(request)),
         "request_id": getattr(request, "request_id", ""),
         "user_memberships": SimpleLazyObject(memberships),
+        "elder_mode": elder_mode(request),
     }

@@ -14,6 +14,7 @@ from django.contrib.auth import signals as auth_signals
 from django.dispatch import receiver
 
 from .core.audit import audit_record
+from .preferences import elder_mode_adopt
 
 
 def _identifier_digest(identifier: str) -> str:
@@ -26,6 +27,7 @@ def _identifier_digest(identifier: str) -> str:
 @receiver(auth_signals.user_logged_in)
 def on_logged_in(sender, request, user, **kwargs):
     audit_record(action="auth.login", actor=user, obj=user)
+    elder_mode_adopt(request=request, user=user)
 
 
 @receiver(auth_signals.user_logged_out)

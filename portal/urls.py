@@ -30,6 +30,7 @@ urlpatterns = [
     # page cache: its only effect is the visitor's display language (docs/cms.md, "Speed").
     path("i18n/setlang/", csrf_exempt(set_language), name="set_language"),
     path("privacy/", site.privacy_notice, name="privacy_notice"),
+    path("elder-mode/", site.elder_mode_switch, name="elder_mode"),
     path("healthz", site.healthz, name="healthz"),
     path("cms-admin/", include(wagtailadmin_urls)),
     path("django-admin/", admin.site.urls),

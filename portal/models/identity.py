@@ -41,6 +41,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     phone = models.CharField(_("mobile phone"), max_length=20, blank=True)
     phone_verified = models.BooleanField(_("phone verified"), default=False)
     language = models.CharField(_("language"), max_length=10, blank=True)
+    # portal/preferences.py: larger type, higher contrast, a simpler header, plain wording.
+    elder_mode = models.BooleanField(_("elder-friendly mode"), default=False)
     is_staff = models.BooleanField(
         _("staff status"),
         default=False,

@@ -1,5 +1,5 @@
-"""Site-wide pages that belong to no one's account: the privacy notice, the health check, and the
-error pages (a short error id, never a stack trace)."""
+"""Site-wide pages that belong to no one's account: the privacy notice, the elder-friendly mode's
+switch, the health check, and the error pages (a short error id, never a stack trace)."""
 
 import logging
 import secrets
@@ -7,13 +7,18 @@ import secrets
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Min
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.tasks import task_backends
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.models import DBTaskResult
 
+from .. import preferences
 from ..core import clock
 
 logger = logging.getLogger(__name__)
@@ -21,6 +26,30 @@ logger = logging.getLogger(__name__)
 
 def privacy_notice(request):
     return render(request, "portal/privacy_notice.html")
+
+
+@csrf_exempt
+@require_POST
+def elder_mode_switch(request):
+    """The header's switch of the elder-friendly mode (portal/preferences.py), back to the page
+    it was pressed on. The anonymous page cache serves one page to every visitor, so its form
+    carries no CSRF token: signed out, all it sets is this browser's display cookie, as the
+    language switch does. Signed in it also changes the person's setting, so the token is
+    checked as for any other form (the signed-in header carries it)."""
+    if request.user.is_authenticated:
+        refused = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
+        if refused is not None:
+            return refused
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = "/"
+    response = HttpResponseRedirect(target)
+    preferences.elder_mode_set(
+        request=request, response=response, on=request.POST.get("elder") == "1"
+    )
+    return response
 
 
 # --- Operations ---------------------------------------------------------------------------------
