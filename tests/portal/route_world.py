@@ -11,6 +11,7 @@ changes something (the same data the wrong people post, so that they are refused
 import hashlib
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from applications.cases import case_create, case_request_material, case_submit
@@ -34,6 +35,17 @@ from tests.payments.test_invoices import DETAILS as INVOICE_DETAILS
 
 # The link in the e-mail inviting the customer (only its hash is stored, as for a real one).
 INVITATION_TOKEN = "the-customers-invitation-link-0123456789abcdef"
+
+
+def url_patterns(patterns=None, prefix="", namespace=""):
+    """(route text, full name or None, view) of every pattern of the URL configuration."""
+    for pattern in patterns if patterns is not None else get_resolver().url_patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from url_patterns(pattern.url_patterns, route, inner)
+        elif isinstance(pattern, URLPattern):
+            yield route, f"{namespace}{pattern.name}" if pattern.name else None, pattern.callback
 
 
 def _application(user, *, submitted: bool) -> Case:
