@@ -27,7 +27,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from PIL import Image
 from pypdf import PdfReader
-from pypdf.errors import PyPdfError
+from pypdf.errors import LimitReachedError, PyPdfError
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, StreamObject
 
 from portal.core.errors import InvalidInput
@@ -153,6 +153,9 @@ def _pdf_problem(reader: PdfReader) -> str | None:
 
 def _check_pdf(upload) -> None:
     unreadable = _("The PDF could not be read. Save it again as a PDF, or upload a photo.")
+    too_large = _(
+        "The PDF is too large once opened. Save it again at a lower resolution, or upload photos."
+    )
     try:
         reader = PdfReader(upload, strict=False)
         if reader.is_encrypted:
@@ -162,7 +165,10 @@ def _check_pdf(upload) -> None:
         problem = _pdf_problem(reader)
     except InvalidInput:
         raise
-    # PyPdfError: a file pypdf cannot read, or one past its own limits (LimitReachedError).
+    except LimitReachedError:
+        # pypdf's own bound on what one stream may expand to while it reads the file (an object
+        # stream holding the page tree, say): a PDF bomb too.
+        raise _refuse(too_large) from None
     except (PyPdfError, ValueError, KeyError, TypeError, RecursionError, OSError):
         raise _refuse(unreadable) from None
     if problem == ACTIVE:
@@ -170,12 +176,7 @@ def _check_pdf(upload) -> None:
             _("The PDF contains scripts, actions or attached files. Upload a plain PDF or a photo.")
         )
     if problem == TOO_LARGE:
-        raise _refuse(
-            _(
-                "The PDF is too large once opened. Save it again at a lower resolution, or upload "
-                "photos."
-            )
-        )
+        raise _refuse(too_large)
 
 
 def _check_image(upload) -> None:

@@ -105,10 +105,7 @@ def jpeg_with_comment(comment: bytes) -> bytes:
 def pdf_bomb() -> bytes:
     """A one-page PDF whose content stream expands to more than MAX_PDF_INFLATED: a few
     hundred kilobytes that any reader inflates to gigabytes' worth of work."""
-    deflate = zlib.compressobj(9)
-    zeros = b"\0" * (1 << 20)
-    stream = b"".join(deflate.compress(zeros) for _ in range(MAX_PDF_INFLATED // len(zeros) + 8))
-    stream += deflate.flush()
+    stream = _zeros_deflated(MAX_PDF_INFLATED // (1 << 20) + 8)
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -126,6 +123,40 @@ def pdf_bomb() -> bytes:
     out.write(b"".join(b"%010d 00000 n \n" % offset for offset in offsets))
     out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1))
     out.write(b"startxref\n%d\n%%%%EOF\n" % xref)
+    return out.getvalue()
+
+
+def _zeros_deflated(megabytes: int, head: bytes = b"", filler: bytes = b"\0") -> bytes:
+    deflate = zlib.compressobj(9)
+    block = filler * (1 << 20)
+    body = deflate.compress(head) + b"".join(deflate.compress(block) for _ in range(megabytes))
+    return body + deflate.flush()
+
+
+def object_stream_bomb() -> bytes:
+    """A PDF 1.5 whose page tree sits in an object stream that expands to 100 MB of blanks:
+    pypdf must inflate it to read the file at all."""
+    out = io.BytesIO()
+    out.write(b"%PDF-1.5\n")
+    catalog = out.tell()
+    out.write(b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n")
+    pages = b"<< /Type /Pages /Kids [3 0 R] /Count 1 >> "
+    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >> "
+    index = b"2 0 3 %d " % len(pages)
+    data = _zeros_deflated(100, head=index + pages + page, filler=b" ")
+    stream = out.tell()
+    out.write(b"4 0 obj\n<< /Type /ObjStm /N 2 /First %d /Filter /FlateDecode" % len(index))
+    out.write(b" /Length %d >>\nstream\n" % len(data) + data + b"\nendstream\nendobj\n")
+    xref = out.tell()
+    rows = [(0, 0, 255), (1, catalog, 0), (2, 4, 0), (2, 4, 1), (1, stream, 0), (1, xref, 0)]
+    table = b"".join(
+        struct.pack(">B", kind) + struct.pack(">I", at)[1:] + struct.pack(">B", n)
+        for kind, at, n in rows
+    )
+    out.write(
+        b"5 0 obj\n<< /Type /XRef /Size 6 /W [1 3 1] /Root 1 0 R /Length %d >>\n" % len(table)
+    )
+    out.write(b"stream\n" + table + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % xref)
     return out.getvalue()
 
 
@@ -180,6 +211,7 @@ HOSTILE = {
         IMAGE_TOO_LARGE,
     ),
     "PDF bomb": ("scan.pdf", pdf_bomb, PDF_TOO_LARGE),
+    "PDF bomb in an object stream": ("scan.pdf", object_stream_bomb, PDF_TOO_LARGE),
     "truncated photo": ("photo.png", lambda: png_bytes()[:60], UNREADABLE_IMAGE),
 }
 
