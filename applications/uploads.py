@@ -5,8 +5,10 @@ name, before anything is stored (docs/applications.md, "Uploads").
 - **Type.** libmagic reads the content: only PDF, JPEG and PNG pass. HTML or SVG renamed
   ``.pdf`` is HTML or SVG to libmagic, and is refused.
 - **A real parse.** A PDF is opened with pypdf and walked: one that does not parse, is encrypted
-  (it could not be checked), or carries JavaScript, launch actions, automatic actions or attached
-  files is refused. An image is decoded by Pillow, within a pixel limit (no decompression bombs).
+  (it could not be checked), carries JavaScript, launch actions, automatic actions or attached
+  files, or whose compressed streams would expand beyond ``MAX_PDF_INFLATED`` (a PDF bomb) is
+  refused. An image is decoded by Pillow, within a pixel limit (no decompression bombs), and
+  refused if it also carries web-page markup (an image that is also an HTML page or a script).
 - **Storage.** Under a random name (``applications/<case>/<random>.<ext>``) in the default storage,
   which is private (local files outside the web root; object storage with private ACLs in
   production). The name the customer gave is kept, cleaned, only for the download.
@@ -17,6 +19,7 @@ import os
 import re
 import secrets
 import unicodedata
+import zlib
 from dataclasses import dataclass
 
 import magic
@@ -24,8 +27,8 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from PIL import Image
 from pypdf import PdfReader
-from pypdf.errors import PdfReadError
-from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
+from pypdf.errors import LimitReachedError, PyPdfError
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, StreamObject
 
 from portal.core.errors import InvalidInput
 
@@ -51,6 +54,12 @@ _ACTIVE_ACTIONS = frozenset(
     }
 )
 _MAX_PDF_OBJECTS = 50_000
+# What a PDF's Flate-compressed streams may expand to, together: a scanned page at 300 dpi in
+# colour is about 26 MB, so a few pages of lossless scans fit; a PDF bomb (a small file whose
+# streams expand to gigabytes) does not.
+MAX_PDF_INFLATED = 256 * 1024 * 1024
+# Web-page markup in an image: a picture that is also an HTML page or a script (a polyglot).
+_MARKUP = re.compile(rb"<(?:script|html|body|svg|iframe|object|embed|\?php)\b|javascript:", re.I)
 _NAME_RE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
 
 
@@ -71,8 +80,12 @@ def max_bytes() -> int:
 def clean_name(name: str, extension: str) -> str:
     """A safe display name: no directories, no control or reserved characters, at most 100
     characters, ending in the extension the content has."""
-    base = os.path.basename((name or "").replace("\\", "/"))
-    base = unicodedata.normalize("NFC", _NAME_RE.sub("_", base)).strip(" ._")
+    base = _NAME_RE.sub("_", os.path.basename((name or "").replace("\\", "/")))
+    # Other invisible and direction-changing characters (a right-to-left override makes
+    # "photo\u202egnp.pdf" read as "photofdp.png") are dropped, as Django drops them from names
+    # that come over HTTP.
+    base = "".join(ch for ch in base if ch.isprintable())
+    base = unicodedata.normalize("NFC", base).strip(" ._")
     stem = os.path.splitext(base)[0][:90] or "document"
     return f"{stem}.{extension}"
 
@@ -81,11 +94,37 @@ def _refuse(message) -> InvalidInput:
     return InvalidInput(message)
 
 
-def _pdf_is_passive(reader: PdfReader) -> bool:
-    """True if no object reachable from the document's root or trailer runs or embeds
-    anything."""
+def _inflated_size(data: bytes, budget: int) -> int:
+    """How many bytes Flate-compressed ``data`` expands to, counted in steps of 1 MB and no
+    further than just past ``budget``; a damaged stream counts what came out of it."""
+    inflater = zlib.decompressobj()
+    size = 0
+    try:
+        while data and size <= budget:
+            size += len(inflater.decompress(data, 1024 * 1024))
+            data = inflater.unconsumed_tail
+    except zlib.error:
+        pass
+    return size
+
+
+def _first_filter(stream: StreamObject):
+    filters = stream.get("/Filter")
+    if isinstance(filters, ArrayObject):
+        return filters[0] if filters else None
+    return filters
+
+
+ACTIVE, TOO_LARGE = "active", "too large"
+
+
+def _pdf_problem(reader: PdfReader) -> str | None:
+    """ACTIVE if an object reachable from the document's root or trailer runs or embeds
+    anything, TOO_LARGE if its compressed streams expand beyond MAX_PDF_INFLATED together;
+    None for a plain PDF."""
     seen: set[tuple[int, int]] = set()
     stack = [reader.trailer]
+    budget = MAX_PDF_INFLATED
     while stack:
         item = stack.pop()
         if isinstance(item, IndirectObject):
@@ -94,52 +133,75 @@ def _pdf_is_passive(reader: PdfReader) -> bool:
                 continue
             seen.add(ref)
             if len(seen) > _MAX_PDF_OBJECTS:
-                return False
+                return ACTIVE
             item = item.get_object()
         if isinstance(item, DictionaryObject):
             if _ACTIVE_KEYS.intersection(item.keys()):
-                return False
+                return ACTIVE
             if item.get("/S") in _ACTIVE_ACTIONS:
-                return False
+                return ACTIVE
+            if isinstance(item, StreamObject) and _first_filter(item) == "/FlateDecode":
+                # The stream as stored in the file (pypdf keeps it in _data until decoded).
+                budget -= _inflated_size(item._data, budget)
+                if budget < 0:
+                    return TOO_LARGE
             stack.extend(item.values())
         elif isinstance(item, ArrayObject):
             stack.extend(item)
-    return True
+    return None
 
 
 def _check_pdf(upload) -> None:
     unreadable = _("The PDF could not be read. Save it again as a PDF, or upload a photo.")
+    too_large = _(
+        "The PDF is too large once opened. Save it again at a lower resolution, or upload photos."
+    )
     try:
         reader = PdfReader(upload, strict=False)
         if reader.is_encrypted:
             raise _refuse(_("The PDF is protected by a password. Upload it without one."))
         if not reader.pages:
             raise _refuse(unreadable)
-        passive = _pdf_is_passive(reader)
+        problem = _pdf_problem(reader)
     except InvalidInput:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, RecursionError, OSError):
+    except LimitReachedError:
+        # pypdf's own bound on what one stream may expand to while it reads the file (an object
+        # stream holding the page tree, say): a PDF bomb too.
+        raise _refuse(too_large) from None
+    except (PyPdfError, ValueError, KeyError, TypeError, RecursionError, OSError):
         raise _refuse(unreadable) from None
-    if not passive:
+    if problem == ACTIVE:
         raise _refuse(
             _("The PDF contains scripts, actions or attached files. Upload a plain PDF or a photo.")
         )
+    if problem == TOO_LARGE:
+        raise _refuse(too_large)
 
 
 def _check_image(upload) -> None:
     unreadable = _("The image could not be read. Upload a JPEG or PNG photo or scan.")
+    too_large = _("The image is too large. Upload a smaller photo or scan.")
     try:
         with Image.open(upload) as image:
             if image.width * image.height > MAX_PIXELS:
-                raise _refuse(_("The image is too large. Upload a smaller photo or scan."))
+                raise _refuse(too_large)
             image.verify()
         upload.seek(0)
         with Image.open(upload) as image:
             image.load()
     except InvalidInput:
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        # Pillow's own limit, at twice its MAX_IMAGE_PIXELS: dimensions far beyond ours.
+        raise _refuse(too_large) from None
+    except (OSError, ValueError, SyntaxError):
         raise _refuse(unreadable) from None
+    upload.seek(0)
+    if _MARKUP.search(upload.read()):
+        raise _refuse(
+            _("The image contains more than a picture. Upload a plain JPEG or PNG photo or scan.")
+        )
 
 
 def document_check(upload) -> Checked:

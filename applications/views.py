@@ -387,7 +387,7 @@ def document_response(doc) -> FileResponse:
         doc.file.open("rb"), as_attachment=True, filename=doc.name, content_type=doc.content_type
     )
     response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'none'; sandbox"
     response["Cache-Control"] = "private, no-store"
     return response
 

@@ -6,11 +6,12 @@ from allauth.usersessions.adapter import DefaultUserSessionsAdapter
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.sites.shortcuts import get_current_site
+from django.core.exceptions import ValidationError
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 from . import services
-from .phone import MobilePhoneField
+from .phone import MobilePhoneField, normalise_phone
 from .sms import sms_send
 from .tasks import email_enqueue
 
@@ -49,6 +50,22 @@ class AccountAdapter(DefaultAccountAdapter):
         )
         with translation.override(language or translation.get_language()):
             email_enqueue(self.render_mail(template_prefix, email, ctx))
+
+    def _get_login_attempts_cache_key(self, request, **credentials):
+        """The account that failed sign-ins are counted against (ACCOUNT_RATE_LIMITS
+        "login_failed": 5 in 5 minutes per key). allauth's key is the request's host name and the
+        e-mail address: a guesser changing the Host header (any name in ALLOWED_HOSTS) gets five
+        more guesses per name, and every sign-in by phone number shares one empty key, so five
+        wrong passwords for one number locked every number out. Ours is the address, or the
+        number however it was typed."""
+        if email := credentials.get("email"):
+            return f"email:{email.strip().lower()}"
+        if phone := credentials.get("phone"):
+            try:
+                return f"phone:{normalise_phone(phone)}"
+            except ValidationError:
+                return f"phone:{phone}"
+        return f"login:{credentials.get('username', '')}"
 
     # --- phone numbers (login by phone and SMS code, verification) -----------------------------
     def phone_form_field(self, **kwargs):

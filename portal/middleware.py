@@ -6,7 +6,6 @@ from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.shortcuts import redirect
 from django.urls import resolve
 from django.utils import translation
@@ -59,9 +58,8 @@ class WebhookShortPathMiddleware:
     text: sessions, locale, the page cache, CSRF (the view is exempt), authentication,
     messages, allauth and session activity have nothing to do for it, and each costs a little
     on every delivery. What sits before this middleware in MIDDLEWARE still applies (the request
-    id and its log context, the security headers, CSP); X-Frame-Options, set by a middleware
-    further down for every other answer, is set here too. Every other path goes on through the
-    whole list, unchanged.
+    id and its log context, the security headers, CSP, X-Frame-Options). Every other path goes on
+    through the whole list, unchanged.
 
     The paths are exact (no prefixes: anything else under /pay/ is a person's page). The views
     served here must not rely on ``request.user`` or ``request.session`` (the language is the
@@ -74,7 +72,6 @@ class WebhookShortPathMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
         self.paths = frozenset(settings.WEBHOOK_PATHS)
-        self.short = XFrameOptionsMiddleware(self._view)
 
     def __call__(self, request):
         if request.path_info in self.paths:
@@ -82,7 +79,7 @@ class WebhookShortPathMiddleware:
             # served left active: choose it from the request (the sender's Accept-Language, else
             # LANGUAGE_CODE), so what is kept and answered does not depend on who came before.
             with translation.override(translation.get_language_from_request(request)):
-                return self.short(request)
+                return self._view(request)
         return self.get_response(request)
 
     @staticmethod

@@ -56,6 +56,9 @@ MIDDLEWARE = [
     # SECURE_CSP on every response; views with csp_override and the back offices set their own.
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "portal.middleware.BackOfficeContentSecurityPolicyMiddleware",
+    # Above WhiteNoise and the webhook's short path, so static files and the webhook's answers
+    # are refused a frame too; views' own xframe_options_* decorators still win.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # The payment provider's webhook (WEBHOOK_PATHS) goes from here straight to its view: it
     # needs nothing below (no session, user, locale, page cache or CSRF). Everything above applies.
     "portal.middleware.WebhookShortPathMiddleware",
@@ -70,7 +73,6 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # allauth's UserSessionsMiddleware, writing at most once per SESSION_ACTIVITY_WRITE_SECONDS.
     "portal.middleware.UserSessionActivityMiddleware",

@@ -16,12 +16,13 @@ from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.shortcuts import resolve_url
+from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
 from portal.forms.identity import SignupForm
 from portal.models import User
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD, PhoneUserFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -345,6 +346,44 @@ def test_repeated_failed_logins_are_refused_even_with_the_right_password(client,
     assert signed_in_user_id(client) is None
     # Each refused password is in the audit log (without the address: see portal/receivers.py).
     assert len(audit_actions(action="auth.login_failed")) >= 5
+
+
+def _refused_as_too_many(response) -> bool:
+    return "too_many_login_attempts" in form_error_codes(response, "__all__")
+
+
+def test_the_failed_sign_in_limit_counts_the_account_whatever_host_name_is_asked(client):
+    """The five failures allowed per account are the account's, not per host name: an attacker
+    who sends each guess with another of the site's names (ALLOWED_HOSTS) gets no more."""
+    user = UserFactory()
+    hosts = ["testserver", "localhost", "127.0.0.1"]
+    for attempt in range(5):
+        response = client.post(
+            reverse("account_login"),
+            {"login": user.email, "password": "Not-the-password-1"},
+            HTTP_HOST=hosts[attempt % len(hosts)],
+        )
+        assert not _refused_as_too_many(response)
+
+    response = client.post(
+        reverse("account_login"), {"login": user.email, "password": PASSWORD}, HTTP_HOST="localhost"
+    )
+
+    assert _refused_as_too_many(response)
+    assert signed_in_user_id(client) is None
+
+
+def test_failed_sign_ins_with_one_phone_number_are_that_numbers_alone(client):
+    """Guesses at one number lock that number, however it is typed, and nobody else's."""
+    target, bystander = PhoneUserFactory(), PhoneUserFactory()
+    local = target.phone.removeprefix("+86")
+    typed = [local, f"{local[:3]} {local[3:7]} {local[7:]}", target.phone, f"86{local}", local]
+    for login in typed:
+        response = log_in_with_password(client, login, "Not-the-password-1")
+        assert not _refused_as_too_many(response)
+
+    assert _refused_as_too_many(log_in_with_password(client, target.phone, PASSWORD))
+    assert log_in_with_password(Client(), bystander.phone, PASSWORD).status_code == 302
 
 
 # --- Language ------------------------------------------------------------------------------------
