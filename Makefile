@@ -117,4 +117,4 @@ totp: setup
 	@$(MANAGE) demo_totp
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var tests/browser/node_modules
