@@ -357,7 +357,7 @@ def test_every_key_page_of_every_role_has_no_wcag_22_aa_violation(browser, live_
 
 
 @pytest.mark.browser
-def test_focus_indicators_stand_out_at_3_to_1(page, live_server):
+def test_focus_indicators_stand_out_at_3_to_1(page):
     """A text field, a button and a link in the page, and a button and a link of the dark top
     bar, each focused as a keyboard would: its ring against the background around it."""
     page.goto(reverse("account_login"))
