@@ -19,7 +19,16 @@ $(VENV)/.synced: requirements.lock
 	@$(UV) pip sync -q --python $(PY) --require-hashes requirements.lock
 	@touch $@
 
-setup: $(VENV)/.synced
+# axe-core, which the browser tests inject into pages (tests/browser/test_accessibility.py), from
+# tests/browser/package-lock.json (exact version and integrity); installed again when the lock
+# changes. npm ci writes node_modules/.package-lock.json, whose date then follows the lock's.
+AXE := tests/browser/node_modules/.package-lock.json
+$(AXE): tests/browser/package-lock.json
+	@scripts/system-deps
+	@npm ci --no-audit --no-fund --silent --prefix tests/browser
+	@touch $@
+
+setup: $(VENV)/.synced $(AXE)
 	@scripts/system-deps
 	@$(MANAGE) compilemessages -v 0 --ignore '.venv/*'
 
@@ -114,4 +123,4 @@ totp: setup
 	@$(MANAGE) demo_totp
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var tests/browser/node_modules

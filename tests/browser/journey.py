@@ -5,6 +5,8 @@ conftest.py."""
 
 from urllib.parse import urlsplit
 
+from django.conf import settings
+from django.test import Client
 from django.urls import reverse
 
 from tests.factories import PASSWORD
@@ -36,6 +38,19 @@ def sign_in(page, email: str, next_path: str = "") -> None:
     page.fill('input[name="login"]', email)
     page.fill('input[name="password"]', PASSWORD)
     submit(page, f'form[action^="{reverse("account_login")}"]')
+
+
+def sign_in_by_cookie(context, user, server_url: str) -> None:
+    """Sign ``user`` in to a browser ``context`` without the sign-in page, for tests whose
+    subject is not signing in: a session made as Django's test client makes one, handed to the
+    browser as its session cookie for ``server_url`` (the live server's). Staff need their
+    authenticator enrolled (``totp_enrol``) to open the back office, as after a real sign-in."""
+    client = Client()
+    client.force_login(user)
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": server_url}]
+    )
 
 
 def sign_in_to_the_back_office(page, user, secret: str, next_path: str, totp_code) -> None:
