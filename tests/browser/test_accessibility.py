@@ -2,7 +2,8 @@
 a phone meets the site, in a real browser:
 
 - axe-core (tests/browser/package.json, installed by ``make setup``) finds nothing on every key page
-  of every role (public, resident, business administrator, staff and editor in the back office),
+  of every role (public, resident, business administrator, staff and editor in the back office,
+  and the resident's key pages in the elder-friendly mode),
   in Chinese and in English, at 1280 and at 390 pixels wide; no page scrolls sideways on the
   phone; the small targets the audit found are at least 24 × 24 pixels;
 - focus indicators stand out at 3:1 or better against what is around them;
@@ -301,7 +302,23 @@ def key_pages() -> dict[str, tuple[User | None, list[tuple[str, str]]]]:
             User.objects.get(email="editor@demo.powerhall.cn"),
             [("notice editor", reverse("wagtailadmin_pages:edit", args=[notice.pk]))],
         ),
+        # The elder-friendly mode (portal/preferences.py) on the key pages: larger type, other
+        # colours, other wording, a header of its own; checked like the others.
+        ELDER: (
+            resident,
+            [
+                ("home", "/"),
+                ("dashboard", reverse("me:dashboard")),
+                ("bill list", reverse("me:bills")),
+                ("overdue bill", reverse("bills:detail", kwargs={"bill": overdue.uuid})),
+                ("pay", reverse("pay:bills")),
+                ("applications", reverse("applications:list")),
+            ],
+        ),
     }
+
+
+ELDER = "resident in the elder-friendly view"
 
 
 @pytest.mark.browser
@@ -309,6 +326,7 @@ def test_every_key_page_of_every_role_has_no_wcag_22_aa_violation(browser, live_
     call_command("seed_demo", stdout=io.StringIO())
     chrome = [rule[:2] for rule in WAGTAIL_CHROME]
     found = []
+    resident = User.objects.get(email="resident@demo.powerhall.cn")
 
     def check(views: dict, name: str, width: str) -> None:
         """axe in each language's page at once, then what each found."""
@@ -325,6 +343,7 @@ def test_every_key_page_of_every_role_has_no_wcag_22_aa_violation(browser, live_
             # requests break its transactions now and then (as in the back-office journeys).
             # CI checks these pages on PostgreSQL.
             continue
+        User.objects.filter(pk=resident.pk).update(elder_mode=role == ELDER)
         # A browser context per language, the person signed in; each page at both widths.
         views = {}
         for locale, language in LANGUAGES.items():
