@@ -180,7 +180,7 @@ def test_the_language_switch_works_from_a_cached_page_without_a_token():
     assert english.headers["Content-Language"] == "en"
 
 
-@pytest.mark.startup
+@pytest.mark.any_date
 def test_a_change_made_by_another_process_reaches_this_one(client):
     """gunicorn's workers are separate processes, each with its own per-process cache in the
     embedded default: a publish in one must empty the others' pages (the generation file), and

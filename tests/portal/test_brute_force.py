@@ -46,6 +46,7 @@ def _shared_services() -> str | None:
 
 CANNOT_RUN = _shared_services()
 pytestmark = [
+    pytest.mark.any_date,
     pytest.mark.skipif(CANNOT_RUN is not None, reason=CANNOT_RUN or ""),
     pytest.mark.django_db(transaction=True),
 ]

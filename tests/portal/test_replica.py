@@ -288,7 +288,7 @@ def _settings_of(env: dict) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.startup
+@pytest.mark.any_date
 def test_a_replica_url_beside_a_sqlite_primary_is_refused(tmp_path):
     result = _settings_of(
         {
@@ -302,7 +302,7 @@ def test_a_replica_url_beside_a_sqlite_primary_is_refused(tmp_path):
     assert "READ_REPLICA_URL needs DATABASE_URL to point at PostgreSQL" in result.stderr
 
 
-@pytest.mark.startup
+@pytest.mark.any_date
 def test_the_replica_is_read_only_gives_up_connecting_quickly_and_mirrors_the_test_database():
     result = _settings_of(
         {
@@ -328,7 +328,7 @@ def test_the_replica_is_read_only_gives_up_connecting_quickly_and_mirrors_the_te
     assert found["routers"] == ["portal.core.replica.ReadReplicaRouter"]
 
 
-@pytest.mark.startup
+@pytest.mark.any_date
 def test_without_a_replica_url_there_is_no_replica_but_the_router_is_there(tmp_path):
     result = _settings_of({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
 

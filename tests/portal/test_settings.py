@@ -15,7 +15,7 @@ from tests.factories import UserFactory
 ROOT = Path(__file__).resolve().parents[2]
 # Each test starts manage.py in a new process: what settings make of the environment, the same on
 # any date (.ci/run leaves them out of its run on another date).
-pytestmark = pytest.mark.startup
+pytestmark = pytest.mark.any_date
 
 PRODUCTION_ENV = {
     "POWERHALL_ENV": "production",
