@@ -469,6 +469,9 @@ def test_a_new_connection_is_applied_for_with_the_keyboard_alone(page, live_serv
     photo.write_bytes(png_bytes((640, 400)))
     scan.write_bytes(pdf_bytes())
     sign_in_by_cookie(page.context, user, live_server.url)
+    # Playwright takes over the file picker only while someone listens for it, and starts to
+    # without waiting: listen from the start, so that no Space below meets the picker untaken.
+    page.on("filechooser", lambda chooser: None)
     page.goto(reverse("applications:list"))
 
     # Past the header with the skip link on each page, then Tab through the main content.
