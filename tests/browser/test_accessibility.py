@@ -27,6 +27,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
 from django.utils import translation
+from playwright.sync_api import expect
 
 from applications.cases import case_create
 from applications.kinds import kind_versions_current
@@ -545,7 +546,7 @@ def assert_errors_announced(page, wrong: list[str], message: str | None = None) 
     described by its error text; every field has a label."""
     summary = page.locator("main [role=alert][data-error-summary]")
     assert summary.count() == 1
-    assert page.evaluate("() => document.activeElement.matches('[data-error-summary]')")
+    expect(summary).to_be_focused()  # autofocus: at the page's first rendering after it loads
     assert_focus_visible(page)
     if message:
         assert message in summary.inner_text()
