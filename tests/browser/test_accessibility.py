@@ -28,6 +28,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
 from django.utils import translation
+from playwright.sync_api import expect
 
 from applications.cases import case_create
 from applications.kinds import kind_versions_current
@@ -488,6 +489,9 @@ def test_a_new_connection_is_applied_for_with_the_keyboard_alone(page, live_serv
     photo.write_bytes(png_bytes((640, 400)))
     scan.write_bytes(pdf_bytes())
     sign_in_by_cookie(page.context, user, live_server.url)
+    # Playwright takes over the file picker only while someone listens for it, and starts to
+    # without waiting: listen from the start, so that no Space below meets the picker untaken.
+    page.on("filechooser", lambda chooser: None)
     page.goto(reverse("applications:list"))
 
     # Past the header with the skip link on each page, then Tab through the main content.
@@ -561,7 +565,7 @@ def assert_errors_announced(page, wrong: list[str], message: str | None = None) 
     described by its error text; every field has a label."""
     summary = page.locator("main [role=alert][data-error-summary]")
     assert summary.count() == 1
-    assert page.evaluate("() => document.activeElement.matches('[data-error-summary]')")
+    expect(summary).to_be_focused()  # autofocus: at the page's first rendering after it loads
     assert_focus_visible(page)
     if message:
         assert message in summary.inner_text()
