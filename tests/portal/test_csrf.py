@@ -45,6 +45,10 @@ EXEMPT = {
     "set_language": "Served from the anonymous page cache, whose pages cannot carry a token; it "
     "only sets the visitor's display-language cookie and follows only a `next` on this site "
     "(docs/cms.md, 'Speed'; test_the_language_switch_needs_no_token_and_changes_only_a_cookie).",
+    "elder_mode": "The elder-friendly switch sits in the header of pages served from the anonymous "
+    "page cache: signed out it only sets the display cookie, like the language switch; signed in "
+    "the view makes Django's CSRF check itself before it changes the person's setting "
+    "(tests/portal/test_elder_mode.py, test_signed_in_the_switch_needs_the_forms_token).",
     "api/integration/v1/": "The integration API authenticates every call by its bearer token and "
     "never reads the session cookie: a forged request carries no credential "
     "(portal/integration_api.py; test_the_integration_api_ignores_the_session_cookie).",
