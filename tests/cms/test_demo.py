@@ -4,15 +4,19 @@ and they are told), one notice waiting for the reviewer, guides, an FAQ and stan
 English translations of the main ones; made once, published through revisions (so search finds
 them), and kept showing outages to come."""
 
+import contextlib
 import io
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 import time_machine
 from bs4 import BeautifulSoup
+from django.core import mail
 from django.core.management import call_command
-from django.test import Client
+from django.db import transaction
+from django.test import Client, TestCase, override_settings
 from wagtail.models import Locale, Page, Revision, WorkflowState
 
 from cms.demo import NOTICES, seed_cms
@@ -63,42 +67,82 @@ def dashboard_outages(client, email: str) -> list[str]:
     return [a.get_text(strip=True) for a in page.select("main .account-card__outage a")]
 
 
-@pytest.fixture
-def seeded(mailoutbox, django_capture_on_commit_callbacks):
-    """``seed_demo`` run at NOW, with what it leaves for after its commits (the fan-out of the
-    outages it publishes, the messages' delivery) run too, as they are on `make run`."""
+@dataclass(frozen=True)
+class Seeded:
+    """What ``seed_demo`` printed (to its output, and anything written past it to the process's
+    stdout and stderr), logged at WARNING or above, and e-mailed."""
+
+    out: str
+    stray: str
+    stderr: str
+    alarming: list[str]
+    mail: list
+
+
+class _Alarming(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.WARNING)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+
+
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker, tmp_path_factory):
+    """``seed_demo`` run at NOW, once for the module's tests (it takes seconds), with what it
+    leaves for after its commits (the fan-out of the outages it publishes, the messages'
+    delivery) run too, as they are on `make run`. It runs in a transaction that is rolled back
+    after the module; each test runs in a savepoint inside it, so what one test changes, the
+    next does not see."""
+    files = tmp_path_factory.mktemp("demo")
+    alarming, stray, stderr = _Alarming(), io.StringIO(), io.StringIO()
+    root = logging.getLogger()
     with (
-        time_machine.travel(NOW, tick=False),
-        django_capture_on_commit_callbacks(execute=True),
+        django_db_blocker.unblock(),
+        override_settings(
+            MEDIA_ROOT=files / "media",
+            SMS_FILE_PATH=files / "sms",
+            PAGE_CACHE_GENERATION_FILE=files / "page-cache.generation",
+            PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+        ),
+        transaction.atomic(),
     ):
-        out = io.StringIO()
-        call_command("seed_demo", stdout=out)
-    return out.getvalue()
+        root.addHandler(alarming)
+        mail.outbox = []
+        try:
+            with (
+                time_machine.travel(NOW, tick=False),
+                TestCase.captureOnCommitCallbacks(execute=True),
+                contextlib.redirect_stdout(stray),
+                contextlib.redirect_stderr(stderr),
+            ):
+                out = io.StringIO()
+                call_command("seed_demo", stdout=out)
+        finally:
+            root.removeHandler(alarming)
+        yield Seeded(
+            out.getvalue(), stray.getvalue(), stderr.getvalue(), alarming.lines, list(mail.outbox)
+        )
+        transaction.set_rollback(True)
 
 
-def test_seed_demo_prints_progress_and_the_logins_and_nothing_alarming(seeded, caplog, capsys):
+def test_seed_demo_prints_progress_and_the_logins_and_nothing_alarming(seeded):
     """First impressions (issue 21): `make run` on a fresh clone loads the demo and prints the
     logins with nothing on the way that looks broken: no traceback, no warning or error logged,
     whatever the demo's own work sets off (the messages it sends, the tasks its pages enqueue)."""
-    assert "seed_demo bills: 384 imported, 0 unchanged, 0 rejected" in seeded
-    assert "powerhall demo logins (password for all: Powerhall-Demo-2026)" in seeded
+    assert "seed_demo bills: 384 imported, 0 unchanged, 0 rejected" in seeded.out
+    assert "powerhall demo logins (password for all: Powerhall-Demo-2026)" in seeded.out
     for login in ("resident@", "bizadmin@", "editor@", "staff@", "member@", "reviewer@"):
-        assert f"{login}demo.powerhall.cn" in seeded
-    alarming = [
-        f"{record.levelname} {record.name}: {record.getMessage()}"
-        for record in caplog.get_records("setup")
-        if record.levelno >= logging.WARNING or record.exc_info
-    ]
-    assert alarming == []
-    printed = capsys.readouterr()
-    assert "Traceback" not in seeded + printed.out + printed.err
-    assert printed.err == ""
+        assert f"{login}demo.powerhall.cn" in seeded.out
+    assert seeded.alarming == []
+    assert "Traceback" not in seeded.out + seeded.stray + seeded.stderr
+    assert seeded.stderr == ""
 
 
-def test_seed_demo_loads_the_demo_site_once(seeded, client, mailoutbox):
-    assert (
-        seeded.count("demo content: 13 notices and 8 pages made, 13 translated into English") == 1
-    )
+def test_seed_demo_loads_the_demo_site_once(seeded, client):
+    made = "demo content: 13 notices and 8 pages made, 13 translated into English"
+    assert seeded.out.count(made) == 1
     live = NoticePage.objects.live().filter(**CHINESE)
     assert live.count() == 12
     assert {notice.kind for notice in live} == set(NoticeKind.values)
@@ -240,13 +284,11 @@ def test_search_finds_a_demo_notice_by_a_chinese_word(seeded, client):
     assert "诈骗" in text(html(client, "/search/?q=诈骗"))
 
 
-def test_the_demo_resident_sees_and_is_told_of_the_two_outages_and_nobody_else_is(
-    seeded, client, mailoutbox
-):
+def test_the_demo_resident_sees_and_is_told_of_the_two_outages_and_nobody_else_is(seeded, client):
     with time_machine.travel(NOW, tick=False):
         assert sorted(dashboard_outages(client, RESIDENT)) == sorted([HOME_OUTAGE, PARENTS_OUTAGE])
         assert dashboard_outages(client, BUSINESS_ADMIN) == []
-    told = [m for m in mailoutbox if m.subject.startswith("计划停电")]
+    told = [m for m in seeded.mail if m.subject.startswith("计划停电")]
     assert sorted(m.to[0] for m in told) == [RESIDENT, RESIDENT]
     for title in (HOME_OUTAGE, PARENTS_OUTAGE):
         assert any(title in m.body for m in told)
