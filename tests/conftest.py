@@ -177,6 +177,63 @@ def _page_tree_restore(apps) -> None:
     importlib.import_module("cms.migrations.0006_pages_content").service_pages(apps, None)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(_migrate_once, django_db_setup):
+    """pytest-django's test databases, migrated from the copy a run before kept when there is one
+    (tests/db_snapshot.py)."""
+    return django_db_setup
+
+
+@pytest.fixture(scope="session")
+def _migrate_once():
+    """While the test databases are made: ``migrate`` restores the kept copy of its database, or
+    migrates and keeps a copy. Each worker's database is still its own."""
+    from django.core import management
+    from django.db import connections
+
+    from tests import db_snapshot
+
+    migrate = management.call_command
+
+    def call_command(name, *args, **options):
+        if name != "migrate":
+            return migrate(name, *args, **options)
+        connection = connections[options.get("database", "default")]
+        if db_snapshot.restore(connection):
+            return None
+        migrate(name, *args, **options)
+        db_snapshot.keep(connection)
+        return None
+
+    management.call_command = call_command
+    yield
+    management.call_command = migrate
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _static_files_listed_once():
+    """WhiteNoise (development settings: files from the finders) lists and stats every static
+    file, Wagtail's thousands included, each time its middleware is made, and the test client
+    makes a new one for each Client: 6 % of the suite's time went there. The files do not change
+    during a run, so the listing is made once and each new middleware gets the same entries."""
+    from whitenoise.middleware import WhiteNoiseMiddleware
+
+    list_files = WhiteNoiseMiddleware.add_files_from_finders
+    listed = {}
+
+    def add_files_from_finders(self):
+        key = (self.static_prefix, self.autorefresh, self.max_age, self.allow_all_origins)
+        if key not in listed:
+            before = dict(self.files)
+            list_files(self)
+            listed[key] = {url: f for url, f in self.files.items() if before.get(url) is not f}
+        self.files.update(listed[key])
+
+    WhiteNoiseMiddleware.add_files_from_finders = add_files_from_finders
+    yield
+    WhiteNoiseMiddleware.add_files_from_finders = list_files
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _worker_cache(worker_id):
     """Under pytest-xdist (make test runs a worker per core) each worker has its own test
