@@ -143,6 +143,19 @@ def postgres_admin(url: str, sql: str) -> None:
         conn.execute(sql)
 
 
+def migrated_template(url: str) -> str:
+    """`` TEMPLATE …`` when the test suite kept a migrated database for this code on the server
+    (tests/db_snapshot.py), so the benchmark's ``migrate`` finds nothing left to do; else ""."""
+    import psycopg
+
+    from tests.db_snapshot import TEMPLATE_PREFIX, key
+
+    template = TEMPLATE_PREFIX + key()
+    with psycopg.connect(url, autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [template]).fetchone()
+    return f' TEMPLATE "{template}"' if found else ""
+
+
 def bench_database(var: Path, name: str = BENCH_DB) -> tuple[str, str, Callable[[], None]]:
     """(engine name, DATABASE_URL for the run, cleanup): SQLite under ``var``, or, when
     DATABASE_URL names PostgreSQL, a fresh database ``name`` on that server, dropped after."""
@@ -152,7 +165,7 @@ def bench_database(var: Path, name: str = BENCH_DB) -> tuple[str, str, Callable[
     parts = urlsplit(url)
     bench_url = urlunsplit(parts._replace(path=f"/{name}"))
     postgres_admin(url, f"DROP DATABASE IF EXISTS {name}")
-    postgres_admin(url, f"CREATE DATABASE {name}")
+    postgres_admin(url, f"CREATE DATABASE {name}{migrated_template(url)}")
     return "postgresql", bench_url, lambda: postgres_admin(url, f"DROP DATABASE {name}")
 
 

@@ -180,14 +180,16 @@ def _page_tree_restore(apps) -> None:
 @pytest.fixture(scope="session")
 def django_db_setup(_migrate_once, django_db_setup):
     """pytest-django's test databases, migrated from the copy a run before kept when there is one
-    (tests/db_snapshot.py)."""
+    (tests/db_snapshot.py). Once they are made, ``call_command`` is Django's own again."""
+    _migrate_once()
     return django_db_setup
 
 
 @pytest.fixture(scope="session")
 def _migrate_once():
     """While the test databases are made: ``migrate`` restores the kept copy of its database, or
-    migrates and keeps a copy. Each worker's database is still its own."""
+    migrates and keeps a copy. Each worker's database is still its own. Gives what puts
+    Django's ``call_command`` back."""
     from django.core import management
     from django.db import connections
 
@@ -205,9 +207,12 @@ def _migrate_once():
         db_snapshot.keep(connection)
         return None
 
+    def put_back():
+        management.call_command = migrate
+
     management.call_command = call_command
-    yield
-    management.call_command = migrate
+    yield put_back
+    put_back()
 
 
 @pytest.fixture(scope="session", autouse=True)
