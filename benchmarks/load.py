@@ -215,23 +215,37 @@ def stats(name: str) -> dict:
     return rows
 
 
-def cpu_by_part() -> dict[str, float]:
+def cpu_snapshot() -> dict:
+    """The CPU seconds so far of every running process of each part, by (pid, start time), and
+    of the finished locust runs (this process's children)."""
     import resource
 
     import psutil
 
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    seconds = dict.fromkeys(PARTS, 0.0) | {LOCUST_PART: children.ru_utime + children.ru_stime}
-    for process in psutil.process_iter(["cmdline", "cpu_times"]):
+    processes = {}
+    for process in psutil.process_iter(["cmdline", "cpu_times", "create_time"]):
         command = " ".join(process.info["cmdline"] or [])
         times = process.info["cpu_times"]
         if not times:
             continue
         for part, marker in PARTS.items():
             if marker in command:
-                seconds[part] += times.user + times.system
+                key = (process.pid, process.info["create_time"])
+                processes[key] = (part, times.user + times.system)
                 break
-    return seconds
+    return {"processes": processes, "locust": children.ru_utime + children.ru_stime}
+
+
+def cpu_shares(before: dict, after: dict, wall: float) -> dict[str, float]:
+    """Each part's share of all the cores between two snapshots: what its processes running at
+    the end used since the first (a process that started in between, all of its time). A
+    process that ended in between (a PostgreSQL backend, a gunicorn worker replaced after its
+    max_requests) is not counted, so a share can only be too small, never below zero."""
+    seconds = dict.fromkeys(PARTS, 0.0) | {LOCUST_PART: after["locust"] - before["locust"]}
+    for key, (part, used) in after["processes"].items():
+        seconds[part] += used - before["processes"].get(key, (part, 0.0))[1]
+    return {part: round(used / (wall * os.cpu_count()), 2) for part, used in seconds.items()}
 
 
 def main_run() -> dict:
@@ -291,21 +305,18 @@ def burst(people: dict) -> dict:
 def steps() -> list[dict]:
     found = []
     for users in STEPS:
-        before = cpu_by_part()
+        before = cpu_snapshot()
         started = time.monotonic()
         run = locust(f"step-{users}", users, users / 2, STEP_SECONDS, ["Resident", "Visitor"])
         run.wait()
         wall = time.monotonic() - started
-        after = cpu_by_part()
+        after = cpu_snapshot()
         total = stats(f"step-{users}")["Aggregated"]
         step = {
             "users": users,
             **total,
             "per_s_per_core": round(total["per_s"] / os.cpu_count(), 1),
-            "cpu_share": {
-                part: round((after[part] - before[part]) / (wall * os.cpu_count()), 2)
-                for part in after
-            },
+            "cpu_share": cpu_shares(before, after, wall),
         }
         found.append(step)
         print(

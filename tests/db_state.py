@@ -1,6 +1,11 @@
-"""What the database holds, row by row, to show that a refused request changed nothing."""
+"""What the database holds, row by row, to show that a refused request changed nothing; and data
+made once for a module's tests."""
+
+import contextlib
 
 from django.apps import apps
+from django.db import transaction
+from django.test import override_settings
 
 # Written by any request of a signed-in person, whatever it asks (the session and allauth's
 # list of sessions), or the record of a refusal itself (the audit log notes refused attempts):
@@ -32,3 +37,24 @@ def tables_changed(before: dict, after: dict | None = None) -> list[str]:
     return sorted(
         label for label in before.keys() | after.keys() if before.get(label) != after.get(label)
     )
+
+
+@contextlib.contextmanager
+def made_once(django_db_blocker, files):
+    """For a module-scoped fixture: what is made inside stays for the module's tests and goes
+    after it. It is made in a transaction rolled back at the end; each test runs in a savepoint
+    inside it (pytest-django's ``db``), so what one test changes, the next does not see. Uploads
+    and text messages go to ``files`` (a test that reads an upload back points MEDIA_ROOT
+    there: ``_isolated`` gives each test its own)."""
+    with (
+        django_db_blocker.unblock(),
+        override_settings(
+            MEDIA_ROOT=files / "media",
+            SMS_FILE_PATH=files / "sms",
+            PAGE_CACHE_GENERATION_FILE=files / "page-cache.generation",
+            PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+        ),
+        transaction.atomic(),
+    ):
+        yield
+        transaction.set_rollback(True)

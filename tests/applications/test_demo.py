@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from applications.models import Case, CaseChannel, CaseDocument, CaseEvent, StepClock
 from portal.models import AuditEvent, User
+from tests.db_state import made_once
 
 pytestmark = pytest.mark.django_db
 
@@ -24,9 +25,22 @@ def counts() -> tuple[int, ...]:
     )
 
 
-def test_seed_demo_makes_each_kind_of_case_once_and_the_resident_can_open_them(client):
-    out = io.StringIO()
-    call_command("seed_demo", stdout=out)
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker, tmp_path_factory):
+    """``seed_demo``, once for the module's tests (tests/db_state.py, ``made_once``): what it
+    printed, and the folder of its uploads."""
+    files = tmp_path_factory.mktemp("demo")
+    with made_once(django_db_blocker, files):
+        out = io.StringIO()
+        call_command("seed_demo", stdout=out)
+        yield out.getvalue(), files
+
+
+def test_seed_demo_makes_each_kind_of_case_once_and_the_resident_can_open_them(
+    seeded, client, settings
+):
+    out, files = seeded
+    settings.MEDIA_ROOT = files / "media"  # the scans it uploaded
 
     resident = User.objects.get(email="resident@demo.powerhall.cn")
     states = sorted(
@@ -61,7 +75,7 @@ def test_seed_demo_makes_each_kind_of_case_once_and_the_resident_can_open_them(c
     organisations = Case.objects.filter(organisation__isnull=False)
     assert [c.applicant.email for c in organisations] == ["bizadmin@demo.powerhall.cn"]
     assert all(doc.file.read(8) == b"\x89PNG\r\n\x1a\n" for doc in CaseDocument.objects.all())
-    assert out.getvalue().count("demo applications") == 1
+    assert out.count("demo applications") == 1
 
     before = counts()
     second = io.StringIO()
@@ -85,8 +99,9 @@ def test_seed_demo_makes_each_kind_of_case_once_and_the_resident_can_open_them(c
     assert organisations.get().reference not in text
 
 
-def test_the_demo_member_without_the_apply_scope_sees_none_of_the_organisations_cases(client):
-    call_command("seed_demo", stdout=io.StringIO())
+def test_the_demo_member_without_the_apply_scope_sees_none_of_the_organisations_cases(
+    seeded, client
+):
     member = User.objects.get(email="member@demo.powerhall.cn")
     case = Case.objects.get(organisation__isnull=False)
     client.force_login(member)

@@ -15,8 +15,7 @@ import time_machine
 from bs4 import BeautifulSoup
 from django.core import mail
 from django.core.management import call_command
-from django.db import transaction
-from django.test import Client, TestCase, override_settings
+from django.test import Client, TestCase
 from wagtail.models import Locale, Page, Revision, WorkflowState
 
 from cms.demo import NOTICES, seed_cms
@@ -24,6 +23,7 @@ from cms.models import FaqPage, GuidePage, NoticeKind, NoticePage, StandardPage
 from portal.models import Notification, User
 from portal.roles import EDITORIAL_WORKFLOW
 from tests.cms.notices import beijing
+from tests.db_state import made_once
 
 pytestmark = pytest.mark.django_db
 
@@ -90,24 +90,13 @@ class _Alarming(logging.Handler):
 
 @pytest.fixture(scope="module")
 def seeded(django_db_setup, django_db_blocker, tmp_path_factory):
-    """``seed_demo`` run at NOW, once for the module's tests (it takes seconds), with what it
-    leaves for after its commits (the fan-out of the outages it publishes, the messages'
-    delivery) run too, as they are on `make run`. It runs in a transaction that is rolled back
-    after the module; each test runs in a savepoint inside it, so what one test changes, the
-    next does not see."""
+    """``seed_demo`` run at NOW, once for the module's tests (it takes seconds; tests/db_state.py,
+    ``made_once``), with what it leaves for after its commits (the fan-out of the outages it
+    publishes, the messages' delivery) run too, as they are on `make run`."""
     files = tmp_path_factory.mktemp("demo")
     alarming, stray, stderr = _Alarming(), io.StringIO(), io.StringIO()
     root = logging.getLogger()
-    with (
-        django_db_blocker.unblock(),
-        override_settings(
-            MEDIA_ROOT=files / "media",
-            SMS_FILE_PATH=files / "sms",
-            PAGE_CACHE_GENERATION_FILE=files / "page-cache.generation",
-            PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
-        ),
-        transaction.atomic(),
-    ):
+    with made_once(django_db_blocker, files):
         root.addHandler(alarming)
         mail.outbox = []
         try:
@@ -124,7 +113,6 @@ def seeded(django_db_setup, django_db_blocker, tmp_path_factory):
         yield Seeded(
             out.getvalue(), stray.getvalue(), stderr.getvalue(), alarming.lines, list(mail.outbox)
         )
-        transaction.set_rollback(True)
 
 
 def test_seed_demo_prints_progress_and_the_logins_and_nothing_alarming(seeded):

@@ -27,7 +27,7 @@ from django.urls import reverse
 from wagtail.models import Page
 
 from portal.models import User
-from tests.db_state import database_state, tables_changed
+from tests.db_state import database_state, made_once, tables_changed
 from tests.factories import PASSWORD, BillFactory, BindingFactory
 from tests.payments.test_invoices import USCC
 from tests.portal.route_world import post_data, route_world, url_patterns
@@ -130,10 +130,20 @@ def test_every_route_of_ours_says_whether_it_changes_something():
     assert sorted(set(ROUTES) - ours) == []
 
 
+@pytest.fixture(scope="module")
+def _world(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The world, made once for the module's tests (tests/db_state.py, ``made_once``)."""
+    files = tmp_path_factory.mktemp("world")
+    with made_once(django_db_blocker, files):
+        world = route_world()
+        world["unpaid_bill"] = BillFactory(account=BindingFactory(user=world["customer"]).account)
+        yield world, files
+
+
 @pytest.fixture
-def world():
-    world = route_world()
-    world["unpaid_bill"] = BillFactory(account=BindingFactory(user=world["customer"]).account)
+def world(_world, _isolated, settings):
+    world, files = _world
+    settings.MEDIA_ROOT = files / "media"
     return world
 
 
