@@ -16,6 +16,7 @@ Two workers that find no copy both migrate, as before, and the first to finish k
 """
 
 import contextlib
+import functools
 import hashlib
 import os
 import sqlite3
@@ -27,6 +28,7 @@ SQLITE_DIR = ROOT / "var" / "test-db"
 TEMPLATE_PREFIX = "powerhall_tmpl_"
 
 
+@functools.cache
 def key() -> str:
     digest = hashlib.sha256((ROOT / "requirements.lock").read_bytes())
     for source in SOURCES:
@@ -58,9 +60,7 @@ def restore(connection) -> bool:
             connection.close()
             cursor.execute(f'DROP DATABASE "{test_database}"')
             cursor.execute(f'CREATE DATABASE "{test_database}" TEMPLATE "{template}"')
-            # A test database need not survive a crash of the server: its commits (the
-            # transactional and live-server tests make thousands) do not wait for the disk.
-            cursor.execute(f'ALTER DATABASE "{test_database}" SET synchronous_commit = off')
+            _without_waiting_for_the_disk(cursor, test_database)
         return True
     return False
 
@@ -84,6 +84,7 @@ def keep(connection) -> None:
         test_database = connection.settings_dict["NAME"]
         connection.close()
         with connection._nodb_cursor() as cursor:
+            _without_waiting_for_the_disk(cursor, test_database)
             # Made under another name and renamed, so no worker ever copies a half-made one.
             cursor.execute(f'CREATE DATABASE "{partial}" TEMPLATE "{test_database}"')
             cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [template])
@@ -92,3 +93,9 @@ def keep(connection) -> None:
                     cursor.execute(f'ALTER DATABASE "{partial}" RENAME TO "{template}"')
                     return
             cursor.execute(f'DROP DATABASE "{partial}"')
+
+
+def _without_waiting_for_the_disk(cursor, test_database: str) -> None:
+    """A test database need not survive a crash of the server: its commits (the transactional
+    and live-server tests make thousands) do not wait for the disk."""
+    cursor.execute(f'ALTER DATABASE "{test_database}" SET synchronous_commit = off')
