@@ -112,6 +112,13 @@ def permission_denied(request, exception=None):
     return _error(request, "errors/403.html", 403)
 
 
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: a form that came without its token (left open too long, cookies
+    blocked, or forged by another site) is refused in the site's look and the visitor's
+    language. CsrfViewMiddleware has already logged the reason; the page does not show it."""
+    return _error(request, "errors/403_csrf.html", 403)
+
+
 def page_not_found(request, exception=None):
     return _error(request, "errors/404.html", 404)
 

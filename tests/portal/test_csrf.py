@@ -34,8 +34,8 @@ from tests.portal.route_world import post_data, route_world, url_patterns
 from tests.portal.test_access_matrix import FOREIGN_PREFIXES, rightful
 from tests.portal.test_access_matrix import ROUTES as ROUTES_WITH_IDENTIFIERS
 
-# Who may reach what, and what the site refuses, whatever the date (.ci/run leaves these out
-# of its run on another date).
+# Who may reach what, and what the site refuses, whatever the date (make test-sweep leaves these
+# out of its many dates).
 pytestmark = [pytest.mark.django_db, pytest.mark.any_date]
 
 # route name, or the prefix of a group of routes → why it may be posted to without the token.
@@ -282,3 +282,23 @@ def test_wagtails_admin_api_checks_the_token_itself(client, service_staff):
     genuine = staff.post(url, body, content_type="application/json", HTTP_X_CSRFTOKEN=TOKEN)
 
     assert "CSRF" not in genuine.content.decode(), genuine.content
+
+
+@pytest.mark.parametrize(
+    ("language", "heading"), [("zh-hans", "表单未能提交"), ("en", "The form was not sent")]
+)
+def test_a_refused_form_gets_the_sites_own_page_in_the_visitors_language(language, heading):
+    """Not Django's bare English "CSRF verification failed": the site's error page, saying what
+    to do, with the error id, and nothing of why the check failed."""
+    browser = Client(enforce_csrf_checks=True)
+    browser.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+
+    refused = browser.post(reverse("account_login"), {"login": "someone", "password": "x"})
+
+    assert refused.status_code == 403
+    body = refused.content.decode()
+    assert f'<h1 class="page-title" id="error-title">{heading}</h1>' in body
+    assert refused["X-Request-ID"] in body
+    assert 'class="skip-link"' in body  # the site's shell, header and footer
+    for detail in ("CSRF verification failed", "Referer", "CSRF cookie", "CSRF token"):
+        assert detail not in body, detail
