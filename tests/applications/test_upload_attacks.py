@@ -36,8 +36,8 @@ from applications.uploads import MAX_PDF_INFLATED
 from tests.applications.documents import pdf_bytes, png_bytes
 from tests.factories import UserFactory
 
-# Who may reach what, and what the site refuses, whatever the date (.ci/run leaves these out
-# of its run on another date).
+# Who may reach what, and what the site refuses, whatever the date (make test-sweep leaves these
+# out of its many dates).
 pytestmark = [pytest.mark.django_db, pytest.mark.any_date]
 
 BOUNDARY = "----attacker-boundary-7MA4YWxkTrZu0gW"

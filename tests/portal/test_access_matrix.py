@@ -20,8 +20,8 @@ from tests.db_state import database_state, made_once, tables_changed
 from tests.factories import UserFactory
 from tests.portal.route_world import post_data, route_world, url_patterns
 
-# Who may reach what, and what the site refuses, whatever the date (.ci/run leaves these out
-# of its run on another date).
+# Who may reach what, and what the site refuses, whatever the date (make test-sweep leaves these
+# out of its many dates).
 pytestmark = [pytest.mark.django_db, pytest.mark.any_date]
 
 # Framework routes with their own access rules (allauth, Wagtail, Django admin, the token-

@@ -9,8 +9,8 @@ from django.urls import reverse
 from tests.factories import UserFactory
 from tests.portal.route_world import route_world
 
-# Who may reach what, and what the site refuses, whatever the date (.ci/run leaves these out
-# of its run on another date).
+# Who may reach what, and what the site refuses, whatever the date (make test-sweep leaves these
+# out of its many dates).
 pytestmark = [pytest.mark.django_db, pytest.mark.any_date]
 
 

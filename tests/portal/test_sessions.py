@@ -17,8 +17,8 @@ from django.urls import reverse
 
 from tests.factories import PASSWORD, StaffUserFactory, UserFactory, totp_enrol
 
-# Who may reach what, and what the site refuses, whatever the date (.ci/run leaves these out
-# of its run on another date).
+# Who may reach what, and what the site refuses, whatever the date (make test-sweep leaves these
+# out of its many dates).
 pytestmark = [pytest.mark.django_db, pytest.mark.any_date]
 
 

@@ -14,7 +14,7 @@ from tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 # Each test starts manage.py in a new process: what settings make of the environment, the same on
-# any date (.ci/run leaves them out of its run on another date).
+# any date (make test-sweep leaves them out of its many dates).
 pytestmark = pytest.mark.any_date
 
 PRODUCTION_ENV = {
