@@ -1,9 +1,7 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.i18n import set_language
-from django.views.static import serve
 from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
@@ -37,15 +35,9 @@ urlpatterns = [
     path("documents/", include(wagtaildocs_urls)),
 ]
 
-if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
-    # Public CMS images only; private uploads are always served through permission-checked views.
-    urlpatterns += [
-        re_path(
-            r"^media/images/(?P<path>.+)$",
-            serve,
-            {"document_root": settings.MEDIA_ROOT / "images"},
-        )
-    ]
+# Public CMS images (Wagtail's renditions) from the media storage, local disk or bucket; private
+# uploads are always served through permission-checked views.
+urlpatterns += [re_path(r"^media/images/(?P<path>.+)$", site.cms_image, name="cms_image")]
 
 # The CMS's feeds and site search (/notices/feed.atom, /notices/outages.ics, /search/), then
 # Wagtail serves every other path (the home page, notices and guides): keep it last.

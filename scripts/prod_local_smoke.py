@@ -289,6 +289,14 @@ def reminder_count() -> int:
     return Notification.objects.filter(kind__in=["bill_due_soon", "bill_overdue"]).count()
 
 
+def _report_figures(report: str) -> tuple[int, int]:
+    """(bills due soon, new notifications for them) from send_bill_reminders' report, whose
+    second line holds those two numbers in whichever language it speaks."""
+    lines = [line for line in report.splitlines() if line.strip()]
+    bills, new = (int(number) for number in re.findall(r"\d+", lines[1])[:2])
+    return bills, new
+
+
 def job_twice_at_once() -> None:
     # Arrange: the demo's unpaid bills fall due the day after tomorrow (this database is the
     # smoke test's own), so the morning reminders have work to do.
@@ -309,8 +317,20 @@ def job_twice_at_once() -> None:
     made = reminder_count() - before
     check(made > 0, "the demo has no bill to remind of")
     # Each reminder is keyed on its bill (and week): a second run at the same time finds the
-    # key taken and goes on, so neither run fails and nobody is reminded twice.
-    ok(f"send_bill_reminders twice at once: both done, {made} reminders between them")
+    # key taken and goes on, so neither run fails and nobody is reminded twice. Both runs saw
+    # every bill due (each report's first figures), and what they say they made adds up to
+    # what was made: the work was shared between them, none of it done twice.
+    due = Bill.objects.filter(status=BillStatus.OPEN).count()
+    figures = [_report_figures(report) for report in reports]
+    check(
+        all(seen_due == due for seen_due, _ in figures),
+        f"a run did not see the {due} bills due: {reports}",
+    )
+    check(sum(new for _, new in figures) == made, f"the runs' reports do not add up: {reports}")
+    ok(
+        f"send_bill_reminders twice at once: both saw the {due} bills due, "
+        f"{' + '.join(str(new) for _, new in figures)} = {made} reminders, none twice"
+    )
 
     from payments.tasks import send_bill_reminders_scheduled
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from ..core.storage import bucket_storage
 from .base import *  # noqa: F403
 from .base import DATABASES, LOGGING
 from .env import env_bool, env_choice, env_int, env_list, env_str, require
@@ -74,25 +75,19 @@ SMS_FILE_PATH = VAR_DIR / "sms"  # noqa: F405  (only if an operator chose the fi
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 # Uploaded files and generated PDFs: in S3-compatible object storage (MEDIA_BUCKET; private,
-# served through our views by short-lived signed links, never public), or on a local disk
+# served through our views, never public; CMS images by the site's /media/images/ address,
+# portal/core/storage.py), or on a local disk
 # (MEDIA_ROOT, an absolute path every app server of the machine shares) for a single machine.
 _STATICFILES = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
 if env_str("MEDIA_BUCKET"):
     STORAGES = {
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": env_str("MEDIA_BUCKET"),
-                "endpoint_url": env_str("MEDIA_ENDPOINT_URL") or None,
-                "region_name": env_str("MEDIA_REGION") or None,
-                "access_key": env_str("MEDIA_ACCESS_KEY_ID") or None,
-                "secret_key": env_str("MEDIA_SECRET_ACCESS_KEY") or None,
-                "default_acl": "private",
-                "querystring_auth": True,
-                "querystring_expire": 300,
-                "file_overwrite": False,
-            },
-        },
+        "default": bucket_storage(
+            env_str("MEDIA_BUCKET"),
+            endpoint_url=env_str("MEDIA_ENDPOINT_URL") or None,
+            region=env_str("MEDIA_REGION") or None,
+            access_key=env_str("MEDIA_ACCESS_KEY_ID") or None,
+            secret_key=env_str("MEDIA_SECRET_ACCESS_KEY") or None,
+        ),
         "staticfiles": _STATICFILES,
     }
 elif Path(env_str("MEDIA_ROOT")).is_absolute():

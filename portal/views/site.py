@@ -2,24 +2,29 @@
 switch, the health check, and the error pages (a short error id, never a stack trace)."""
 
 import logging
+import mimetypes
+import posixpath
 import secrets
 
 from django.core.cache import cache
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files.storage import default_storage
 from django.db import connection
 from django.db.models import Min
-from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.tasks import task_backends
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.models import DBTaskResult
 
 from .. import preferences
 from ..core import clock
+from ..core.storage import PUBLIC_IMAGES
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +97,27 @@ def _oldest_task_waiting() -> int | None:
         return None
     oldest = DBTaskResult.objects.ready().aggregate(oldest=Min("enqueued_at"))["oldest"]
     return None if oldest is None else max(0, int((clock.now() - oldest).total_seconds()))
+
+
+@require_safe
+def cms_image(request, path):
+    """An image rendition of the CMS (public content) from the media storage, local disk or
+    bucket alike (portal/core/storage.py). Only the renditions' folder: a path that leads out
+    of it is not found."""
+    name = posixpath.normpath(PUBLIC_IMAGES + path)
+    if not name.startswith(PUBLIC_IMAGES) or "\\" in name:
+        raise Http404
+    content_type = mimetypes.guess_type(name)[0]
+    if content_type is None or not content_type.startswith("image/"):
+        raise Http404
+    try:
+        image = default_storage.open(name)
+    except (FileNotFoundError, SuspiciousFileOperation) as missing:
+        raise Http404 from missing
+    response = FileResponse(image, content_type=content_type)
+    # A rendition's name changes with its image and its filter: a day in the browser is safe.
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 # --- Error pages: a short error id, never a stack trace ------------------------------------------

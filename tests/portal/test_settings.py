@@ -166,6 +166,24 @@ def test_production_cookies_are_secure_host_only_and_same_site():
     }
 
 
+def test_production_keeps_files_in_the_private_bucket_it_is_given():
+    env = {**PRODUCTION_ENV, "MEDIA_ENDPOINT_URL": "https://oss.internal", "MEDIA_REGION": "cn-1"}
+    code = "import json; print(json.dumps(s.STORAGES['default']))"
+
+    read = _settings(code, env=env)
+
+    assert read.returncode == 0, read.stderr
+    storage = json.loads(read.stdout.strip().splitlines()[-1])
+    assert storage["BACKEND"] == "portal.core.media_bucket.MediaBucketStorage"
+    options = storage["OPTIONS"]
+    assert (options["bucket_name"], options["endpoint_url"], options["region_name"]) == (
+        "powerhall-media",
+        "https://oss.internal",
+        "cn-1",
+    )
+    assert (options["default_acl"], options["querystring_auth"]) == ("private", True)
+
+
 def test_production_keeps_files_on_a_local_disk_when_given_a_path_instead_of_a_bucket(tmp_path):
     env = {k: v for k, v in PRODUCTION_ENV.items() if k != "MEDIA_BUCKET"}
     code = "print(s.STORAGES['default']['BACKEND'], s.MEDIA_ROOT)"
