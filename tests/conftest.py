@@ -1,6 +1,5 @@
 import email
 import email.policy
-import importlib
 import re
 import time
 
@@ -118,70 +117,18 @@ def totp_code():
     return compute
 
 
-@pytest.fixture(autouse=True)
-def _migration_data(request):
-    """Transactional and live-server tests end by emptying every table, rows that data
-    migrations load included. pytest-django runs them after all the others, so only they can
-    meet an emptied database: put back what the application cannot run without (the 1996
-    penalty rule, the kinds of application and the commitment sets, the page tree) before each of
-    them, as ``migrate`` left it."""
-    marker = request.node.get_closest_marker("django_db")
-    transactional = marker is not None and marker.kwargs.get("transaction", False)
-    if not (transactional or {"transactional_db", "live_server"} & set(request.fixturenames)):
-        return
-    request.getfixturevalue("transactional_db")
-    from payments.models import PenaltyRule
-
-    rule_1996 = importlib.import_module(
-        "payments.migrations.0003_penalty_rule_1996_ledger_append_only"
-    ).RULE_1996
-    PenaltyRule.objects.get_or_create(
-        effective_from=rule_1996["effective_from"], defaults=rule_1996
-    )
-    # The kinds of application and the published commitment sets (each loader skips what is
-    # there), with the billing messages the first versions send.
-    from django.apps import apps
-
-    for name, loader in (
-        ("0002_published_commitments", "load"),
-        ("0004_kinds_first_versions", "load"),
-        ("0007_whole_application_clock", "load"),
-        ("0008_billing_messages", "first_messages"),
-    ):
-        getattr(importlib.import_module(f"applications.migrations.{name}"), loader)(apps, None)
-    _page_tree_restore(apps)
-
-
-def _page_tree_restore(apps) -> None:
-    """The page tree ``migrate`` leaves: the root, the home page as the default site's root, the
-    notice index and the commitments and tariffs pages (their own loader)."""
-    from django.conf import settings
-    from wagtail.models import Locale, Page, Site
-
-    from cms.models import HomePage, NoticeIndexPage
-
-    if HomePage.objects.exists():
-        return
-    for code, _name in settings.WAGTAIL_CONTENT_LANGUAGES:
-        Locale.objects.get_or_create(language_code=code)
-    locale = Locale.objects.get(language_code=settings.LANGUAGE_CODE)
-    root = Page.get_first_root_node() or Page.add_root(
-        instance=Page(title="Root", slug="root", locale=locale)
-    )
-    home = root.add_child(instance=HomePage(title="网上营业厅", slug="home", locale=locale))
-    Site.objects.update_or_create(
-        is_default_site=True,
-        defaults={"hostname": "localhost", "port": 80, "root_page": home, "site_name": "powerhall"},
-    )
-    home.add_child(instance=NoticeIndexPage(title="通知公告", slug="notices", locale=locale))
-    importlib.import_module("cms.migrations.0006_pages_content").service_pages(apps, None)
-
-
 @pytest.fixture(scope="session")
-def django_db_setup(_migrate_once, django_db_setup):
+def django_db_setup(_migrate_once, django_db_setup, django_db_blocker):
     """pytest-django's test databases, migrated from the copy a run before kept when there is one
-    (tests/db_snapshot.py). Once they are made, ``call_command`` is Django's own again."""
+    (tests/db_snapshot.py). Once they are made, ``call_command`` is Django's own again, and what
+    ``migrate`` left in them is kept for every flush to put back (tests/db_baseline.py)."""
+    from django.db import connections
+
+    from tests import db_baseline
+
     _migrate_once()
+    with django_db_blocker.unblock():
+        db_baseline.keep(connections["default"])
     return django_db_setup
 
 
@@ -216,37 +163,14 @@ def _migrate_once():
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _flush_by_deleting():
-    """Transactional and live-server tests end with ``flush``, which on PostgreSQL is one
-    TRUNCATE of every table: 0.5-0.8 s each time (PostgreSQL gives each table new files), for
-    the few rows a test leaves. Deleting them takes milliseconds. Triggers are off for the
-    deletion (``session_replication_role``, as PostgreSQL's own replication does), so foreign
-    keys do not impose an order and the ledger's append-only rule does not refuse; that needs a
-    superuser, which the test databases' owner is here and in CI, else TRUNCATE stays."""
-    from django.db.backends.postgresql.operations import DatabaseOperations
+def _flush_puts_back_what_migrate_left():
+    """Transactional and live-server tests end with ``flush``: it now deletes the rows and puts
+    back those ``migrate`` left, in milliseconds (tests/db_baseline.py)."""
+    from tests import db_baseline
 
-    truncate = DatabaseOperations.sql_flush
-
-    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
-        if not tables or reset_sequences or not _is_superuser(self.connection):
-            return truncate(
-                self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
-            )
-        quote = self.quote_name
-        return ["SET LOCAL session_replication_role = replica"] + [
-            f"DELETE FROM {quote(table)}"  # noqa: S608 - the models' own table names  # nosec
-            for table in tables
-        ]
-
-    DatabaseOperations.sql_flush = sql_flush
+    uninstall = db_baseline.install()
     yield
-    DatabaseOperations.sql_flush = truncate
-
-
-def _is_superuser(connection) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('is_superuser') = 'on'")
-        return cursor.fetchone()[0]
+    uninstall()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -83,6 +83,7 @@ ROUTES = {
     "pay:history": READ_ONLY,
     "privacy_notice": READ_ONLY,
     "healthz": READ_ONLY,
+    "cms_image": READ_ONLY,
     "cms:notice_feed": READ_ONLY,
     "cms:outage_calendar": READ_ONLY,
     "cms:search": READ_ONLY,
@@ -91,7 +92,7 @@ ROUTES = {
 }
 # allauth's routes asked here; the rest of its pages are covered by the exemption walk.
 ALLAUTH = {"account_login", "account_logout"}
-URL_ARGS = {"wagtail_serve": [""]}
+URL_ARGS = {"wagtail_serve": [""], "cms_image": ["missing.png"]}
 
 # A CSRF secret of the right form, set as the cookie a victim's browser holds; the forged form
 # does not carry it.
