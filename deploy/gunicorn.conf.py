@@ -5,8 +5,10 @@ also reads GUNICORN_CMD_ARGS)."""
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-# Sync workers, as measured in docs/performance.md; about two per core.
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Sync workers, about three per core of the machine, as measured in docs/performance.md ("Load":
+# a burst of sign-ins then holds up other pages least). 3 suits make prod-local's two app
+# servers on two cores; one app server on a machine of N cores: WEB_CONCURRENCY = 3 × N.
+workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
 timeout = 30
 graceful_timeout = 30
 # A worker is replaced after this many requests, so a slow leak never grows for long.
