@@ -5,7 +5,9 @@ conftest.py."""
 
 from urllib.parse import urlsplit
 
+import pytest
 from django.conf import settings
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -13,6 +15,16 @@ from tests.factories import PASSWORD
 
 LANGUAGES = {"zh-CN": "zh-hans", "en-US": "en"}
 """The browser's locale → Django's code for the language it asks for."""
+
+back_office_on_postgresql = pytest.mark.skipif(
+    connection.vendor == "sqlite",
+    reason=(
+        "the live server's threads share one in-memory SQLite connection (Django's test setup), "
+        "and the back office's overlapping requests break its transactions now and then; CI "
+        "runs this journey on PostgreSQL, where each thread has its own connection"
+    ),
+)
+"""For journeys through the back office."""
 
 
 def path_of(page) -> str:

@@ -14,7 +14,6 @@ labels compared are the application's own, translated.
 import io
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 from django.utils import translation
 
@@ -26,6 +25,7 @@ from portal.account_import import accounts_import
 from portal.roles import SERVICE_STAFF, roles_ensure
 from tests.applications.documents import pdf_bytes, png_bytes
 from tests.browser.journey import (
+    back_office_on_postgresql,
     path_of,
     settled,
     sign_in,
@@ -54,14 +54,7 @@ def label(choice, language: str) -> str:
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(
-    connection.vendor == "sqlite",
-    reason=(
-        "the live server's threads share one in-memory SQLite connection (Django's test setup), "
-        "and the back office's overlapping requests break its transactions now and then; CI "
-        "runs this journey on PostgreSQL, where each thread has its own connection"
-    ),
-)
+@back_office_on_postgresql
 def test_resident_applies_staff_carry_it_to_archived_and_the_resident_sees_it_done(
     contexts, totp_code, tmp_path, settings
 ):

@@ -15,7 +15,6 @@ actions, URLs and data attributes, not by wording.
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 from django.utils import translation
 from icalendar import Calendar
@@ -23,7 +22,12 @@ from icalendar import Calendar
 from cms.models import NoticeIndexPage, NoticeKind, NoticePage
 from portal.core import clock
 from portal.roles import EDITORIAL_WORKFLOW, EDITORS, REVIEWERS, roles_ensure
-from tests.browser.journey import settled, sign_in, sign_in_to_the_back_office
+from tests.browser.journey import (
+    back_office_on_postgresql,
+    settled,
+    sign_in,
+    sign_in_to_the_back_office,
+)
 from tests.factories import (
     BindingFactory,
     ServiceAccountFactory,
@@ -47,19 +51,12 @@ def local(moment) -> str:
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(
-    connection.vendor == "sqlite",
-    reason=(
-        "the live server's threads share one in-memory SQLite connection (Django's test setup), "
-        "and the back office's overlapping requests break its transactions now and then; CI "
-        "runs this journey on PostgreSQL, where each thread has its own connection"
-    ),
-)
+@back_office_on_postgresql
 def test_an_editor_drafts_an_outage_a_reviewer_approves_it_and_only_the_affected_customer_knows(
     contexts, totp_code, mailoutbox
 ):
     language = contexts["language"]
-    index = NoticeIndexPage.objects.get()  # the tree migrate made (tests/conftest.py restores it)
+    index = NoticeIndexPage.objects.get()  # migrate made it; a flush puts it back
     roles = roles_ensure()
     editor, reviewer = StaffUserFactory(name="王编辑"), StaffUserFactory(name="陈审核")
     editor.groups.add(roles[EDITORS])

@@ -8,7 +8,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 
 from payments import checkout
@@ -16,7 +15,14 @@ from payments.models import AttemptStatus, ReceiptKind, Refund, RefundStatus
 from payments.selectors import owed_today
 from portal.core import clock
 from portal.roles import SERVICE_STAFF, roles_ensure
-from tests.browser.journey import path_of, settled, sign_in, sign_in_to_the_back_office, submit
+from tests.browser.journey import (
+    back_office_on_postgresql,
+    path_of,
+    settled,
+    sign_in,
+    sign_in_to_the_back_office,
+    submit,
+)
 from tests.factories import (
     PASSWORD,
     BillFactory,
@@ -32,14 +38,7 @@ PAYMENTS = "/cms-admin/online-payments/"
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(
-    connection.vendor == "sqlite",
-    reason=(
-        "the live server's threads share one in-memory SQLite connection (Django's test setup), "
-        "and the back office's overlapping requests break its transactions now and then; CI "
-        "runs this journey on PostgreSQL, where each thread has its own connection"
-    ),
-)
+@back_office_on_postgresql
 def test_staff_refund_part_of_a_payment_and_the_resident_sees_it(contexts, totp_code):
     resident = UserFactory(email="zhou.min@example.cn", name="周敏")
     bill = BillFactory(
