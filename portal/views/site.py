@@ -1,5 +1,6 @@
 """Site-wide pages that belong to no one's account: the privacy notice, the elder-friendly mode's
-switch, the health check, and the error pages (a short error id, never a stack trace)."""
+switch, the health check, the CMS's images, and the error pages (a short error id, never a stack
+trace)."""
 
 import logging
 import mimetypes
