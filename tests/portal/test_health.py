@@ -1,5 +1,6 @@
 """GET /healthz, for the load balancer: the database, the cache and the task queue."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,6 +9,7 @@ from django.core.mail import EmailMessage
 from django.test import override_settings
 
 from portal.tasks import email_enqueue
+from tests.portal.test_settings import _manage
 
 DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 NOW = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
@@ -61,3 +63,26 @@ def test_the_task_queue_backlog_is_reported_not_failed_on(client, settings):
     assert response.status_code == 200
     assert response.json()["checks"]["tasks"] == "ok"
     assert response.json()["tasks_waiting_seconds"] == 20 * 60
+
+
+@pytest.mark.any_date
+def test_a_database_that_does_not_answer_takes_the_server_out_of_rotation():
+    """A real refusal: the portal started with its database on a port nothing listens on."""
+    code = (
+        "import json; from django.test import Client; r = Client().get('/healthz'); "
+        "print(r.status_code, json.dumps(r.json()))"
+    )
+
+    answer = _manage(
+        "shell", "-c", code, env={"DATABASE_URL": "postgres://postgres@127.0.0.1:1/powerhall"}
+    )
+
+    assert answer.returncode == 0, answer.stderr
+    status, body = answer.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert status == "503"
+    assert json.loads(body) == {
+        "status": "error",
+        "checks": {"database": "error", "cache": "ok", "tasks": "ok"},
+        "tasks_waiting_seconds": None,
+    }
+    assert "health check: database unreachable" in answer.stderr
