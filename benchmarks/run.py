@@ -13,6 +13,7 @@ benchmarks/results/latest.json and the same as a table, latest.md (printed too).
 
     .venv/bin/python benchmarks/run.py                 # everything (make bench)
     .venv/bin/python benchmarks/run.py --smoke         # everything, tiny (CI): smoke.json
+                                                       # (every page asked, seven timed)
     .venv/bin/python benchmarks/run.py --only queue    # the bare view and the queue: queue.json
     .venv/bin/python benchmarks/run.py --only cms      # the bare view and public pages: cms.json
     .venv/bin/python benchmarks/run.py --only import   # the bill import alone (import_bills.py)
@@ -75,6 +76,18 @@ FULL = {
     "receipt_renders": "30",
 }
 SMOKE = {"duration": "1s", "queue_cases": "500", "webhook_events": "100", "receipt_renders": "2"}
+# The smoke run asks every page once (each must answer 200) but times one page of each kind with
+# wrk: a second of wrk keeps both cores busy, and CI runs it beside the prod-local smoke test.
+SMOKE_TIMED = {
+    "bare_view",
+    "home_cached",
+    "home_uncached",
+    "my_account_signed_in",
+    "bill_overdue_signed_in",
+    "business_table_1000_signed_in",
+    "staff_queue",
+}
+TIMED: set[str] = set()  # the pages wrk times in this run; empty: every page
 SIZES = dict(FULL)
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "16")
 PRODUCTION = os.environ.get("POWERHALL_ENV", "").strip().lower() == "production"
@@ -249,6 +262,7 @@ def main():
         return
     if args.smoke:
         SIZES.update(SMOKE)
+        TIMED.update(SMOKE_TIMED)
     var = Path(tempfile.mkdtemp(prefix="powerhall-bench-"))
     try:
         default = "production" if PRODUCTION else "latest"
@@ -307,7 +321,8 @@ def run(var: Path, *, only: str | None, output: str) -> None:
         results = {}
         for name, (path, headers) in pages.items():
             answers_ok(base + path, headers)
-            results[name] = wrk(base + path, headers)
+            if not TIMED or name in TIMED:
+                results[name] = wrk(base + path, headers)
         bare = results["bare_view"]["requests_per_s"]
         for result in results.values():
             result["ratio_to_bare"] = round(result["requests_per_s"] / bare, 3)
@@ -323,6 +338,7 @@ def run(var: Path, *, only: str | None, output: str) -> None:
         "load_average": os.getloadavg(),
         "application_queue": queue,
         "pages": results,
+        "pages_asked_not_timed": [name for name in pages if name not in results],
     }
     if not only and PRODUCTION:
         # The webhook and receipt benchmarks make their own databases and processes on the
@@ -370,6 +386,11 @@ def table(report: dict) -> str:
         lines.append(
             f"| {page} | {r['requests_per_s']:,.0f} | {r['ratio_to_bare']:.3f} | {r['p99_ms']} |"
         )
+    if report.get("pages_asked_not_timed"):
+        lines += [
+            "",
+            "Answered 200, not timed: " + ", ".join(report["pages_asked_not_timed"]) + ".",
+        ]
     hooks = report.get("webhooks")
     if hooks and "skipped" in hooks:
         lines += ["", f"Webhooks: skipped ({hooks['skipped']})."]
