@@ -166,6 +166,16 @@ def test_production_cookies_are_secure_host_only_and_same_site():
     }
 
 
+def test_production_keeps_database_connections_open_and_checks_them_before_use():
+    code = "d = s.DATABASES['default']; print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'])"
+
+    kept = _settings(code, env=PRODUCTION_ENV)
+    closed = _settings(code, env={**PRODUCTION_ENV, "DATABASE_CONN_MAX_AGE": "0"})
+
+    assert kept.stdout.split() == ["60", "True"], kept.stderr
+    assert closed.stdout.split() == ["0", "True"], closed.stderr
+
+
 def test_production_keeps_files_in_the_private_bucket_it_is_given():
     env = {**PRODUCTION_ENV, "MEDIA_ENDPOINT_URL": "https://oss.internal", "MEDIA_REGION": "cn-1"}
     code = "import json; print(json.dumps(s.STORAGES['default']))"
